@@ -1,0 +1,107 @@
+"""Error classes that carry their HTTP status and a public message.
+
+Services raise these; :mod:`locator.http` renders them once, as RFC 9457
+``application/problem+json`` on the API and as a friendly page in the UI. The
+``detail`` is safe to show to users; anything internal goes to the log only.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+
+class LocatorError(Exception):
+    """Base error: an HTTP status, a stable machine code and a public message.
+
+    Parameters
+    ----------
+    detail : str
+        Human-readable explanation, safe to show to the client.
+    param : str, optional
+        The request parameter or field at fault, echoed in the problem document.
+    extra : dict, optional
+        More members for the problem document (JSON-serialisable).
+    """
+
+    status = 500
+    code = "internal-error"
+    title = "Internal error"
+
+    def __init__(self, detail: str, *, param: str | None = None, **extra: Any) -> None:
+        super().__init__(detail)
+        self.detail = detail
+        self.param = param
+        self.extra = extra
+
+
+class ValidationError(LocatorError):
+    """A value failed validation (400)."""
+
+    status = 400
+    code = "invalid-parameter"
+    title = "Invalid parameter"
+
+
+class NotFoundError(LocatorError):
+    """The named resource does not exist (404)."""
+
+    status = 404
+    code = "not-found"
+    title = "Not found"
+
+
+class ForbiddenError(LocatorError):
+    """The caller may not do this (403)."""
+
+    status = 403
+    code = "forbidden"
+    title = "Forbidden"
+
+
+class ConflictError(LocatorError):
+    """The request conflicts with the stored state, e.g. a duplicate id (409)."""
+
+    status = 409
+    code = "conflict"
+    title = "Conflict"
+
+
+class VersionConflictError(LocatorError):
+    """An update was based on a stale version (412 Precondition Failed).
+
+    ``current_version`` is the version now stored.
+    """
+
+    status = 412
+    code = "version-conflict"
+    title = "Precondition failed"
+
+    def __init__(self, detail: str, *, current_version: int, **extra: Any) -> None:
+        super().__init__(detail, current_version=current_version, **extra)
+        self.current_version = current_version
+
+
+class ImportRejectedError(LocatorError):
+    """A bulk import had invalid rows; nothing was stored (422).
+
+    ``row_errors`` is a list of ``(row_number, field, reason)``; rows count from 1.
+    """
+
+    status = 422
+    code = "import-rejected"
+    title = "Import rejected"
+
+    def __init__(self, row_errors: list[tuple[int, str, str]]) -> None:
+        super().__init__(
+            f"{len(row_errors)} invalid row(s); nothing was imported",
+            errors=[{"row": r, "field": f, "reason": m} for r, f, m in row_errors],
+        )
+        self.row_errors = row_errors
+
+
+class StoreUnavailableError(LocatorError):
+    """The database cannot be reached (503)."""
+
+    status = 503
+    code = "store-unavailable"
+    title = "Service unavailable"
