@@ -123,7 +123,7 @@ def wgs84_to_gcj02(lon: float, lat: float) -> tuple[float, float]:
     --------
     >>> lon, lat = wgs84_to_gcj02(116.3376, 39.9925)
     >>> round(lon - 116.3376, 5), round(lat - 39.9925, 5)
-    (0.00613, 0.00133)
+    (0.00617, 0.00133)
     """
     if out_of_china(lon, lat):
         return lon, lat

@@ -1,0 +1,121 @@
+"""Configuration: defaults, then ``LOCATOR_*`` environment variables, validated at start-up.
+
+Every setting is read once, in :func:`load_config`, and a bad value stops the app at
+start-up with a message naming the variable (never a failure on the first request).
+
+==============================  ===================================================
+``LOCATOR_DATABASE_URL``        ``sqlite:///path`` (default: ``instance/locator.sqlite3``)
+                                or ``postgresql://…`` (PostGIS)
+``LOCATOR_SERVICE_AREA``        GeoJSON polygon file, or ``none``
+                                (default: the Beijing boundary in ``geodata/``)
+``LOCATOR_SECRET_KEY``          session signing key (default: generated once into
+                                ``instance/secret_key``)
+``LOCATOR_TILES``               ``osm`` (WGS-84), ``amap`` (GCJ-02), ``none``, or
+                                ``custom`` with ``LOCATOR_TILE_URL``,
+                                ``LOCATOR_TILE_DATUM``, ``LOCATOR_TILE_ATTRIBUTION``
+``LOCATOR_INDEX_CHECK_S``       seconds between store-revision checks per worker
+                                (default 0: every request)
+``LOCATOR_DB_POOL_MIN/MAX``     PostGIS connection pool size (default 1/10)
+``LOCATOR_DB_TIMEOUT_S``        PostGIS connect/statement timeout (default 5)
+==============================  ===================================================
+"""
+
+from __future__ import annotations
+
+import math
+import os
+import secrets
+from collections.abc import Mapping
+from pathlib import Path
+from typing import Any
+
+from locator.areas import CITY_BOUNDARY_FILE
+
+
+class ConfigError(RuntimeError):
+    """A configuration value is invalid; the message names the variable."""
+
+
+def _float(env: Mapping[str, str], name: str, default: float, lo: float, hi: float) -> float:
+    raw = env.get(name)
+    if raw is None or raw == "":
+        return default
+    try:
+        value = float(raw)
+    except ValueError:
+        raise ConfigError(f"{name} must be a number, got {raw!r}") from None
+    if not (math.isfinite(value) and lo <= value <= hi):
+        raise ConfigError(f"{name} must be between {lo} and {hi}, got {raw!r}")
+    return value
+
+
+def _secret_key(instance_path: Path) -> str:
+    path = instance_path / "secret_key"
+    if path.exists():
+        return path.read_text().strip()
+    path.parent.mkdir(parents=True, exist_ok=True)
+    key = secrets.token_hex(32)
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as fh:
+        fh.write(key)
+    return key
+
+
+def load_config(instance_path: Path, env: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Build the app configuration from ``env`` (default: ``os.environ``).
+
+    Returns
+    -------
+    dict
+        Flask config keys (``SECRET_KEY``, ``LOCATOR_*``).
+
+    Raises
+    ------
+    ConfigError
+        On any invalid value, naming the variable.
+    """
+    env = os.environ if env is None else env
+    cfg: dict[str, Any] = {}
+    url = env.get("LOCATOR_DATABASE_URL") or f"sqlite:///{instance_path / 'locator.sqlite3'}"
+    if not (url.startswith("sqlite:///") or url.startswith(("postgresql://", "postgres://"))):
+        raise ConfigError(
+            "LOCATOR_DATABASE_URL must start with sqlite:/// or postgresql://, "
+            f"got {url.split(':', 1)[0]!r}"
+        )
+    cfg["LOCATOR_DATABASE_URL"] = url
+
+    area = env.get("LOCATOR_SERVICE_AREA", "")
+    if area.strip().lower() == "none":
+        cfg["LOCATOR_SERVICE_AREA"] = None
+    else:
+        path = Path(area) if area else CITY_BOUNDARY_FILE
+        if not path.is_file():
+            raise ConfigError(f"LOCATOR_SERVICE_AREA: no such file {str(path)!r}")
+        cfg["LOCATOR_SERVICE_AREA"] = path
+
+    cfg["SECRET_KEY"] = env.get("LOCATOR_SECRET_KEY") or _secret_key(instance_path)
+    if len(cfg["SECRET_KEY"]) < 16:
+        raise ConfigError("LOCATOR_SECRET_KEY must be at least 16 characters")
+
+    tiles = (env.get("LOCATOR_TILES") or "osm").strip().lower()
+    if tiles not in {"osm", "amap", "none", "custom"}:
+        raise ConfigError(f"LOCATOR_TILES must be osm, amap, none or custom, got {tiles!r}")
+    cfg["LOCATOR_TILES"] = tiles
+    if tiles == "custom":
+        tile_url = env.get("LOCATOR_TILE_URL", "")
+        if not tile_url.startswith(("https://", "http://")) or "{z}" not in tile_url:
+            raise ConfigError("LOCATOR_TILE_URL must be an http(s) URL template with {x}, {y}, {z}")
+        datum = (env.get("LOCATOR_TILE_DATUM") or "").strip().lower()
+        if datum not in {"wgs84", "gcj02", "bd09"}:
+            raise ConfigError("LOCATOR_TILE_DATUM must be wgs84, gcj02 or bd09")
+        cfg["LOCATOR_TILE_URL"] = tile_url
+        cfg["LOCATOR_TILE_DATUM"] = datum
+        cfg["LOCATOR_TILE_ATTRIBUTION"] = env.get("LOCATOR_TILE_ATTRIBUTION", "")
+
+    cfg["LOCATOR_INDEX_CHECK_S"] = _float(env, "LOCATOR_INDEX_CHECK_S", 0.0, 0.0, 60.0)
+    cfg["LOCATOR_DB_POOL_MIN"] = int(_float(env, "LOCATOR_DB_POOL_MIN", 1, 0, 100))
+    cfg["LOCATOR_DB_POOL_MAX"] = int(_float(env, "LOCATOR_DB_POOL_MAX", 10, 1, 500))
+    if cfg["LOCATOR_DB_POOL_MAX"] < cfg["LOCATOR_DB_POOL_MIN"]:
+        raise ConfigError("LOCATOR_DB_POOL_MAX must be >= LOCATOR_DB_POOL_MIN")
+    cfg["LOCATOR_DB_TIMEOUT_S"] = _float(env, "LOCATOR_DB_TIMEOUT_S", 5.0, 0.1, 120.0)
+    return cfg

@@ -1,0 +1,104 @@
+"""Domain objects to JSON and GeoJSON (RFC 7946).
+
+GeoJSON positions are ``[lon, lat]``. RFC 7946 coordinates are WGS-84; when a client
+asks for GCJ-02 or BD-09 output (``datum=``), positions are converted and the
+collection says so in its ``coordinate_datum`` member.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from locator.domain import Facility, NearestHit
+from locator.geo import Datum, from_wgs84
+from locator.hours import is_open
+from locator.stores.base import HistoryEntry
+
+
+def _iso(value: Any) -> str | None:
+    return None if value is None else value.isoformat()
+
+
+def facility_properties(f: Facility) -> dict[str, Any]:
+    """The facility's fields as GeoJSON ``properties`` (JSON-compatible)."""
+    return {
+        "id": f.id,
+        "kind": f.kind,
+        "name": f.name,
+        "address": f.address,
+        "district": (
+            None
+            if f.district_adcode is None
+            else {"adcode": f.district_adcode, "name": f.district_name}
+        ),
+        "subdistrict": f.subdistrict,
+        "amenities": sorted(f.amenities),
+        "opening_hours": f.opening_hours,
+        "host_type": f.host_type,
+        "phone": f.phone,
+        "status": f.status,
+        "status_until": _iso(f.status_until),
+        "status_reason": f.status_reason,
+        "verified_at": _iso(f.verified_at),
+        "updated_at": _iso(f.updated_at),
+        "version": f.version,
+        "source": f.source,
+        "demo": f.demo,
+    }
+
+
+def facility_feature(
+    f: Facility, datum: Datum = Datum.WGS84, *, at: datetime | None = None
+) -> dict[str, Any]:
+    """One facility as a GeoJSON Feature; ``open_now`` is added when ``at`` is given."""
+    lon, lat = from_wgs84(f.lon, f.lat, datum)
+    props = facility_properties(f)
+    if at is not None:
+        props["open_now"] = is_open(f.opening_hours, at) if f.status == "open" else False
+    return {
+        "type": "Feature",
+        "id": f.id,
+        "geometry": {"type": "Point", "coordinates": [round(lon, 7), round(lat, 7)]},
+        "properties": props,
+    }
+
+
+def nearest_collection(
+    hits: Iterable[NearestHit], query: dict[str, Any], datum: Datum, at: datetime
+) -> dict[str, Any]:
+    """A nearest answer as a FeatureCollection in ascending distance.
+
+    Each feature carries ``distance_m`` (geodesic metres on WGS-84, to the millimetre),
+    ``bearing_deg`` (0.1 degree) and ``rank``; the collection echoes the query.
+    """
+    features = []
+    for h in hits:
+        feat = facility_feature(h.facility, datum, at=at)
+        feat["properties"].update(
+            distance_m=round(h.distance_m, 3), bearing_deg=round(h.bearing_deg, 1), rank=h.rank
+        )
+        features.append(feat)
+    return {
+        "type": "FeatureCollection",
+        "coordinate_datum": datum.value,
+        "query": query,
+        "numberReturned": len(features),
+        "features": features,
+    }
+
+
+def history_entry(e: HistoryEntry) -> dict[str, Any]:
+    """One history record as JSON."""
+    return {
+        "seq": e.seq,
+        "facility_id": e.facility_id,
+        "revision": e.revision,
+        "version": e.version,
+        "action": e.action,
+        "actor": e.actor,
+        "reason": e.reason,
+        "at": e.at.isoformat(),
+        "changes": e.changes,
+    }

@@ -1,0 +1,254 @@
+"""The store contract: what every facility store (SQLite, PostGIS) must do.
+
+This module is the single statement of the contract; ``tests/test_store_contract.py``
+runs one conformance suite against every implementation.
+
+Semantics common to all operations
+----------------------------------
+* Locations are WGS-84 lon/lat degrees; stores never convert datums.
+* **Revisions.** The store keeps one global, strictly increasing revision number.
+  Every committed write (add, update, delete, import) takes the next revision and
+  stamps it on each facility it wrote; deletions leave a tombstone with their revision.
+  :meth:`FacilityStore.changes_since` returns everything after a revision, which is how
+  every in-memory index (in every worker and app node) catches up.
+* **Versions.** A facility's ``version`` is 1 after creation and grows by 1 with every
+  stored change. :meth:`FacilityStore.update` and :meth:`FacilityStore.delete` take the
+  version the caller based its change on and raise
+  :class:`~locator.errors.VersionConflictError` (with ``current_version``) when it is
+  stale, so no edit is ever silently overwritten.
+* **History.** Every write appends :class:`HistoryEntry` records in the same transaction
+  as the change itself (append-only; nothing updates or deletes them).
+* **Atomicity.** Every write is one transaction: all of it is stored or none of it.
+* **Errors.** :class:`~locator.errors.NotFoundError` for an unknown id,
+  :class:`~locator.errors.ConflictError` for a duplicate id,
+  :class:`~locator.errors.StoreUnavailableError` when the database cannot be reached.
+* ``updated_at`` is set by the store to the commit time (UTC); ``version`` by the
+  store. Stores do not validate fields: callers pass facilities that went through
+  :func:`locator.domain.validate_facility`.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from locator.domain import Facility
+
+#: Fields compared to build a history entry's ``changes``.
+TRACKED_FIELDS = (
+    "kind",
+    "name",
+    "address",
+    "lon",
+    "lat",
+    "amenities",
+    "opening_hours",
+    "host_type",
+    "phone",
+    "status",
+    "status_until",
+    "status_reason",
+    "district_adcode",
+    "district_name",
+    "subdistrict",
+    "verified_at",
+    "source",
+    "demo",
+)
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who made a change (a user name, ``cli``, ``import``, ``rider-feedback``...)."""
+
+    name: str
+    reason: str = ""
+
+
+SYSTEM = Actor("system")
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryEntry:
+    """One append-only history record.
+
+    Attributes
+    ----------
+    seq : int
+        Store-wide sequence number (ascending in commit order).
+    facility_id : str
+    revision : int
+        The store revision of the change.
+    version : int
+        The facility's version after the change (0 for a delete).
+    action : str
+        ``create``, ``update``, ``delete`` or ``import``.
+    actor, reason : str
+    at : datetime
+        Commit time, UTC.
+    changes : dict
+        ``{field: [old, new]}`` with JSON-compatible values (``None`` for absent).
+    """
+
+    seq: int
+    facility_id: str
+    revision: int
+    version: int
+    action: str
+    actor: str
+    reason: str
+    at: datetime
+    changes: dict[str, list[Any]] = field(default_factory=dict)
+
+
+@dataclass(frozen=True, slots=True)
+class ChangeSet:
+    """What changed after a revision.
+
+    Attributes
+    ----------
+    revision : int
+        The store's revision when the change set was read.
+    changed : list of Facility
+        Facilities written after the asked revision, in their current state.
+    deleted_ids : list of str
+        Ids deleted after the asked revision (and not re-created since).
+    """
+
+    revision: int
+    changed: list[Facility]
+    deleted_ids: list[str]
+
+
+@dataclass(frozen=True, slots=True)
+class ListFilter:
+    """Filters for :meth:`FacilityStore.list`; None means no constraint.
+
+    ``bbox`` is ``(min_lon, min_lat, max_lon, max_lat)`` in WGS-84 degrees, edges
+    inclusive. ``modified_since`` compares with ``updated_at``. ``district_adcodes``
+    matches ``district_adcode``.
+    """
+
+    bbox: tuple[float, float, float, float] | None = None
+    kinds: frozenset[str] | None = None
+    statuses: frozenset[str] | None = None
+    amenities: frozenset[str] = frozenset()
+    district_adcodes: frozenset[str] | None = None
+    modified_since: datetime | None = None
+    ids: frozenset[str] | None = None
+
+
+def field_changes(old: Facility | None, new: Facility | None) -> dict[str, list[Any]]:
+    """``{field: [old, new]}`` for every tracked field that differs (JSON values)."""
+    out: dict[str, list[Any]] = {}
+    for name in TRACKED_FIELDS:
+        a = _jsonable(getattr(old, name)) if old is not None else None
+        b = _jsonable(getattr(new, name)) if new is not None else None
+        if a != b:
+            out[name] = [a, b]
+    return out
+
+
+def _jsonable(value: Any) -> Any:
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    if hasattr(value, "isoformat"):
+        return value.isoformat()
+    return value
+
+
+class FacilityStore(abc.ABC):
+    """Abstract facility store. See the module docstring for common semantics."""
+
+    #: Short backend name (``sqlite``, ``postgis``).
+    backend: str = "abstract"
+
+    @abc.abstractmethod
+    def init_schema(self) -> None:
+        """Create or upgrade the schema to the latest version (idempotent)."""
+
+    @abc.abstractmethod
+    def get(self, facility_id: str) -> Facility:
+        """Return one facility.
+
+        Raises
+        ------
+        NotFoundError
+            If no facility has this id.
+        """
+
+    @abc.abstractmethod
+    def list(
+        self, flt: ListFilter | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[Facility]:
+        """Facilities matching ``flt`` in ascending id order, paged by limit/offset."""
+
+    @abc.abstractmethod
+    def count(self, flt: ListFilter | None = None) -> int:
+        """Number of facilities matching ``flt``."""
+
+    @abc.abstractmethod
+    def add(self, facility: Facility, actor: Actor = SYSTEM) -> Facility:
+        """Store a new facility with version 1 and return it as stored.
+
+        Raises
+        ------
+        ConflictError
+            If the id exists.
+        """
+
+    @abc.abstractmethod
+    def update(self, facility: Facility, expected_version: int, actor: Actor = SYSTEM) -> Facility:
+        """Replace the stored facility ``facility.id`` if its version is ``expected_version``.
+
+        Returns the stored facility with ``version = expected_version + 1``. A write
+        that changes nothing still bumps the version (it is a deliberate save).
+
+        Raises
+        ------
+        NotFoundError
+            If no facility has this id.
+        VersionConflictError
+            If the stored version differs (``current_version`` says which it is).
+        """
+
+    @abc.abstractmethod
+    def delete(self, facility_id: str, expected_version: int, actor: Actor = SYSTEM) -> None:
+        """Delete a facility (hard delete; ``status="removed"`` is the soft one).
+
+        Raises
+        ------
+        NotFoundError, VersionConflictError
+        """
+
+    @abc.abstractmethod
+    def import_many(self, facilities: Sequence[Facility], actor: Actor = SYSTEM) -> int:
+        """Insert new facilities and replace existing ones, all in one transaction.
+
+        Existing ids are replaced regardless of version (an import is authoritative)
+        and their version grows by 1. Returns the number of rows written. Nothing is
+        written if anything fails.
+        """
+
+    @abc.abstractmethod
+    def revision(self) -> int:
+        """The current store revision (0 for an empty, never-written store)."""
+
+    @abc.abstractmethod
+    def changes_since(self, revision: int) -> ChangeSet:
+        """Everything written after ``revision`` (see :class:`ChangeSet`)."""
+
+    @abc.abstractmethod
+    def history(self, facility_id: str) -> list[HistoryEntry]:
+        """The history of one facility, oldest first (empty for an unknown id)."""
+
+    @abc.abstractmethod
+    def close(self) -> None:
+        """Release connections. The store is unusable afterwards."""
+
+    def all(self) -> list[Facility]:
+        """Every facility, in id order."""
+        return self.list()

@@ -1,0 +1,481 @@
+"""The embedded default store: one SQLite file, no server.
+
+SQLite runs in WAL mode so readers never block the writer; each write is a
+``BEGIN IMMEDIATE`` transaction, so concurrent writers (several gunicorn workers)
+serialise instead of failing. Connections are per thread. Locations are two REAL
+columns in WGS-84 degrees; spatial queries are answered by the in-memory index, so the
+store only needs a plain lon/lat range filter for ``bbox``.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, date, datetime
+from pathlib import Path
+from typing import Any
+
+from locator.domain import Facility
+from locator.errors import ConflictError, NotFoundError, StoreUnavailableError, VersionConflictError
+from locator.stores.base import (
+    SYSTEM,
+    Actor,
+    ChangeSet,
+    FacilityStore,
+    HistoryEntry,
+    ListFilter,
+    field_changes,
+)
+
+#: Schema migrations, applied in order once each (recorded in ``schema_migrations``).
+MIGRATIONS: list[str] = [
+    """
+    CREATE TABLE meta (key TEXT PRIMARY KEY, value INTEGER NOT NULL);
+    INSERT INTO meta (key, value) VALUES ('revision', 0);
+    CREATE TABLE facilities (
+        id TEXT PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('warm_station', 'union_home', 'nursing_room')),
+        name TEXT NOT NULL CHECK (length(trim(name)) > 0),
+        address TEXT NOT NULL DEFAULT '',
+        lon REAL NOT NULL CHECK (lon BETWEEN -180 AND 180),
+        lat REAL NOT NULL CHECK (lat BETWEEN -90 AND 90),
+        amenities TEXT NOT NULL DEFAULT '[]',
+        opening_hours TEXT NOT NULL DEFAULT '',
+        host_type TEXT NOT NULL DEFAULT '',
+        phone TEXT NOT NULL DEFAULT '',
+        status TEXT NOT NULL CHECK (status IN ('open', 'temporarily_closed', 'removed')),
+        status_until TEXT,
+        status_reason TEXT NOT NULL DEFAULT '',
+        district_adcode TEXT,
+        district_name TEXT,
+        subdistrict TEXT,
+        verified_at TEXT,
+        updated_at TEXT NOT NULL,
+        version INTEGER NOT NULL CHECK (version >= 1),
+        source TEXT NOT NULL DEFAULT '',
+        demo INTEGER NOT NULL DEFAULT 0,
+        revision INTEGER NOT NULL
+    );
+    CREATE INDEX facilities_revision ON facilities (revision);
+    CREATE INDEX facilities_lonlat ON facilities (lon, lat);
+    CREATE INDEX facilities_district ON facilities (district_adcode);
+    CREATE TABLE tombstones (id TEXT PRIMARY KEY, revision INTEGER NOT NULL);
+    CREATE INDEX tombstones_revision ON tombstones (revision);
+    CREATE TABLE facility_history (
+        seq INTEGER PRIMARY KEY AUTOINCREMENT,
+        facility_id TEXT NOT NULL,
+        revision INTEGER NOT NULL,
+        version INTEGER NOT NULL,
+        action TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        reason TEXT NOT NULL DEFAULT '',
+        at TEXT NOT NULL,
+        changes TEXT NOT NULL
+    );
+    CREATE INDEX facility_history_facility ON facility_history (facility_id, seq);
+    CREATE TRIGGER facility_history_append_only_u BEFORE UPDATE ON facility_history
+        BEGIN SELECT RAISE(ABORT, 'facility_history is append-only'); END;
+    CREATE TRIGGER facility_history_append_only_d BEFORE DELETE ON facility_history
+        BEGIN SELECT RAISE(ABORT, 'facility_history is append-only'); END;
+    """,
+]
+
+_COLUMNS = (
+    "id",
+    "kind",
+    "name",
+    "address",
+    "lon",
+    "lat",
+    "amenities",
+    "opening_hours",
+    "host_type",
+    "phone",
+    "status",
+    "status_until",
+    "status_reason",
+    "district_adcode",
+    "district_name",
+    "subdistrict",
+    "verified_at",
+    "updated_at",
+    "version",
+    "source",
+    "demo",
+)
+_SELECT = "SELECT " + ", ".join(_COLUMNS) + " FROM facilities"
+
+
+def path_from_url(url: str) -> Path:
+    """The file path of a ``sqlite:///relative`` or ``sqlite:////absolute`` URL.
+
+    Raises
+    ------
+    ValueError
+        If ``url`` is not a ``sqlite:///`` URL.
+    """
+    prefix = "sqlite:///"
+    if not url.startswith(prefix) or len(url) == len(prefix):
+        raise ValueError(f"not a sqlite:/// URL: {url!r}")
+    return Path(url[len(prefix) :])
+
+
+def _dt(value: str | None) -> datetime | None:
+    return None if value is None else datetime.fromisoformat(value)
+
+
+def _row_to_facility(row: sqlite3.Row) -> Facility:
+    return Facility(
+        id=row["id"],
+        kind=row["kind"],
+        name=row["name"],
+        address=row["address"],
+        lon=row["lon"],
+        lat=row["lat"],
+        amenities=frozenset(json.loads(row["amenities"])),
+        opening_hours=row["opening_hours"],
+        host_type=row["host_type"],
+        phone=row["phone"],
+        status=row["status"],
+        status_until=None if row["status_until"] is None else date.fromisoformat(row["status_until"]),
+        status_reason=row["status_reason"],
+        district_adcode=row["district_adcode"],
+        district_name=row["district_name"],
+        subdistrict=row["subdistrict"],
+        verified_at=_dt(row["verified_at"]),
+        updated_at=_dt(row["updated_at"]),
+        version=row["version"],
+        source=row["source"],
+        demo=bool(row["demo"]),
+    )
+
+
+def _facility_params(f: Facility, revision: int) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "kind": f.kind,
+        "name": f.name,
+        "address": f.address,
+        "lon": f.lon,
+        "lat": f.lat,
+        "amenities": json.dumps(sorted(f.amenities)),
+        "opening_hours": f.opening_hours,
+        "host_type": f.host_type,
+        "phone": f.phone,
+        "status": f.status,
+        "status_until": None if f.status_until is None else f.status_until.isoformat(),
+        "status_reason": f.status_reason,
+        "district_adcode": f.district_adcode,
+        "district_name": f.district_name,
+        "subdistrict": f.subdistrict,
+        "verified_at": None if f.verified_at is None else f.verified_at.isoformat(),
+        "updated_at": f.updated_at.isoformat() if f.updated_at else datetime.now(UTC).isoformat(),
+        "version": f.version,
+        "source": f.source,
+        "demo": int(f.demo),
+        "revision": revision,
+    }
+
+
+_UPSERT = (
+    "INSERT INTO facilities ("
+    + ", ".join(_COLUMNS)
+    + ", revision) VALUES ("
+    + ", ".join(":" + c for c in _COLUMNS)
+    + ", :revision) ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in (*_COLUMNS[1:], "revision"))
+)
+
+
+class SQLiteStore(FacilityStore):
+    """Facility store in one SQLite file (see the module docstring).
+
+    Parameters
+    ----------
+    path : str or Path
+        The database file; its directory is created if missing.
+    timeout_s : float
+        How long a writer waits for the write lock, seconds.
+    """
+
+    backend = "sqlite"
+
+    def __init__(self, path: str | Path, *, timeout_s: float = 5.0) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self.timeout_s = timeout_s
+        self._local = threading.local()
+        self._closed = False
+
+    # -- connections -------------------------------------------------------------
+
+    def _conn(self) -> sqlite3.Connection:
+        if self._closed:
+            raise StoreUnavailableError("the store is closed")
+        conn = getattr(self._local, "conn", None)
+        if conn is None:
+            try:
+                conn = sqlite3.connect(
+                    self.path, timeout=self.timeout_s, isolation_level=None, check_same_thread=False
+                )
+            except sqlite3.Error as exc:
+                raise StoreUnavailableError(f"cannot open the database: {exc}") from exc
+            conn.row_factory = sqlite3.Row
+            conn.execute("PRAGMA journal_mode=WAL")
+            conn.execute("PRAGMA synchronous=NORMAL")
+            conn.execute("PRAGMA foreign_keys=ON")
+            self._local.conn = conn
+        return conn
+
+    @contextmanager
+    def _write(self) -> Iterator[tuple[sqlite3.Connection, int, str]]:
+        """A write transaction with the next revision and the commit time."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            revision = conn.execute(
+                "UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value"
+            ).fetchone()[0]
+            yield conn, revision, datetime.now(UTC).isoformat()
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def init_schema(self) -> None:
+        """Apply every migration not yet recorded in ``schema_migrations``."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            conn.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations "
+                "(version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)"
+            )
+            done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+            for version, script in enumerate(MIGRATIONS, start=1):
+                if version in done:
+                    continue
+                for statement in _split_sql(script):
+                    conn.execute(statement)
+                conn.execute(
+                    "INSERT INTO schema_migrations (version, applied_at) VALUES (?, ?)",
+                    (version, datetime.now(UTC).isoformat()),
+                )
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+
+    # -- reads -------------------------------------------------------------------
+
+    def get(self, facility_id: str) -> Facility:
+        row = self._conn().execute(_SELECT + " WHERE id = ?", (facility_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no facility with id {facility_id!r}", param="id")
+        return _row_to_facility(row)
+
+    def _where(self, flt: ListFilter | None) -> tuple[str, list[Any]]:
+        if flt is None:
+            return "", []
+        clauses: list[str] = []
+        params: list[Any] = []
+        if flt.bbox is not None:
+            clauses.append("lon BETWEEN ? AND ? AND lat BETWEEN ? AND ?")
+            params += [flt.bbox[0], flt.bbox[2], flt.bbox[1], flt.bbox[3]]
+        for column, values in (
+            ("kind", flt.kinds),
+            ("status", flt.statuses),
+            ("district_adcode", flt.district_adcodes),
+            ("id", flt.ids),
+        ):
+            if values is not None:
+                if not values:
+                    clauses.append("0")
+                    continue
+                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+                params += sorted(values)
+        for amenity in sorted(flt.amenities):
+            clauses.append("EXISTS (SELECT 1 FROM json_each(amenities) WHERE value = ?)")
+            params.append(amenity)
+        if flt.modified_since is not None:
+            clauses.append("updated_at > ?")
+            params.append(flt.modified_since.astimezone(UTC).isoformat())
+        return (" WHERE " + " AND ".join(clauses)) if clauses else "", params
+
+    def list(
+        self, flt: ListFilter | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> list[Facility]:
+        where, params = self._where(flt)
+        sql = _SELECT + where + " ORDER BY id"
+        if limit is not None:
+            sql += " LIMIT ? OFFSET ?"
+            params += [limit, offset]
+        return [_row_to_facility(r) for r in self._conn().execute(sql, params)]
+
+    def count(self, flt: ListFilter | None = None) -> int:
+        where, params = self._where(flt)
+        return int(self._conn().execute("SELECT count(*) FROM facilities" + where, params).fetchone()[0])
+
+    def revision(self) -> int:
+        row = self._conn().execute("SELECT value FROM meta WHERE key = 'revision'").fetchone()
+        return int(row[0])
+
+    def changes_since(self, revision: int) -> ChangeSet:
+        conn = self._conn()
+        conn.execute("BEGIN")  # one snapshot for all three reads
+        try:
+            current = int(conn.execute("SELECT value FROM meta WHERE key = 'revision'").fetchone()[0])
+            changed = [
+                _row_to_facility(r)
+                for r in conn.execute(_SELECT + " WHERE revision > ? ORDER BY id", (revision,))
+            ]
+            deleted = [
+                r[0]
+                for r in conn.execute(
+                    "SELECT id FROM tombstones WHERE revision > ? ORDER BY id", (revision,)
+                )
+            ]
+        finally:
+            conn.execute("COMMIT")
+        return ChangeSet(current, changed, deleted)
+
+    def history(self, facility_id: str) -> list[HistoryEntry]:
+        rows = self._conn().execute(
+            "SELECT * FROM facility_history WHERE facility_id = ? ORDER BY seq", (facility_id,)
+        )
+        return [
+            HistoryEntry(
+                seq=r["seq"],
+                facility_id=r["facility_id"],
+                revision=r["revision"],
+                version=r["version"],
+                action=r["action"],
+                actor=r["actor"],
+                reason=r["reason"],
+                at=datetime.fromisoformat(r["at"]),
+                changes=json.loads(r["changes"]),
+            )
+            for r in rows
+        ]
+
+    # -- writes ------------------------------------------------------------------
+
+    @staticmethod
+    def _log(
+        conn: sqlite3.Connection,
+        revision: int,
+        at: str,
+        action: str,
+        actor: Actor,
+        old: Facility | None,
+        new: Facility | None,
+        facility_id: str,
+    ) -> None:
+        conn.execute(
+            "INSERT INTO facility_history "
+            "(facility_id, revision, version, action, actor, reason, at, changes) "
+            "VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+            (
+                facility_id,
+                revision,
+                0 if new is None else new.version,
+                action,
+                actor.name,
+                actor.reason,
+                at,
+                json.dumps(field_changes(old, new), ensure_ascii=False),
+            ),
+        )
+
+    def _fetch(self, conn: sqlite3.Connection, facility_id: str) -> Facility | None:
+        row = conn.execute(_SELECT + " WHERE id = ?", (facility_id,)).fetchone()
+        return None if row is None else _row_to_facility(row)
+
+    def _put(self, conn: sqlite3.Connection, f: Facility, revision: int) -> None:
+        conn.execute(_UPSERT, _facility_params(f, revision))
+        conn.execute("DELETE FROM tombstones WHERE id = ?", (f.id,))
+
+    def add(self, facility: Facility, actor: Actor = SYSTEM) -> Facility:
+        with self._write() as (conn, revision, at):
+            if self._fetch(conn, facility.id) is not None:
+                raise ConflictError(f"a facility with id {facility.id!r} exists", param="id")
+            stored = facility.replace(version=1, updated_at=datetime.fromisoformat(at))
+            self._put(conn, stored, revision)
+            self._log(conn, revision, at, "create", actor, None, stored, stored.id)
+        return stored
+
+    def update(self, facility: Facility, expected_version: int, actor: Actor = SYSTEM) -> Facility:
+        with self._write() as (conn, revision, at):
+            old = self._fetch(conn, facility.id)
+            if old is None:
+                raise NotFoundError(f"no facility with id {facility.id!r}", param="id")
+            if old.version != expected_version:
+                raise VersionConflictError(
+                    f"facility {facility.id!r} is at version {old.version}, "
+                    f"not {expected_version}",
+                    current_version=old.version,
+                )
+            stored = facility.replace(
+                version=old.version + 1, updated_at=datetime.fromisoformat(at)
+            )
+            self._put(conn, stored, revision)
+            self._log(conn, revision, at, "update", actor, old, stored, stored.id)
+        return stored
+
+    def delete(self, facility_id: str, expected_version: int, actor: Actor = SYSTEM) -> None:
+        with self._write() as (conn, revision, at):
+            old = self._fetch(conn, facility_id)
+            if old is None:
+                raise NotFoundError(f"no facility with id {facility_id!r}", param="id")
+            if old.version != expected_version:
+                raise VersionConflictError(
+                    f"facility {facility_id!r} is at version {old.version}, "
+                    f"not {expected_version}",
+                    current_version=old.version,
+                )
+            conn.execute("DELETE FROM facilities WHERE id = ?", (facility_id,))
+            conn.execute(
+                "INSERT INTO tombstones (id, revision) VALUES (?, ?) "
+                "ON CONFLICT (id) DO UPDATE SET revision = excluded.revision",
+                (facility_id, revision),
+            )
+            self._log(conn, revision, at, "delete", actor, old, None, facility_id)
+
+    def import_many(self, facilities: Sequence[Facility], actor: Actor = SYSTEM) -> int:
+        ids = [f.id for f in facilities]
+        if len(set(ids)) != len(ids):
+            raise ConflictError("duplicate ids in one import", param="id")
+        with self._write() as (conn, revision, at):
+            now = datetime.fromisoformat(at)
+            for f in facilities:
+                old = self._fetch(conn, f.id)
+                stored = f.replace(version=1 if old is None else old.version + 1, updated_at=now)
+                self._put(conn, stored, revision)
+                self._log(conn, revision, at, "import", actor, old, stored, f.id)
+        return len(facilities)
+
+    def close(self) -> None:
+        conn = getattr(self._local, "conn", None)
+        if conn is not None:
+            conn.close()
+            self._local.conn = None
+        self._closed = True
+
+
+def _split_sql(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    statements: list[str] = []
+    buf: list[str] = []
+    for line in script.strip().splitlines():
+        buf.append(line)
+        text = "\n".join(buf).strip()
+        if text.endswith(";") and sqlite3.complete_statement(text):
+            statements.append(text)
+            buf = []
+    if "\n".join(buf).strip():
+        statements.append("\n".join(buf).strip())
+    return statements
