@@ -7,6 +7,7 @@ blueprints → error handlers → CLI.
 from __future__ import annotations
 
 import logging
+import os
 from pathlib import Path
 from typing import Any
 
@@ -46,14 +47,11 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
         template_folder=str(ROOT / "templates"),
     )
-    env = None
-    if test_config is not None:
-        import os
-
-        env = {**os.environ, **{k: str(v) for k, v in test_config.items() if k.startswith("LOCATOR_") and v is not None}}
-    app.config.update(load_config(Path(app.instance_path), env))
-    if test_config:
-        app.config.update(test_config)
+    test_config = dict(test_config or {})
+    # LOCATOR_* overrides go through the same parsing and validation as the environment.
+    overrides = {k: str(v) for k, v in test_config.items() if k.startswith("LOCATOR_")}
+    app.config.update(load_config(Path(app.instance_path), {**os.environ, **overrides}))
+    app.config.update({k: v for k, v in test_config.items() if not k.startswith("LOCATOR_")})
     app.config.setdefault("JSON_SORT_KEYS", False)
     logging.basicConfig(level=logging.INFO)
 

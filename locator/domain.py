@@ -78,6 +78,8 @@ HOST_TYPES: Final[dict[str, Label]] = {
     "shopping_mall": Label("商场", "Shopping mall"),
     "community_centre": Label("社区服务中心", "Community centre"),
     "government_office": Label("政府机关", "Government office"),
+    "public_building": Label("公共建筑", "Public building"),
+    "village_committee": Label("村（居）委会", "Village committee"),
     "union_office": Label("工会", "Trade union office"),
     "gas_station": Label("加油站", "Gas station"),
     "subway_station": Label("地铁站", "Subway station"),
@@ -96,6 +98,9 @@ STATUSES: Final[dict[str, Label]] = {
     "temporarily_closed": Label("暂停开放", "Temporarily closed"),
     "removed": Label("已撤销", "Removed"),
 }
+
+#: Other spellings of host types met in real data, mapped to our keys ("" = unknown).
+HOST_TYPE_ALIASES: Final = {"government": "government_office", "unknown": "", "community_center": "community_centre"}
 
 _ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _PHONE_RE: Final = re.compile(r"^[0-9+()\- ]{3,32}$")
@@ -267,6 +272,7 @@ def validate_facility(f: Facility) -> Facility:
     if hours:
         parse_opening_hours(hours)
     host_type = _text(f.host_type, "host_type", 64)
+    host_type = HOST_TYPE_ALIASES.get(host_type, host_type)
     if host_type and host_type not in HOST_TYPES:
         raise ValidationError(f"unknown host_type {host_type!r}", param="host_type")
     phone = _text(f.phone, "phone", 32)
@@ -274,7 +280,9 @@ def validate_facility(f: Facility) -> Facility:
         raise ValidationError("phone may hold only digits, spaces, +, -, ( and )", param="phone")
     if f.status not in STATUSES:
         raise ValidationError(f"unknown status {f.status!r}", param="status")
-    if f.status_until is not None and not isinstance(f.status_until, date):
+    if f.status_until is not None and (
+        not isinstance(f.status_until, date) or isinstance(f.status_until, datetime)
+    ):
         raise ValidationError("status_until must be a date", param="status_until")
     status_reason = _text(f.status_reason, "status_reason", TEXT_MAX)
     for name_, instant in (("verified_at", f.verified_at), ("updated_at", f.updated_at)):
