@@ -81,3 +81,117 @@ def demo_client(demo_app: Flask) -> FlaskClient:
 @pytest.fixture
 def runner(app: Flask):  # type: ignore[no-untyped-def]
     return app.test_cli_runner()
+
+
+# --- live server and headless Chromium ----------------------------------------------
+
+CHROMIUM = os.environ.get("LOCATOR_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = [
+    "--no-sandbox",  # CI runs as root, where Chromium's sandbox cannot start
+    "--disable-gpu",
+    "--disable-quic",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+]
+ARTIFACTS = Path(__file__).resolve().parent / "artifacts"
+
+
+class LiveServer:
+    """A Flask app served by werkzeug on 127.0.0.1 in a background thread."""
+
+    def __init__(self, app: Flask, port: int = 0) -> None:
+        import threading
+
+        from werkzeug.serving import make_server
+
+        self.app = app
+        self._server = make_server("127.0.0.1", port, app, threaded=True)
+        self.port = self._server.socket.getsockname()[1]
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._thread = threading.Thread(target=self._server.serve_forever, daemon=True)
+        self._thread.start()
+
+    def stop(self) -> None:
+        self._server.shutdown()
+        self._server.server_close()
+
+
+@pytest.fixture
+def live_server(demo_app: Flask) -> Iterator[LiveServer]:
+    server = LiveServer(demo_app)
+    yield server
+    server.stop()
+
+
+@pytest.fixture(scope="session")
+def chromium():  # type: ignore[no-untyped-def]
+    """Debian's Chromium driven by Playwright (no browser download)."""
+    if not Path(CHROMIUM).exists():
+        skip_or_fail(f"Chromium not found at {CHROMIUM} (apt-get install chromium)")
+    try:
+        from playwright.sync_api import sync_playwright
+    except ImportError:  # pragma: no cover - requirements-dev installs it
+        skip_or_fail("playwright is not installed")
+    pw = sync_playwright().start()
+    browser = pw.chromium.launch(executable_path=CHROMIUM, args=CHROMIUM_ARGS, headless=True)
+    yield browser
+    browser.close()
+    pw.stop()
+
+
+class PageWatch:
+    """Collects console errors, page errors and every request a page makes."""
+
+    def __init__(self, page) -> None:  # type: ignore[no-untyped-def]
+        self.console_errors: list[str] = []
+        self.requests: list[str] = []
+        page.on("console", lambda m: self.console_errors.append(m.text) if m.type == "error" else None)
+        page.on("pageerror", lambda e: self.console_errors.append(str(e)))
+        page.on("request", lambda r: self.requests.append(r.url))
+
+    def foreign_requests(self) -> list[str]:
+        """Requests to any host but 127.0.0.1 (data: and blob: URLs are local)."""
+        from urllib.parse import urlsplit
+
+        return [
+            u for u in self.requests
+            if not u.startswith(("data:", "blob:")) and urlsplit(u).hostname != "127.0.0.1"
+        ]
+
+
+PHONE = {
+    "viewport": {"width": 412, "height": 915},
+    "device_scale_factor": 2.625,
+    "is_mobile": True,
+    "has_touch": True,
+    "locale": "zh-CN",
+    "timezone_id": "Asia/Shanghai",
+    "geolocation": {"longitude": 116.3376, "latitude": 39.9925},  # Wudaokou, WGS-84
+    "permissions": ["geolocation"],
+}
+
+
+@pytest.fixture
+def phone(chromium):  # type: ignore[no-untyped-def]
+    """A phone-sized browser context (zh-CN, touch, geolocation granted in Beijing).
+
+    Requests to any host but 127.0.0.1 are aborted (tiles included) and recorded.
+    """
+    context = chromium.new_context(**PHONE)
+    blocked: list[str] = []
+
+    def _route(route) -> None:  # type: ignore[no-untyped-def]
+        from urllib.parse import urlsplit
+
+        if urlsplit(route.request.url).hostname in {"127.0.0.1"}:
+            route.continue_()
+        else:
+            blocked.append(route.request.url)
+            route.abort()
+
+    context.route("**/*", _route)
+    context.blocked = blocked
+    yield context
+    context.close()
