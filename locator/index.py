@@ -46,7 +46,7 @@ from numpy.typing import NDArray
 from scipy.spatial import cKDTree
 
 from locator.domain import AMENITIES, STATUSES, Facility, NearestHit
-from locator.geo import WGS84_GEOD, R_MIN_M, angle_for_chord, chord_for_angle, unit_vectors
+from locator.geo import R_MIN_M, WGS84_GEOD, angle_for_chord, chord_for_angle, unit_vectors
 from locator.hours import is_open
 
 _AMENITY_BIT = {name: 1 << i for i, name in enumerate(AMENITIES)}

@@ -1,7 +1,11 @@
 # TEMP STUB
 from dataclasses import dataclass
+
 from markupsafe import Markup
+
 from locator.geo import Datum
+
+
 @dataclass(frozen=True)
 class TileProvider:
     name: str; url: str; attribution: str; datum: Datum

@@ -30,6 +30,7 @@ Semantics common to all operations
 from __future__ import annotations
 
 import abc
+import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -183,7 +184,7 @@ class FacilityStore(abc.ABC):
     @abc.abstractmethod
     def list(
         self, flt: ListFilter | None = None, *, limit: int | None = None, offset: int = 0
-    ) -> list[Facility]:
+    ) -> builtins.list[Facility]:
         """Facilities matching ``flt`` in ascending id order, paged by limit/offset."""
 
     @abc.abstractmethod
@@ -242,13 +243,13 @@ class FacilityStore(abc.ABC):
         """Everything written after ``revision`` (see :class:`ChangeSet`)."""
 
     @abc.abstractmethod
-    def history(self, facility_id: str) -> list[HistoryEntry]:
+    def history(self, facility_id: str) -> builtins.list[HistoryEntry]:
         """The history of one facility, oldest first (empty for an unknown id)."""
 
     @abc.abstractmethod
     def close(self) -> None:
         """Release connections. The store is unusable afterwards."""
 
-    def all(self) -> list[Facility]:
+    def all(self) -> builtins.list[Facility]:
         """Every facility, in id order."""
         return self.list()

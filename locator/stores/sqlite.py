@@ -9,6 +9,7 @@ store only needs a plain lon/lat range filter for ``bbox``.
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
@@ -308,7 +309,7 @@ class SQLiteStore(FacilityStore):
 
     def list(
         self, flt: ListFilter | None = None, *, limit: int | None = None, offset: int = 0
-    ) -> list[Facility]:
+    ) -> builtins.list[Facility]:
         where, params = self._where(flt)
         sql = _SELECT + where + " ORDER BY id"
         if limit is not None:
@@ -343,7 +344,7 @@ class SQLiteStore(FacilityStore):
             conn.execute("COMMIT")
         return ChangeSet(current, changed, deleted)
 
-    def history(self, facility_id: str) -> list[HistoryEntry]:
+    def history(self, facility_id: str) -> builtins.list[HistoryEntry]:
         rows = self._conn().execute(
             "SELECT * FROM facility_history WHERE facility_id = ? ORDER BY seq", (facility_id,)
         )
@@ -466,10 +467,10 @@ class SQLiteStore(FacilityStore):
         self._closed = True
 
 
-def _split_sql(script: str) -> list[str]:
+def _split_sql(script: str) -> builtins.list[str]:
     """Split a migration into statements, keeping trigger bodies whole."""
-    statements: list[str] = []
-    buf: list[str] = []
+    statements: builtins.list[str] = []
+    buf: builtins.list[str] = []
     for line in script.strip().splitlines():
         buf.append(line)
         text = "\n".join(buf).strip()
