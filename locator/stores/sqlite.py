@@ -210,6 +210,8 @@ class SQLiteStore(FacilityStore):
         self.timeout_s = timeout_s
         self._local = threading.local()
         self._closed = False
+        self._all_conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
 
     # -- connections -------------------------------------------------------------
 
@@ -229,6 +231,8 @@ class SQLiteStore(FacilityStore):
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn
+            with self._conns_lock:
+                self._all_conns.append(conn)
         return conn
 
     @contextmanager
@@ -460,11 +464,12 @@ class SQLiteStore(FacilityStore):
         return len(facilities)
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
         self._closed = True
+        with self._conns_lock:
+            conns, self._all_conns = self._all_conns, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
 
 
 def _split_sql(script: str) -> builtins.list[str]:
