@@ -333,14 +333,24 @@ class _PointRTree:
         self._lock = threading.Lock()
         self._slot: dict[str, tuple[int, float, float]] = {}
         self._ids: dict[int, str] = {}
-        self._next = 0
-        items = []
-        for f in facilities:
-            self._slot[f.id] = (self._next, f.lon, f.lat)
-            self._ids[self._next] = f.id
-            items.append((self._next, (f.lon, f.lat, f.lon, f.lat), None))
-            self._next += 1
-        self._rt = rtree.index.Index(iter(items)) if items else rtree.index.Index()
+        for n, f in enumerate(facilities):
+            self._slot[f.id] = (n, f.lon, f.lat)
+            self._ids[n] = f.id
+        self._next = len(self._ids)
+        self._rt = self._bulk_load() if self._slot else rtree.index.Index()
+
+    def _bulk_load(self) -> rtree.index.Index:
+        """Build the R-tree from arrays (libspatialindex >= 2.1), else from a stream."""
+        slots = list(self._slot.values())
+        count = len(slots)
+        ids = np.fromiter((s[0] for s in slots), np.int64, count)
+        pts = np.empty((count, 2))
+        pts[:, 0] = np.fromiter((s[1] for s in slots), float, count)
+        pts[:, 1] = np.fromiter((s[2] for s in slots), float, count)
+        try:
+            return rtree.index.Index((ids, pts, pts))
+        except NotImplementedError:
+            return rtree.index.Index((n, (lon, lat, lon, lat), None) for n, lon, lat in slots)
 
     def discard(self, facility_id: str) -> None:
         with self._lock:
