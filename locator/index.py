@@ -18,9 +18,12 @@ Nearest must be ranked by **ellipsoidal geodesic distance on WGS-84** (as
   Measured (bench/nearest.py) this is on a par with a bare cKDTree + Geod re-rank, while
   an R-tree (``rtree``) over the same vectors is also exact but ~2.3x slower for kNN.
 * bbox: an :mod:`rtree` index over lon/lat points, the natural tool for rectangles and
-  for incremental insert/delete. It is shared by successive snapshots and updated in
-  place (under a lock); each snapshot re-checks the rectangle against its own
-  coordinates, so an answer is always consistent with the snapshot that gave it.
+  for incremental inserts. It is shared by successive snapshots and only ever gains
+  entries (under a lock): a moved or deleted facility's old entry stays, so older
+  snapshots still find it, and each snapshot re-checks every hit against its own
+  facilities and coordinates, so an answer is exactly the snapshot's. Once stale
+  entries outnumber live ones, :meth:`FacilityIndex.apply` gives the new snapshot a
+  fresh, bulk-loaded tree.
 * Updates: the index is a set of immutable per-kind snapshots. :meth:`FacilityIndex.apply`
   returns a new index in which only the kinds touched by the change are rebuilt
   (cKDTree build is ~30 ms per 60k points) and the R-tree is updated incrementally;
@@ -84,6 +87,8 @@ _E2: Final = float(WGS84_GEOD.es)
 _REL_SLACK: Final = 1e-9
 _ABS_SLACK_M: Final = 1e-6
 _HALF_PI: Final = math.pi / 2
+#: Stale R-tree entries tolerated before apply() builds a fresh tree, at the least.
+_STALE_MIN: Final = 1024
 #: Filter results cached per kind tree (mask pairs).
 _FILTER_CACHE: Final = 16
 
@@ -327,51 +332,48 @@ class _KindTree:
 
 
 class _PointRTree:
-    """A mutable R-tree of facility points keyed by id, shared between snapshots."""
+    """An append-only R-tree of facility locations, shared between snapshots.
+
+    Each entry is a facility id at one lon/lat (WGS-84 degrees). Entries are only ever
+    added: when a later snapshot moves or deletes a facility, its old entry is stale for
+    that snapshot but still right for the older snapshots sharing this tree, and every
+    snapshot re-checks hits against its own facilities (see :meth:`FacilityIndex.bbox`).
+    :meth:`FacilityIndex.apply` starts a fresh, compact tree once stale entries
+    outnumber the live ones (and at least ``_STALE_MIN``); older snapshots keep theirs.
+    """
 
     def __init__(self, facilities: Iterable[Facility]) -> None:
         self._lock = threading.Lock()
-        self._slot: dict[str, tuple[int, float, float]] = {}
-        self._ids: dict[int, str] = {}
-        for n, f in enumerate(facilities):
-            self._slot[f.id] = (n, f.lon, f.lat)
-            self._ids[n] = f.id
-        self._next = len(self._ids)
-        self._rt = self._bulk_load() if self._slot else rtree.index.Index()
-
-    def _bulk_load(self) -> rtree.index.Index:
-        """Build the R-tree from arrays (libspatialindex >= 2.1), else from a stream."""
-        slots = list(self._slot.values())
-        count = len(slots)
-        ids = np.fromiter((s[0] for s in slots), np.int64, count)
+        fs = list(facilities)
+        self._ids: list[str] = [f.id for f in fs]
+        count = len(fs)
+        if not count:
+            self._rt = rtree.index.Index()
+            return
         pts = np.empty((count, 2))
-        pts[:, 0] = np.fromiter((s[1] for s in slots), float, count)
-        pts[:, 1] = np.fromiter((s[2] for s in slots), float, count)
-        try:
-            return rtree.index.Index((ids, pts, pts))
+        pts[:, 0] = np.fromiter((f.lon for f in fs), float, count)
+        pts[:, 1] = np.fromiter((f.lat for f in fs), float, count)
+        try:  # bulk load from arrays needs libspatialindex >= 2.1
+            self._rt = rtree.index.Index((np.arange(count, dtype=np.int64), pts, pts))
         except NotImplementedError:
-            return rtree.index.Index((n, (lon, lat, lon, lat), None) for n, lon, lat in slots)
+            self._rt = rtree.index.Index((n, (f.lon, f.lat, f.lon, f.lat), None) for n, f in enumerate(fs))
 
-    def discard(self, facility_id: str) -> None:
-        with self._lock:
-            slot = self._slot.pop(facility_id, None)
-            if slot is not None:
-                n, lon, lat = slot
-                self._rt.delete(n, (lon, lat, lon, lat))
-                del self._ids[n]
+    def __len__(self) -> int:
+        """Return the number of entries, stale ones included."""
+        return len(self._ids)
 
-    def upsert(self, f: Facility) -> None:
-        self.discard(f.id)
+    def add(self, f: Facility) -> None:
+        """Add an entry for ``f`` at its location (older entries for its id stay)."""
         with self._lock:
-            n = self._next
-            self._next += 1
-            self._slot[f.id] = (n, f.lon, f.lat)
-            self._ids[n] = f.id
+            n = len(self._ids)
+            self._ids.append(f.id)
             self._rt.insert(n, (f.lon, f.lat, f.lon, f.lat))
 
-    def ids_in(self, box: tuple[float, float, float, float]) -> list[str]:
+    def ids_in(self, box: tuple[float, float, float, float]) -> set[str]:
+        """Return the ids with an entry inside ``box`` (min_lon, min_lat, max_lon, max_lat)."""
         with self._lock:
-            return [self._ids[n] for n in self._rt.intersection(box) if n in self._ids]
+            ids = self._ids
+            return {ids[n] for n in self._rt.intersection(box)}
 
 
 class FacilityIndex:
@@ -432,11 +434,14 @@ class FacilityIndex:
     ) -> FacilityIndex:
         """Return a new index with ``changed`` upserted and ``deleted_ids`` removed.
 
-        Only the kinds touched are rebuilt; this snapshot is left unchanged. The R-tree
-        is copied only when there is something to change.
+        Only the kinds touched are rebuilt; this snapshot is left unchanged (its
+        ``nearest`` and ``bbox`` answers stay the same). The shared R-tree only gains
+        entries for new locations; once stale entries outnumber live ones the new index
+        gets a fresh tree.
         """
         by_id = dict(self._by_id)
         touched: set[str] = set()
+        moved: list[Facility] = []
         for fid in deleted_ids:
             old = by_id.pop(fid, None)
             if old is not None:
@@ -445,6 +450,8 @@ class FacilityIndex:
             old = by_id.get(f.id)
             if old is not None:
                 touched.add(old.kind)
+            if old is None or old.lon != f.lon or old.lat != f.lat:
+                moved.append(f)
             touched.add(f.kind)
             by_id[f.id] = f
         new = FacilityIndex.__new__(FacilityIndex)
@@ -453,11 +460,13 @@ class FacilityIndex:
             members = sorted((f for f in by_id.values() if f.kind == kind), key=lambda f: f.id)
             if members:
                 kinds[kind] = _KindTree(members)
-        for fid in deleted_ids:
-            self._rtree.discard(fid)
-        for f in changed:
-            self._rtree.upsert(f)
-        new._init(by_id, revision, kinds, self._rtree)
+        rt = self._rtree
+        if len(rt) + len(moved) - len(by_id) > max(len(by_id), _STALE_MIN):
+            rt = _PointRTree(by_id.values())
+        else:
+            for f in moved:
+                rt.add(f)
+        new._init(by_id, revision, kinds, rt)
         return new
 
     def nearest(self, q: NearestQuery) -> list[NearestHit]:
