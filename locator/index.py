@@ -186,6 +186,14 @@ class NearestQuery:
     radius_m: float | None = None
 
 
+def _open(hours: str, at: datetime, memo: dict[str, bool]) -> bool:
+    """Whether ``opening_hours`` value ``hours`` says open at ``at`` (memoised per query)."""
+    r = memo.get(hours)
+    if r is None:
+        r = memo[hours] = is_open(hours, at) is True
+    return r
+
+
 class _KindTree:
     """Immutable arrays and kd-tree for one kind; facilities are in id order."""
 
@@ -235,7 +243,7 @@ class _KindTree:
         qxyz: tuple[float, float, float],
         req_mask: int,
         status_mask: int,
-        open_memo: dict[int, bool],
+        open_memo: dict[str, bool],
     ) -> list[tuple[float, str, float, Facility]]:
         """Exact k best ``(distance_m, id, bearing_deg, facility)`` in this kind.
 
@@ -283,7 +291,8 @@ class _KindTree:
             acc = idx[keep]
             acc_chord: list[float] = chord[keep].tolist()
             if at is not None and len(acc):
-                is_on = [self._open(i, at, open_memo) for i in acc.tolist()]
+                fs = self.facilities
+                is_on = [_open(fs[i].opening_hours, at, open_memo) for i in acc.tolist()]
                 acc = acc[np.asarray(is_on, dtype=bool)]
                 acc_chord = list(itertools.compress(acc_chord, is_on))
             theta_m = angle_for_chord(float(chord[-1]))
@@ -322,13 +331,6 @@ class _KindTree:
             m = min(n, m * 4)
         ids, facilities = self.ids, self.facilities
         return [(d, ids[i], b % 360.0, facilities[i]) for d, i, b in ranked if radius is None or d <= radius]
-
-    def _open(self, i: int, at: datetime, memo: dict[int, bool]) -> bool:
-        """Whether facility ``i`` is known to be open at ``at`` (memoised per query)."""
-        r = memo.get(i)
-        if r is None:
-            r = memo[i] = is_open(self.facilities[i].opening_hours, at) is True
-        return r
 
 
 class _PointRTree:
@@ -489,7 +491,7 @@ class FacilityIndex:
         qxyz = (cos_lat * math.cos(lon_r), cos_lat * math.sin(lon_r), math.sin(lat_r))
         req_mask = amenity_mask(q.amenities) if q.amenities else 0
         status_mask = _status_mask(q.statuses)
-        open_memo: dict[int, bool] = {}
+        open_memo: dict[str, bool] = {}  # opening_hours value -> open at q.open_at
         if q.kinds is not None and len(q.kinds) == 1:
             (kind,) = q.kinds
             tree = self._kinds.get(kind)
@@ -499,7 +501,6 @@ class FacilityIndex:
             for kind in self._kinds if q.kinds is None else q.kinds:
                 tree = self._kinds.get(kind)
                 if tree is not None:
-                    open_memo = {}
                     hits.extend(tree.nearest(q, qxyz, req_mask, status_mask, open_memo))
             hits.sort(key=lambda h: (h[0], h[1]))
             del hits[max(q.k, 0) :]
