@@ -274,6 +274,10 @@ class _KindTree:
             upper = chord_for_angle(radius / R_MIN_M) * (1 + 1e-9) + 1e-12
         # Enough candidates that k of them probably pass the filters, plus a margin.
         m = min(n, math.ceil(k * n / matching) + 5 + (k if at is not None else 0))
+        if m >= n or 4 * matching * matching <= k * n:
+            # So few facilities pass (at most a quarter of the m candidates the tree
+            # would have to return) that ranking all of them is cheaper.
+            return self._scan(q, ok_all, open_memo)
         abs_lat = abs(math.radians(q.lat))
         ranked: list[tuple[float, int, float]] = []
         while True:
@@ -331,6 +335,38 @@ class _KindTree:
             m = min(n, m * 4)
         ids, facilities = self.ids, self.facilities
         return [(d, ids[i], b % 360.0, facilities[i]) for d, i, b in ranked if radius is None or d <= radius]
+
+    def _scan(
+        self, q: NearestQuery, ok_all: NDArray[np.bool_], open_memo: dict[str, bool]
+    ) -> list[tuple[float, str, float, Facility]]:
+        """Exact k best ``(distance_m, id, bearing_deg, facility)`` among all that pass."""
+        idx = np.flatnonzero(ok_all)
+        fs = self.facilities
+        if q.open_at is not None:
+            at = q.open_at
+            idx = idx[
+                np.asarray([_open(fs[i].opening_hours, at, open_memo) for i in idx.tolist()], dtype=bool)
+            ]
+        count = len(idx)
+        if not count:
+            return []
+        qlon = np.empty(count)
+        qlon.fill(q.lon)
+        qlat = np.empty(count)
+        qlat.fill(q.lat)
+        az, _, dist = WGS84_GEOD.inv(
+            qlon, qlat, self.lon[idx], self.lat[idx], inplace=True, return_back_azimuth=False
+        )
+        if q.radius_m is not None:
+            within = dist <= q.radius_m
+            idx, dist, az = idx[within], dist[within], az[within]
+        # Index order is id order, so this ranks by (distance, id).
+        order = np.lexsort((idx, dist))[: q.k]
+        ids = self.ids
+        return [
+            (d, ids[i], b % 360.0, fs[i])
+            for d, i, b in zip(dist[order].tolist(), idx[order].tolist(), az[order].tolist(), strict=True)
+        ]
 
 
 class _PointRTree:

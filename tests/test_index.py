@@ -88,19 +88,23 @@ class World:
 
     def brute(self, q: NearestQuery) -> list[tuple[str, float]]:
         """Every facility ranked by (Geod distance, id), filtered, first k."""
-        n = len(self.facilities)
-        _, _, dist = GEOD.inv(np.full(n, q.lon), np.full(n, q.lat), self.lon, self.lat)
         ok = np.isin(self.status, [list(STATUSES).index(s) for s in q.statuses])
         if q.kinds is not None:
             ok &= np.isin(self.kind, [KIND_NAMES.index(k) for k in q.kinds])
         if q.amenities:
             ok &= np.array([q.amenities <= f.amenities for f in self.facilities])
+        sel = np.flatnonzero(ok)
+        n = len(sel)
+        _, _, dist = GEOD.inv(
+            np.full(n, q.lon), np.full(n, q.lat), self.lon[sel], self.lat[sel], return_back_azimuth=False
+        )
         if q.radius_m is not None:
-            ok &= dist <= q.radius_m
-        order = np.lexsort((self.id_rank, dist))
+            within = dist <= q.radius_m
+            sel, dist = sel[within], dist[within]
+        order = np.lexsort((self.id_rank[sel], dist))
         out: list[tuple[str, float]] = []
         open_by_hours: dict[str, bool] = {}
-        for i in order[ok[order]].tolist():
+        for i, d in zip(sel[order].tolist(), dist[order].tolist(), strict=True):
             if len(out) == q.k:
                 break
             f = self.facilities[i]
@@ -109,7 +113,7 @@ class World:
                     open_by_hours[f.opening_hours] = is_open(f.opening_hours, q.open_at) is True
                 if not open_by_hours[f.opening_hours]:
                     continue
-            out.append((f.id, float(dist[i])))
+            out.append((f.id, d))
         return out
 
 
@@ -164,7 +168,7 @@ QUERY_POINTS = query_points()
 def queries(draw: st.DrawFn, filtered: bool) -> NearestQuery:
     lon, lat = draw(QUERY_POINTS)
     size = draw(K_SIZE)  # mostly small k; sometimes more than can match
-    k = 5000 if size == 0 else draw(LARGER_K) if size <= 3 else draw(SMALL_K)
+    k = 1000 if size == 0 else draw(LARGER_K) if size <= 3 else draw(SMALL_K)
     if not filtered:
         return NearestQuery(lon, lat, k=k)
     w = world()
