@@ -9,6 +9,7 @@ store only needs a plain lon/lat range filter for ``bbox``.
 
 from __future__ import annotations
 
+import builtins
 import json
 import sqlite3
 import threading
@@ -343,7 +344,7 @@ class SQLiteStore(FacilityStore):
             conn.execute("COMMIT")
         return ChangeSet(current, changed, deleted)
 
-    def history(self, facility_id: str) -> list[HistoryEntry]:
+    def history(self, facility_id: str) -> builtins.list[HistoryEntry]:
         rows = self._conn().execute(
             "SELECT * FROM facility_history WHERE facility_id = ? ORDER BY seq", (facility_id,)
         )
