@@ -25,10 +25,12 @@ Design
   requirement is one second). The listener re-reads the counter after every
   (re)connection and every :data:`HEARTBEAT_S` seconds (catch-up after a lost
   connection or a missed notification), and reconnects with exponential backoff
-  (0.1 s doubling up to 2 s). While it is disconnected, :meth:`revision` queries the
-  counter, or, when the listener's last connection attempt failed, raises
+  (first attempt at once, then 0.1 s doubling up to 2 s). While it is disconnected
+  because its connection broke or a reconnection failed, :meth:`revision` raises
   :class:`~locator.errors.StoreUnavailableError` at once, so that queries answered
-  from the in-memory index never wait for a dead database.
+  from the in-memory index never wait for a dead database; when the listener is up but
+  has no revision yet (no schema when it connected), :meth:`revision` queries the
+  counter.
 * **Failures.** ``psycopg.OperationalError`` (connection refused or lost, statement
   timeout) and ``psycopg_pool.PoolTimeout`` become
   :class:`~locator.errors.StoreUnavailableError` (HTTP 503). A request waits at most
@@ -485,7 +487,9 @@ class PostGISStore(FacilityStore):
                 if not self._stop.is_set():
                     log.warning("revision listener lost %s: %s", self.where, _first_line(exc))
                 with self._rev_lock:
+                    # Presumed down until the (immediate) reconnection succeeds.
                     self._listening = False
+                    self._listener_error = f"connection lost: {_first_line(exc)}"
                 conn.close()
                 conn = None
         if conn is not None:
@@ -606,8 +610,8 @@ class PostGISStore(FacilityStore):
         Raises
         ------
         StoreUnavailableError
-            If the database cannot be reached (at once when the listener's last
-            reconnection attempt failed; else within ``timeout_s``).
+            If the database cannot be reached: at once while the listener is
+            disconnected, else (the fallback query) within ``timeout_s``.
         """
         with self._rev_lock:
             if self._listening and self._cached_rev is not None:
@@ -893,49 +897,57 @@ class PostGISStore(FacilityStore):
             clauses.append(sql.SQL("amenities @> %(amenities)s::text[]"))
             params["amenities"] = sorted(query.amenities)
         stmt = sql.SQL(
-            "SELECT {cols}, geog <-> {pt} AS knn_m, ST_Distance(geog, {pt}, true) AS dist_m "
+            "SELECT id, opening_hours, geog <-> {pt} AS knn_m, ST_Distance(geog, {pt}, true) AS dist_m "
             "FROM facilities WHERE {where} ORDER BY geog <-> {pt} LIMIT %(m)s"
-        ).format(cols=_COLS, pt=_POINT, where=sql.SQL(" AND ").join(clauses))
+        ).format(pt=_POINT, where=sql.SQL(" AND ").join(clauses))
 
         k = query.k
         m = max(4 * k, k + 16)
         seen: set[str] = set()
-        accepted: list[tuple[float, str, Facility]] = []
+        accepted: list[tuple[float, str]] = []
         with self._connection() as conn:
-            cur = conn.cursor(row_factory=dict_row)
             while True:
-                rows = cur.execute(stmt, {**params, "m": m}).fetchall()
-                for r in rows:
-                    if r["id"] in seen:
+                rows = conn.execute(stmt, {**params, "m": m}).fetchall()
+                for fid, hours, _, dist in rows:
+                    if fid in seen:
                         continue
-                    seen.add(r["id"])
-                    if query.open_at is not None and is_open(r["opening_hours"], query.open_at) is not True:
+                    seen.add(fid)
+                    if query.open_at is not None and is_open(hours, query.open_at) is not True:
                         continue
-                    accepted.append((float(r["dist_m"]), r["id"], _row_to_facility(r)))
-                accepted.sort(key=lambda h: (h[0], h[1]))
+                    accepted.append((float(dist), fid))
+                accepted.sort()
                 del accepted[k:]
                 if len(rows) < m:
                     break  # every matching row has been seen
-                bound_m = R_MIN_M * (float(rows[-1]["knn_m"]) / R_SPHERE_M) * (1 - 1e-9)
+                bound_m = R_MIN_M * (float(rows[-1][2]) / R_SPHERE_M) * (1 - 1e-9)
                 needed = accepted[-1][0] if len(accepted) == k else math.inf
                 if query.radius_m is not None:
                     needed = min(needed, query.radius_m)
                 if needed < bound_m:
                     break
                 m *= 4
-        if query.radius_m is not None:
-            accepted = [h for h in accepted if h[0] <= query.radius_m]
-        if not accepted:
-            return []
+            if query.radius_m is not None:
+                accepted = [h for h in accepted if h[0] <= query.radius_m]
+            if not accepted:
+                return []
+            by_id = {
+                r["id"]: _row_to_facility(r)
+                for r in conn.cursor(row_factory=dict_row).execute(
+                    _SELECT + sql.SQL(" WHERE id = ANY(%s::text[])"), ([fid for _, fid in accepted],)
+                )
+            }
+        facilities = [by_id[fid] for _, fid in accepted]
         _, bearings = geodesic_inverse(
             np.full(len(accepted), query.lon),
             np.full(len(accepted), query.lat),
-            [h[2].lon for h in accepted],
-            [h[2].lat for h in accepted],
+            [f.lon for f in facilities],
+            [f.lat for f in facilities],
         )
         return [
             NearestHit(facility=f, distance_m=d, bearing_deg=float(b), rank=rank)
-            for rank, ((d, _, f), b) in enumerate(zip(accepted, bearings.tolist(), strict=True), start=1)
+            for rank, ((d, _), f, b) in enumerate(
+                zip(accepted, facilities, bearings.tolist(), strict=True), start=1
+            )
         ]
 
     # -- lifecycle ---------------------------------------------------------------
