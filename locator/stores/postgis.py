@@ -343,6 +343,9 @@ class PostGISStore(FacilityStore):
             )
         )
         self._kwargs: dict[str, Any] = {
+            # Reads are single statements; writes and multi-statement reads open an
+            # explicit transaction (conn.transaction()).
+            "autocommit": True,
             "connect_timeout": max(2, math.ceil(self.timeout_s)),
             "options": options,
             "application_name": info.get("application_name") or "warm-station-locator",
@@ -430,7 +433,7 @@ class PostGISStore(FacilityStore):
     # -- the revision listener ---------------------------------------------------
 
     def _listen_connect(self) -> psycopg.Connection[Any]:
-        conn = psycopg.Connection.connect(self.url, autocommit=True, **self._kwargs)
+        conn = psycopg.Connection.connect(self.url, **self._kwargs)
         try:
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._wake_channel)))
@@ -896,47 +899,67 @@ class PostGISStore(FacilityStore):
         if query.amenities:
             clauses.append(sql.SQL("amenities @> %(amenities)s::text[]"))
             params["amenities"] = sorted(query.amenities)
-        stmt = sql.SQL(
-            "SELECT id, opening_hours, geog <-> {pt} AS knn_m, ST_Distance(geog, {pt}, true) AS dist_m "
+        where = sql.SQL(" AND ").join(clauses)
+        knn = sql.SQL(
+            "SELECT {cols}, geog <-> {pt} AS knn_m, ST_Distance(geog, {pt}, true) AS dist_m "
             "FROM facilities WHERE {where} ORDER BY geog <-> {pt} LIMIT %(m)s"
-        ).format(pt=_POINT, where=sql.SQL(" AND ").join(clauses))
+        )
+        full_rows = knn.format(cols=_COLS, pt=_POINT, where=where)
+        light_rows = knn.format(cols=sql.SQL("id, opening_hours"), pt=_POINT, where=where)
 
         k = query.k
-        m = max(4 * k, k + 16)
+        m = k + 8  # as the index does; grows 4x while the bound is not met
         seen: set[str] = set()
         accepted: list[tuple[float, str]] = []
-        with self._connection() as conn:
-            while True:
-                rows = conn.execute(stmt, {**params, "m": m}).fetchall()
-                for fid, hours, _, dist in rows:
-                    if fid in seen:
-                        continue
-                    seen.add(fid)
-                    if query.open_at is not None and is_open(hours, query.open_at) is not True:
-                        continue
-                    accepted.append((float(dist), fid))
-                accepted.sort()
-                del accepted[k:]
-                if len(rows) < m:
-                    break  # every matching row has been seen
-                bound_m = R_MIN_M * (float(rows[-1][2]) / R_SPHERE_M) * (1 - 1e-9)
-                needed = accepted[-1][0] if len(accepted) == k else math.inf
-                if query.radius_m is not None:
-                    needed = min(needed, query.radius_m)
-                if needed < bound_m:
-                    break
-                m *= 4
+        rows_by_id: dict[str, dict[str, Any]] = {}
+
+        def take(rows: list[dict[str, Any]]) -> bool:
+            """Add a round's candidates; True once the answer is provably complete."""
+            for r in rows:
+                if r["id"] in seen:
+                    continue
+                seen.add(r["id"])
+                if query.open_at is not None and is_open(r["opening_hours"], query.open_at) is not True:
+                    continue
+                accepted.append((float(r["dist_m"]), r["id"]))
+                if "name" in r:
+                    rows_by_id[r["id"]] = r
+            accepted.sort()
+            del accepted[k:]
+            if len(rows) < m:
+                return True  # every matching row has been seen
+            bound_m = R_MIN_M * (float(rows[-1]["knn_m"]) / R_SPHERE_M) * (1 - 1e-9)
+            needed = accepted[-1][0] if len(accepted) == k else math.inf
             if query.radius_m is not None:
-                accepted = [h for h in accepted if h[0] <= query.radius_m]
-            if not accepted:
-                return []
-            by_id = {
-                r["id"]: _row_to_facility(r)
-                for r in conn.cursor(row_factory=dict_row).execute(
-                    _SELECT + sql.SQL(" WHERE id = ANY(%s::text[])"), ([fid for _, fid in accepted],)
-                )
-            }
-        facilities = [by_id[fid] for _, fid in accepted]
+                needed = min(needed, query.radius_m)
+            return needed < bound_m
+
+        with self._connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            # Usually one round trip: the first candidates, with their full rows.
+            if not take(cur.execute(full_rows, {**params, "m": m}).fetchall()):
+                # Larger rounds (ids only) and the final rows in one consistent snapshot.
+                with conn.transaction():
+                    cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    seen.clear()
+                    accepted.clear()
+                    rows_by_id.clear()
+                    m *= 4
+                    while not take(cur.execute(light_rows, {**params, "m": m}).fetchall()):
+                        m *= 4
+                    if accepted:
+                        rows_by_id = {
+                            r["id"]: r
+                            for r in cur.execute(
+                                _SELECT + sql.SQL(" WHERE id = ANY(%s::text[])"),
+                                ([fid for _, fid in accepted],),
+                            )
+                        }
+        if query.radius_m is not None:
+            accepted = [h for h in accepted if h[0] <= query.radius_m]
+        if not accepted:
+            return []
+        facilities = [_row_to_facility(rows_by_id[fid]) for _, fid in accepted]
         _, bearings = geodesic_inverse(
             np.full(len(accepted), query.lon),
             np.full(len(accepted), query.lat),
