@@ -121,6 +121,7 @@ def test_add_then_get_round_trips_every_field(store: FacilityStore) -> None:
     assert got.amenities == frozenset({"toilet", "drinking_water"})
     assert got.status_until == date(2026, 12, 1)
     assert got.verified_at == datetime(2026, 10, 26, 7, 15, tzinfo=UTC)
+    assert got.verified_at is not None and got.verified_at.utcoffset() == timedelta(hours=8)
     assert (got.lon, got.lat) == (116.3376, 39.9925)  # degrees round-trip exactly
     assert got.demo is True
     assert store.revision() == 1
@@ -755,7 +756,8 @@ def test_cli_against_an_unreachable_database_exits_non_zero() -> None:
 
 
 @pytest.mark.postgis
-def test_cli_init_db_and_load_demo_on_postgis(postgis_url: str) -> None:
+def test_cli_init_db_and_load_demo_on_postgis(postgis_url: str, demo_client: Any) -> None:
+    """docs/postgis.md's steps; the Wudaokou query then answers as on the embedded store."""
     env = {
         **os.environ,
         "LOCATOR_DATABASE_URL": postgis_url,
@@ -770,7 +772,22 @@ def test_cli_init_db_and_load_demo_on_postgis(postgis_url: str) -> None:
         assert expected in proc.stdout
     app = make_pg_app(postgis_url)
     try:
-        resp = app.test_client().get("/api/v1/nearest?lon=116.3376&lat=39.9925&limit=3")
-        assert resp.status_code == 200 and len(resp.get_json()["features"]) == 3
+        for query in WUDAOKOU_QUERIES:
+            on_postgis = app.test_client().get(query)
+            on_sqlite = demo_client.get(query)
+            assert on_postgis.status_code == on_sqlite.status_code == 200
+            a, b = on_postgis.get_json(), on_sqlite.get_json()
+            assert a["numberReturned"] > 0
+            for feature in (*a["features"], *b["features"]):
+                del feature["properties"]["updated_at"]  # the commit time of each load
+            assert a == b, query
     finally:
         app.extensions["locator"].store.close()
+
+
+WUDAOKOU_QUERIES = [
+    "/api/v1/nearest?lon=116.3376&lat=39.9925&at=2026-11-20T10:00:00%2B08:00",
+    "/api/v1/nearest?lon=116.3376&lat=39.9925&limit=20&kind=warm_station&amenity=toilet"
+    "&at=2026-11-20T10:00:00%2B08:00",
+    "/api/v1/nearest?lon=116.3438&lat=39.9934&datum=gcj02&open_now=true&at=2026-11-21T22:30:00%2B08:00",
+]

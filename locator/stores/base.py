@@ -29,7 +29,8 @@ Semantics common to all operations
   breaks one raises the driver's integrity error (``sqlite3.IntegrityError``,
   ``psycopg.IntegrityError``) and, like any failure, leaves nothing written.
 * **Instants** come back as equal instants, not necessarily in the offset they were
-  given in (PostgreSQL's ``timestamptz`` returns UTC).
+  given in (PostgreSQL's ``timestamptz`` keeps no offset: PostGIS returns
+  ``verified_at`` in Asia/Shanghai and ``updated_at`` in UTC).
 * **Optional capability**: :meth:`FacilityStore.store_nearest` answers a nearest
   query inside the store, without the in-memory index (brute force by default;
   PostGIS uses its KNN index). It must give the index's answer exactly.

@@ -68,7 +68,7 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 from locator.domain import Facility, NearestHit
 from locator.errors import ConflictError, NotFoundError, StoreUnavailableError, VersionConflictError
 from locator.geo import R_MIN_M, geodesic_inverse
-from locator.hours import is_open
+from locator.hours import TZ, is_open
 from locator.index import NearestQuery
 from locator.stores.base import (
     SYSTEM,
@@ -202,6 +202,11 @@ _UPSERT = sql.SQL(
         sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in _WRITE_COLUMNS[1:]
     ),
 )
+#: PostgreSQL types of :data:`_WRITE_COLUMNS`, for binary ``COPY``.
+_WRITE_TYPES = [
+    "text", "text", "text", "text", "float8", "float8", "text[]", "text", "text", "text", "text",
+    "date", "text", "text", "text", "text", "timestamptz", "timestamptz", "int4", "text", "bool", "int8",
+]
 _HISTORY_COLUMNS = ("facility_id", "revision", "version", "action", "actor", "reason", "at", "changes")
 _POINT = sql.SQL("ST_SetSRID(ST_MakePoint(%(qlon)s, %(qlat)s), 4326)::geography")
 
@@ -228,7 +233,9 @@ def _row_to_facility(row: dict[str, Any]) -> Facility:
         district_adcode=row["district_adcode"],
         district_name=row["district_name"],
         subdistrict=row["subdistrict"],
-        verified_at=_utc(row["verified_at"]),
+        # timestamptz keeps no offset: verified_at comes back in Beijing time (where
+        # every facility is, and the zone the service parses local times in).
+        verified_at=None if row["verified_at"] is None else row["verified_at"].astimezone(TZ),
         updated_at=_utc(row["updated_at"]),
         version=row["version"],
         source=row["source"],
@@ -267,7 +274,7 @@ def _diff(old: Facility | None, new: Facility | None) -> dict[str, list[Any]]:
     """:func:`field_changes`, not reporting an instant that only changed its UTC offset.
 
     PostgreSQL stores ``timestamptz`` without the offset it was given in, so a
-    ``verified_at`` read back is in UTC; the same instant is not a change.
+    ``verified_at`` read back is in Asia/Shanghai; the same instant is not a change.
     """
     if old is not None and new is not None and old.verified_at == new.verified_at:
         new = new.replace(verified_at=old.verified_at)
@@ -799,18 +806,25 @@ class PostGISStore(FacilityStore):
                     "SELECT {} FROM facilities WITH NO DATA"
                 ).format(sql.SQL(", ").join(map(sql.Identifier, _WRITE_COLUMNS)))
             )
-            stored: list[Facility] = []
+            versions: list[int] = []
             with cur.copy(
-                sql.SQL("COPY import_rows ({}) FROM STDIN").format(
+                sql.SQL("COPY import_rows ({}) FROM STDIN (FORMAT BINARY)").format(
                     sql.SQL(", ").join(map(sql.Identifier, _WRITE_COLUMNS))
                 )
             ) as copy:
+                copy.set_types(_WRITE_TYPES)
                 for f in facilities:
                     prev = old.get(f.id)
-                    s = f.replace(version=1 if prev is None else prev.version + 1, updated_at=at)
-                    stored.append(s)
-                    p = _facility_params(s, revision)
-                    copy.write_row([p[c] for c in _WRITE_COLUMNS])
+                    version = 1 if prev is None else prev.version + 1
+                    versions.append(version)
+                    copy.write_row(
+                        (
+                            f.id, f.kind, f.name, f.address, f.lon, f.lat, sorted(f.amenities),
+                            f.opening_hours, f.host_type, f.phone, f.status, f.status_until,
+                            f.status_reason, f.district_adcode, f.district_name, f.subdistrict,
+                            f.verified_at, at, version, f.source, f.demo, revision,
+                        )
+                    )
             cur.execute(
                 sql.SQL(
                     "INSERT INTO facilities ({cols}) SELECT {cols} FROM import_rows "
@@ -824,22 +838,16 @@ class PostGISStore(FacilityStore):
             )
             cur.execute("DELETE FROM tombstones t USING import_rows i WHERE t.id = i.id")
             with cur.copy(
-                sql.SQL("COPY facility_history ({}) FROM STDIN").format(
+                sql.SQL("COPY facility_history ({}) FROM STDIN (FORMAT BINARY)").format(
                     sql.SQL(", ").join(map(sql.Identifier, _HISTORY_COLUMNS))
                 )
             ) as copy:
-                for s in stored:
+                copy.set_types(["text", "int8", "int4", "text", "text", "text", "timestamptz", "json"])
+                for f, version in zip(facilities, versions, strict=True):
+                    # version and updated_at are not tracked fields: f diffs like the stored row
+                    changes = _diff(old.get(f.id), f)
                     copy.write_row(
-                        (
-                            s.id,
-                            revision,
-                            s.version,
-                            "import",
-                            actor.name,
-                            actor.reason,
-                            at,
-                            Json(_diff(old.get(s.id), s)),
-                        )
+                        (f.id, revision, version, "import", actor.name, actor.reason, at, Json(changes))
                     )
         return len(facilities)
 
