@@ -8,7 +8,9 @@ collection per facility kind plus ``facilities`` for all), ``/ogc/collections/{i
 Items
 -----
 * ``bbox=minLon,minLat,maxLon,maxLat`` (WGS-84 / CRS84, edges inclusive; ``bbox-crs``
-  may only name CRS84). A 6-number (3-D) box or one crossing the antimeridian is a 400.
+  and ``crs``, from Part 2, may only name CRS84 — GDAL sends them). A 6-number (3-D)
+  box or one crossing the antimeridian is a 400. GeoJSON answers carry
+  ``Content-Crs: <…CRS84>``.
 * ``limit`` 1–1000, default 10; a larger value is served as 1000 (as the standard
   recommends), a non-integer or a value below 1 is a 400. ``offset`` >= 0.
 * ``datetime`` filters on ``updated_at``: ``start/..`` (or ``start/``) keeps facilities
@@ -165,7 +167,10 @@ def _respond(body: dict[str, Any], fmt: str, json_type: str, page: str, **contex
     if fmt == "html":
         html = render_template("ogc.html", page=page, body=body, **context)
         return Response(html, mimetype=HTML)
-    return Response(json.dumps(body, ensure_ascii=False), mimetype=json_type)
+    resp = Response(json.dumps(body, ensure_ascii=False), mimetype=json_type)
+    if json_type == GEOJSON:
+        resp.headers["Content-Crs"] = f"<{CRS84}>"
+    return resp
 
 
 def _collection_json(c: Collection) -> dict[str, Any]:
@@ -260,9 +265,10 @@ def parse_bbox(args: Mapping[str, str]) -> tuple[float, float, float, float] | N
     ValidationError
         Not 4 finite numbers, out of range, min > max, or a ``bbox-crs`` other than CRS84.
     """
-    crs = args.get("bbox-crs")
-    if crs is not None and crs.strip() != CRS84:
-        raise ValidationError(f"bbox-crs must be {CRS84}", param="bbox-crs")
+    for name in ("bbox-crs", "crs"):  # Part 2 parameters, accepted when they name CRS84
+        crs = args.get(name)
+        if crs is not None and crs.strip() not in {CRS84, f"<{CRS84}>"}:
+            raise ValidationError(f"{name} must be {CRS84}", param=name)
     raw = args.get("bbox")
     if raw is None:
         return None
@@ -368,6 +374,7 @@ def items(collection_id: str) -> Response:
         "lang",
         "bbox",
         "bbox-crs",
+        "crs",
         "limit",
         "offset",
         "datetime",
@@ -428,7 +435,8 @@ def items(collection_id: str) -> Response:
 def item(collection_id: str, feature_id: str) -> Response:
     """One feature of a collection."""
     c = _collection(collection_id)
-    _check_params({"f", "lang"})
+    _check_params({"f", "lang", "crs"})
+    parse_bbox({"crs": request.args["crs"]} if "crs" in request.args else {})
     fmt = negotiate()
     f = service().store.get(feature_id)
     if c.kinds is not None and f.kind not in c.kinds:
