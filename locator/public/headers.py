@@ -70,11 +70,16 @@ def framing(resp: Response) -> Response:
     return resp
 
 
+def current_minute() -> int:
+    """Whole minutes since the Unix epoch (the granularity of ``open_now``)."""
+    return int(time.time() // 60)
+
+
 def nearest_etag() -> str:
     """The weak validator of a nearest answer (see the module docstring)."""
     svc = current_app.extensions["locator"]
     args = sorted((k, v) for k, values in request.args.lists() for v in values)
-    minute = "" if request.args.get("at") else str(int(time.time() // 60))
+    minute = "" if request.args.get("at") else str(current_minute())
     raw = repr((svc.index.revision, minute, args)).encode()
     return hashlib.sha256(raw).hexdigest()[:32]
 
