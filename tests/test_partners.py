@@ -373,3 +373,13 @@ def test_partner_changes_take_effect_without_a_restart(tmp_path: Path) -> None:
     assert "Access-Control-Allow-Origin" not in client.get(NEAREST, headers={"Origin": ORIGIN}).headers
     for a in (web, cli):
         a.extensions["locator"].store.close()
+
+
+def test_retry_after_only_on_429(limited_app: Flask) -> None:
+    client = limited_app.test_client()
+    ok = client.get(NEAREST)
+    assert ok.status_code == 200 and "Retry-After" not in ok.headers
+    assert ok.headers["X-RateLimit-Remaining"] == "2"
+    for _ in range(2):
+        client.get(NEAREST)
+    assert "Retry-After" in client.get(NEAREST).headers

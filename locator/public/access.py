@@ -130,6 +130,13 @@ def _breach_message() -> str:
     )
 
 
+def _retry_after_only_on_429(resp: Response) -> Response:
+    """Flask-Limiter sends ``Retry-After`` on every response; keep it where it means something."""
+    if resp.status_code not in {429, 503}:
+        resp.headers.pop("Retry-After", None)
+    return resp
+
+
 def cors(resp: Response) -> Response:
     """``after_request``: CORS headers for registered partner origins on the public API."""
     if not is_public_api():
@@ -155,6 +162,7 @@ def init_app(app: Flask) -> Limiter:
     Call after the public blueprints are registered.
     """
     app.before_request(authenticate)  # before the limiter's hook: limits depend on the key
+    app.after_request(_retry_after_only_on_429)  # runs after the limiter's header hook
     limiter = Limiter(
         rate_key,
         storage_uri=app.config["LOCATOR_RATELIMIT_STORAGE_URI"],

@@ -117,7 +117,10 @@ def caching(resp: Response) -> Response:
         resp.set_etag(weak, weak=True)
     elif resp.get_etag()[0] is None:
         resp.add_etag()
+    had_date = "Date" in resp.headers
     resp.make_conditional(request)
+    if not had_date:  # make_conditional adds Date; the HTTP server sends its own
+        resp.headers.pop("Date", None)
     return resp
 
 
