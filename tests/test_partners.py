@@ -383,3 +383,14 @@ def test_retry_after_only_on_429(limited_app: Flask) -> None:
     for _ in range(2):
         client.get(NEAREST)
     assert "Retry-After" in client.get(NEAREST).headers
+
+
+def test_keyed_answers_report_the_daily_quota(limited_app: Flask) -> None:
+    _, key = partners(limited_app).add("acme", [ORIGIN], daily_quota=50)
+    client = limited_app.test_client()
+    first = client.get(NEAREST, headers={"X-API-Key": key})
+    second = client.get("/ogc/collections", headers={"X-API-Key": key})
+    assert (first.headers["X-Quota-Limit"], first.headers["X-Quota-Remaining"]) == ("50", "49")
+    assert (second.headers["X-Quota-Limit"], second.headers["X-Quota-Remaining"]) == ("50", "48")
+    assert int(second.headers["X-Quota-Reset"]) > int(second.headers["X-RateLimit-Reset"]) - 1
+    assert "X-Quota-Limit" not in client.get(NEAREST).headers  # keyless: no quota

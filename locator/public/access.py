@@ -13,7 +13,8 @@
     the window) plus ``LOCATOR_RATELIMIT_BURST`` (default 20 per second).
 
   Over the limit: ``429`` ``application/problem+json`` with ``Retry-After`` (seconds)
-  and ``X-RateLimit-Limit/Remaining/Reset``. Counters live in
+  and ``X-RateLimit-Limit/Remaining/Reset``; keyed answers also carry
+  ``X-Quota-Limit/Remaining/Reset`` for the daily quota. Counters live in
   ``LOCATOR_RATELIMIT_STORAGE_URI`` (``memory://`` is per process: with several
   workers use ``redis://`` or ``memcached://``). Behind a reverse proxy, install
   ``werkzeug.middleware.proxy_fix.ProxyFix`` so that the client IP is the real one.
@@ -43,6 +44,9 @@ CORS_OPTIONS = {
     "allow_headers": ["X-API-Key", "If-None-Match", "Accept", "Accept-Language"],
     "expose_headers": [
         "ETag",
+        "X-Quota-Limit",
+        "X-Quota-Remaining",
+        "X-Quota-Reset",
         "Link",
         "Retry-After",
         "X-RateLimit-Limit",
@@ -137,6 +141,22 @@ def _retry_after_only_on_429(resp: Response) -> Response:
     return resp
 
 
+def _quota_headers(resp: Response) -> Response:
+    """``X-Quota-Limit/Remaining/Reset``: a partner's daily quota, next to the burst rate.
+
+    ``X-RateLimit-*`` describe the limit closest to being hit (often the burst rate).
+    """
+    limiter: Limiter | None = current_app.extensions.get("locator.limiter")
+    if limiter is None or current_partner() is None:
+        return resp
+    for lim in limiter.current_limits:
+        if lim.limit.GRANULARITY.name == "day":
+            resp.headers["X-Quota-Limit"] = str(lim.limit.amount)
+            resp.headers["X-Quota-Remaining"] = str(lim.remaining)
+            resp.headers["X-Quota-Reset"] = str(lim.reset_at)
+    return resp
+
+
 def cors(resp: Response) -> Response:
     """``after_request``: CORS headers for registered partner origins on the public API."""
     if not is_public_api():
@@ -163,6 +183,7 @@ def init_app(app: Flask) -> Limiter:
     """
     app.before_request(authenticate)  # before the limiter's hook: limits depend on the key
     app.after_request(_retry_after_only_on_429)  # runs after the limiter's header hook
+    app.after_request(_quota_headers)
     limiter = Limiter(
         rate_key,
         storage_uri=app.config["LOCATOR_RATELIMIT_STORAGE_URI"],
