@@ -48,7 +48,8 @@ def read_geojson(path: Path) -> dict[str, Any]:
             data = json.load(fh)
     except (OSError, ValueError) as exc:
         raise ValidationError(f"cannot read GeoJSON {path}: {exc}", param="path") from None
-    if not isinstance(data, dict) or data.get("type") not in {"FeatureCollection", "Feature", "Polygon", "MultiPolygon"}:
+    kinds = {"FeatureCollection", "Feature", "Polygon", "MultiPolygon"}
+    if not isinstance(data, dict) or data.get("type") not in kinds:
         raise ValidationError(f"{path} is not a GeoJSON object", param="path")
     return data
 

@@ -100,7 +100,11 @@ STATUSES: Final[dict[str, Label]] = {
 }
 
 #: Other spellings of host types met in real data, mapped to our keys ("" = unknown).
-HOST_TYPE_ALIASES: Final = {"government": "government_office", "unknown": "", "community_center": "community_centre"}
+HOST_TYPE_ALIASES: Final = {
+    "government": "government_office",
+    "unknown": "",
+    "community_center": "community_centre",
+}
 
 _ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
 _PHONE_RE: Final = re.compile(r"^[0-9+()\- ]{3,32}$")

@@ -21,7 +21,7 @@ the offsets vary slowly with position.
 from __future__ import annotations
 
 import math
-from enum import Enum
+from enum import StrEnum
 from typing import Final
 
 import numpy as np
@@ -44,7 +44,7 @@ R_MIN_M: Final = _A_WGS84 * (1 - _E2_WGS84)
 R_MAX_M: Final = _A_WGS84 / math.sqrt(1 - _E2_WGS84)
 
 
-class Datum(str, Enum):
+class Datum(StrEnum):
     """A horizontal datum a coordinate may be given in."""
 
     WGS84 = "wgs84"

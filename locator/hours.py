@@ -34,7 +34,7 @@ def parse_opening_hours(value: str) -> opening_hours.OpeningHours:
     """
     try:
         return opening_hours.OpeningHours(value, timezone=TZ, country=COUNTRY)
-    except (opening_hours.ParserError, SyntaxError, ValueError) as exc:
+    except (opening_hours.ParserError, SyntaxError, ValueError) as exc:  # type: ignore[attr-defined]
         first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
         raise ValidationError(
             f"invalid opening_hours {value!r}: {first_line}", param="opening_hours"

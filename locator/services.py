@@ -39,6 +39,8 @@ log = logging.getLogger(__name__)
 #: ``lon``/``lat`` in the declared datum.
 Record = Mapping[str, Any]
 
+IMPORT_ACTOR = Actor("import")
+
 
 def _missing(value: Any) -> bool:
     return value is None or (isinstance(value, float) and math.isnan(value)) or value == ""
@@ -228,7 +230,8 @@ class LocatorService:
             if _missing(record.get("name")):
                 raise ValidationError("name is missing", param="name")
         # Properties outside EDITABLE_FIELDS (e.g. a source's own columns) are ignored.
-        for key in ("kind", "name", "address", "opening_hours", "host_type", "phone", "status_reason", "source"):
+        text_fields = ("kind", "name", "address", "opening_hours", "host_type", "phone", "status_reason")
+        for key in (*text_fields, "source"):
             if key in record:
                 values[key] = _text_or_empty(record[key])
         if "amenities" in record:
@@ -285,7 +288,7 @@ class LocatorService:
         self,
         records: Sequence[tuple[int, Record]],
         datum: Datum,
-        actor: Actor = Actor("import"),
+        actor: Actor = IMPORT_ACTOR,
         *,
         demo: bool | None = None,
     ) -> int:

@@ -1,4 +1,4 @@
-"""Build the DEMO facility layer ``geodata/beijing_demo_facilities.geojson``.
+r"""Build the DEMO facility layer ``geodata/beijing_demo_facilities.geojson``.
 
 The layer is a set of a few thousand **fictitious** warm stations (户外劳动者暖心驿站),
 union homes (职工之家) and nursing rooms (母婴关爱室), placed on **real** Beijing places so

@@ -1,21 +1,36 @@
-"""Shared fixtures: apps over a temporary SQLite store, the demo layer, helpers."""
+"""Shared fixtures: apps over a temporary SQLite store, the demo layer, PostGIS, helpers."""
 
 from __future__ import annotations
 
 import os
+import pwd
 import shutil
+import subprocess
+import tempfile
+import uuid
 from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
+from urllib.parse import quote
 
+import port_for
+import psycopg
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
+from psycopg.conninfo import conninfo_to_dict
+from pytest_postgresql import factories
+from pytest_postgresql.janitor import DatabaseJanitor
 
 from locator import create_app
 from locator.cli import DEMO_LAYER
 from locator.geo import Datum
 from locator.readers import read_records
 from locator.services import LocatorService
+from locator.stores.base import FacilityStore
+from locator.stores.postgis import PostGISStore
+from locator.stores.sqlite import SQLiteStore
 
 ROOT = Path(__file__).resolve().parent.parent
 DATA = Path(__file__).resolve().parent / "data"
@@ -195,3 +210,216 @@ def phone(chromium):  # type: ignore[no-untyped-def]
     context.blocked = blocked
     yield context
     context.close()
+
+
+# --- PostGIS -------------------------------------------------------------------------
+#
+# Three ways to get a PostGIS server, in this order:
+# 1. LOCATOR_TEST_DATABASE_URL names one (CI: Debian's cluster started by .ci/run):
+#    pytest-postgresql attaches to it ("noproc").
+# 2. Not root, and Debian's PostgreSQL 15 + PostGIS are installed: pytest-postgresql
+#    starts a throwaway server with their pg_ctl.
+# 3. Otherwise the PostGIS tests skip with the reason (a failure under CI=true).
+# Either way the schema is migrated once into a template database; every test gets a
+# fresh database cloned from it (CREATE DATABASE … TEMPLATE, ~0.1 s).
+
+PG_BIN = Path("/usr/lib/postgresql/15/bin")
+POSTGIS_CONTROL = Path("/usr/share/postgresql/15/extension/postgis.control")
+PG_TEST_URL = os.environ.get("LOCATOR_TEST_DATABASE_URL", "")
+_PG_TEST = conninfo_to_dict(PG_TEST_URL) if PG_TEST_URL else {}
+_PG_DBNAME = f"locator_test_{os.getpid()}"
+
+
+def pg_url(host: str, port: int | str, user: str, password: str | None, dbname: str) -> str:
+    """A libpq URI (TCP) for the test servers."""
+    auth = quote(user) + (":" + quote(password) if password else "")
+    return f"postgresql://{auth}@{host}:{port}/{quote(dbname)}"
+
+
+def load_postgis_template(
+    host: str, port: int | str, user: str, dbname: str, password: str | None = None, **_: object
+) -> None:
+    """pytest-postgresql loader: PostGIS and the migrated schema, once, in the template."""
+    url = pg_url(host, port, user, password, dbname)
+    with psycopg.connect(url, autocommit=True) as conn:
+        conn.execute("CREATE EXTENSION IF NOT EXISTS postgis")
+    store = PostGISStore(url, pool_min=1, pool_max=2)
+    try:
+        store.init_schema()
+    finally:
+        store.close()
+
+
+pg_attached_server = factories.postgresql_noproc(
+    host=str(_PG_TEST.get("host") or "127.0.0.1"),
+    port=str(_PG_TEST.get("port") or 5432),
+    user=str(_PG_TEST.get("user") or "postgres"),
+    password=str(_PG_TEST["password"]) if _PG_TEST.get("password") else None,
+    dbname=_PG_DBNAME,
+    maintenance_dbname=str(_PG_TEST.get("dbname") or "postgres"),
+    load=[load_postgis_template],
+)
+pg_spawned_server = factories.postgresql_proc(
+    executable=str(PG_BIN / "pg_ctl"), port=None, dbname=_PG_DBNAME, load=[load_postgis_template]
+)
+
+
+def postgis_installed() -> bool:
+    """True when Debian's PostgreSQL 15 binaries and the PostGIS extension are present."""
+    return (PG_BIN / "pg_ctl").exists() and POSTGIS_CONTROL.exists()
+
+
+@pytest.fixture(scope="session")
+def pg_server(request: pytest.FixtureRequest) -> Any:
+    """The PostGIS server for this session (an executor with host, port, user...)."""
+    if PG_TEST_URL:
+        return request.getfixturevalue("pg_attached_server")
+    if not postgis_installed():
+        skip_or_fail(
+            "PostGIS tests need a server: set LOCATOR_TEST_DATABASE_URL, or install "
+            "postgresql-15-postgis-3"
+        )
+    if os.geteuid() == 0:
+        skip_or_fail(
+            "PostGIS tests: PostgreSQL refuses to run as root; set LOCATOR_TEST_DATABASE_URL "
+            "(see .ci/run) or run the tests as a normal user"
+        )
+    return request.getfixturevalue("pg_spawned_server")
+
+
+@contextmanager
+def fresh_database(server: Any) -> Iterator[str]:
+    """A new database cloned from the migrated template; dropped afterwards. Yields its URL."""
+    dbname = f"locator_t_{uuid.uuid4().hex[:12]}"
+    janitor = DatabaseJanitor(
+        user=server.user,
+        host=server.host,
+        port=server.port,
+        dbname=dbname,
+        template_dbname=server.template_dbname,
+        maintenance_dbname=server.maintenance_dbname,
+        password=server.password,
+    )
+    with janitor:
+        yield pg_url(server.host, server.port, server.user, server.password, dbname)
+
+
+@pytest.fixture
+def postgis_url(pg_server: Any) -> Iterator[str]:
+    """URL of a fresh, migrated, empty PostGIS database for one test."""
+    with fresh_database(pg_server) as url:
+        yield url
+
+
+def open_like(store: FacilityStore) -> FacilityStore:
+    """Open a second store instance on the same database (another worker's view)."""
+    if isinstance(store, PostGISStore):
+        return PostGISStore(store.url, pool_min=1, pool_max=4, timeout_s=store.timeout_s)
+    assert isinstance(store, SQLiteStore)
+    return SQLiteStore(store.path)
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+def store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[FacilityStore]:
+    """An empty store with its schema, once per backend (the conformance suite's subject)."""
+    s: FacilityStore
+    if request.param == "sqlite":
+        s = SQLiteStore(tmp_path / "store.sqlite3")
+    else:
+        s = PostGISStore(request.getfixturevalue("postgis_url"), pool_min=1, pool_max=4, timeout_s=5)
+    s.init_schema()
+    yield s
+    s.close()
+
+
+def make_pg_app(url: str, **config: object) -> Flask:
+    """An app over the PostGIS database at ``url``."""
+    cfg: dict[str, object] = {
+        "TESTING": True,
+        "LOCATOR_DATABASE_URL": url,
+        "LOCATOR_SECRET_KEY": "test-secret-key-0123456789",
+        "LOCATOR_DB_POOL_MIN": 1,
+        "LOCATOR_DB_POOL_MAX": 4,
+    }
+    cfg.update(config)
+    return create_app(cfg)
+
+
+@pytest.fixture(scope="session")
+def postgis_demo_url(pg_server: Any) -> Iterator[str]:
+    """A PostGIS database with the demo layer loaded once per session (read-only use)."""
+    with fresh_database(pg_server) as url:
+        app = make_pg_app(url)
+        svc: LocatorService = app.extensions["locator"]
+        svc.import_records(read_records(DEMO_LAYER), Datum.WGS84, demo=True)
+        svc.store.close()
+        yield url
+
+
+class ThrowawayCluster:
+    """A private PostgreSQL cluster (initdb + pg_ctl) that a test may stop and start.
+
+    As root, every PostgreSQL command runs as the ``postgres`` user via ``runuser``,
+    in a directory that user owns. The cluster trusts local connections (tests only).
+    """
+
+    def __init__(self) -> None:
+        self.as_root = os.geteuid() == 0
+        self.base = Path(tempfile.mkdtemp(prefix="locator-pg-"))
+        if self.as_root:
+            shutil.chown(self.base, "postgres", "postgres")
+        self.datadir = self.base / "data"
+        self.port = port_for.select_random()
+        self.url = pg_url("127.0.0.1", self.port, "locator", None, "locator")
+
+    def _run(self, *args: str) -> None:
+        cmd = [str(PG_BIN / args[0]), *args[1:]]
+        if self.as_root:
+            cmd = ["runuser", "-u", "postgres", "--", *cmd]
+        proc = subprocess.run(cmd, capture_output=True, text=True, timeout=120, check=False)  # noqa: S603
+        if proc.returncode != 0:
+            raise RuntimeError(f"{' '.join(cmd)} failed: {proc.stdout}{proc.stderr}")
+
+    def init(self) -> None:
+        self._run(
+            "initdb", "-D", str(self.datadir), "-U", "locator", "--auth=trust", "-E", "UTF8", "--no-sync"
+        )
+        self.start()
+        admin = pg_url("127.0.0.1", self.port, "locator", None, "postgres")
+        with psycopg.connect(admin, autocommit=True) as c:
+            c.execute("CREATE DATABASE locator")
+        with psycopg.connect(self.url, autocommit=True) as c:
+            c.execute("CREATE EXTENSION postgis")
+
+    def start(self) -> None:
+        opts = f"-p {self.port} -k {self.base} -c listen_addresses=127.0.0.1 -c fsync=off"
+        log = str(self.base / "log")
+        self._run("pg_ctl", "-D", str(self.datadir), "-o", opts, "-l", log, "-w", "-t", "60", "start")
+
+    def stop(self) -> None:
+        self._run("pg_ctl", "-D", str(self.datadir), "-m", "fast", "-w", "-t", "60", "stop")
+
+    def destroy(self) -> None:
+        try:
+            self.stop()
+        except RuntimeError:
+            pass
+        shutil.rmtree(self.base, ignore_errors=True)
+
+
+@pytest.fixture
+def throwaway_cluster() -> Iterator[ThrowawayCluster]:
+    """A private PostGIS cluster on a random port, for tests that stop the database."""
+    if not postgis_installed() or not (PG_BIN / "initdb").exists():
+        skip_or_fail("the restart test needs PostgreSQL 15 + PostGIS (postgresql-15-postgis-3)")
+    if os.geteuid() == 0:
+        try:
+            pwd.getpwnam("postgres")
+        except KeyError:
+            skip_or_fail("the restart test runs PostgreSQL as the 'postgres' user, which does not exist")
+    cluster = ThrowawayCluster()
+    try:
+        cluster.init()
+        yield cluster
+    finally:
+        cluster.destroy()

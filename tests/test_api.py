@@ -26,7 +26,9 @@ def test_wudaokou_five_warm_stations_ascending(demo_client: FlaskClient) -> None
         assert f["properties"]["demo"] is True
         lon, lat = f["geometry"]["coordinates"]
         # distance_m is the geodesic distance from the query point, to the millimetre
-        assert geo.geodesic_distance_m(*WUDAOKOU, lon, lat) == pytest.approx(f["properties"]["distance_m"], abs=0.01)
+        assert geo.geodesic_distance_m(*WUDAOKOU, lon, lat) == pytest.approx(
+            f["properties"]["distance_m"], abs=0.01
+        )
         assert 0 <= f["properties"]["bearing_deg"] < 360
         assert f["properties"]["district"]["adcode"] == "110108"
     assert body["query"]["limit"] == 5

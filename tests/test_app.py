@@ -30,7 +30,9 @@ HOSTILE = "<img src=x onerror=alert(1)>"
         ({"LOCATOR_SECRET_KEY": "short"}, "LOCATOR_SECRET_KEY"),
     ],
 )
-def test_bad_configuration_fails_at_start_naming_the_variable(tmp_path: Path, env: dict, message: str) -> None:
+def test_bad_configuration_fails_at_start_naming_the_variable(
+    tmp_path: Path, env: dict, message: str
+) -> None:
     with pytest.raises(ConfigError, match=message):
         load_config(tmp_path, env)
 
@@ -49,7 +51,9 @@ def test_two_workers_on_one_store_stay_in_step(tmp_path: Path) -> None:
     svc_a: LocatorService = a.extensions["locator"]
     svc_b: LocatorService = b.extensions["locator"]
     assert b.test_client().get("/api/v1/nearest?lon=116.4&lat=39.9").get_json()["features"] == []
-    created = svc_a.create({"kind": "warm_station", "name": "New", "lon": 116.4001, "lat": 39.9001}, Datum.WGS84)
+    created = svc_a.create(
+        {"kind": "warm_station", "name": "New", "lon": 116.4001, "lat": 39.9001}, Datum.WGS84
+    )
     feats = b.test_client().get("/api/v1/nearest?lon=116.4&lat=39.9").get_json()["features"]
     assert [f["id"] for f in feats] == [created.id]
     moved = svc_a.update(created.id, {"lon": 116.5, "lat": 40.0}, expected_version=1)
@@ -114,8 +118,14 @@ def test_unknown_page_is_a_friendly_404(demo_client) -> None:
 def test_hostile_name_is_escaped_in_the_list(app: Flask) -> None:
     svc: LocatorService = app.extensions["locator"]
     svc.create(
-        {"kind": "warm_station", "name": HOSTILE, "address": '"><script>alert(2)</script>', "lon": 116.4, "lat": 39.9,
-         "opening_hours": "24/7"},
+        {
+            "kind": "warm_station",
+            "name": HOSTILE,
+            "address": '"><script>alert(2)</script>',
+            "lon": 116.4,
+            "lat": 39.9,
+            "opening_hours": "24/7",
+        },
         Datum.WGS84,
     )
     html = app.test_client().get("/nearest?lon=116.4&lat=39.9").get_data(as_text=True)

@@ -72,7 +72,9 @@ def test_datum_round_trip_through_to_and_from() -> None:
         assert geo.geodesic_distance_m(116.4, 39.9, *back) < 0.01
 
 
-@pytest.mark.parametrize(("text", "datum"), [("WGS84", Datum.WGS84), ("gcj-02", Datum.GCJ02), ("bd_09", Datum.BD09)])
+@pytest.mark.parametrize(
+    ("text", "datum"), [("WGS84", Datum.WGS84), ("gcj-02", Datum.GCJ02), ("bd_09", Datum.BD09)]
+)
 def test_datum_parse(text: str, datum: Datum) -> None:
     assert Datum.parse(text) is datum
 

@@ -29,14 +29,26 @@ def anywhere_app(tmp_path: Path) -> Flask:
     app.extensions["locator"].store.close()
 
 
-def test_duchang_gcj02_csv_import_then_nearest_finds_each_station(anywhere_app: Flask, tmp_path: Path) -> None:
+def test_duchang_gcj02_csv_import_then_nearest_finds_each_station(
+    anywhere_app: Flask, tmp_path: Path
+) -> None:
     path = tmp_path / "duchang_gcj02.csv"
     with open(path, "w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
         w.writerow(["id", "kind", "name", "address", "host_type", "lon", "lat"])
         for f in duchang_features():
             p = f["properties"]
-            w.writerow([p["id"], "warm_station", p["name"], p["address"], p["host_type"], p["gcj02_lon"], p["gcj02_lat"]])
+            w.writerow(
+                [
+                    p["id"],
+                    "warm_station",
+                    p["name"],
+                    p["address"],
+                    p["host_type"],
+                    p["gcj02_lon"],
+                    p["gcj02_lat"],
+                ]
+            )
     result = anywhere_app.test_cli_runner().invoke(args=["locator", "import", str(path), "--datum", "gcj02"])
     assert result.exit_code == 0, result.output
     assert "Imported 24" in result.output
@@ -53,7 +65,9 @@ def test_duchang_geojson_wgs84_import_ignores_extra_columns(anywhere_app: Flask,
     for f in feats:
         f["properties"]["kind"] = "warm_station"
     path = tmp_path / "duchang.geojson"
-    path.write_text(json.dumps({"type": "FeatureCollection", "features": feats}, ensure_ascii=False), encoding="utf-8")
+    path.write_text(
+        json.dumps({"type": "FeatureCollection", "features": feats}, ensure_ascii=False), encoding="utf-8"
+    )
     result = anywhere_app.test_cli_runner().invoke(args=["locator", "import", str(path), "--datum", "wgs84"])
     assert result.exit_code == 0, result.output
     svc: LocatorService = anywhere_app.extensions["locator"]

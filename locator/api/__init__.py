@@ -6,8 +6,8 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, current_app, json, request
 
-from locator.serialize import facility_feature, nearest_collection
 from locator.queries import parse_datum, parse_nearest
+from locator.serialize import facility_feature, nearest_collection
 from locator.services import LocatorService
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -28,7 +28,7 @@ def geojson_response(body: object, status: int = 200) -> Response:
 
 @bp.get("/nearest")
 def nearest() -> Response:
-    """k nearest facilities in geodesic metres (see README for parameters)."""
+    """K nearest facilities in geodesic metres (see README for parameters)."""
     parsed = parse_nearest(request.args, datetime.now(UTC))
     hits = service().nearest(parsed.query)
     return geojson_response(nearest_collection(hits, parsed.echo, parsed.datum, parsed.at))

@@ -24,7 +24,16 @@ Semantics common to all operations
   :class:`~locator.errors.StoreUnavailableError` when the database cannot be reached.
 * ``updated_at`` is set by the store to the commit time (UTC); ``version`` by the
   store. Stores do not validate fields: callers pass facilities that went through
-  :func:`locator.domain.validate_facility`.
+  :func:`locator.domain.validate_facility`. The schema still enforces the basic
+  invariants (known kind and status, non-empty name, lon/lat in range); a row that
+  breaks one raises the driver's integrity error (``sqlite3.IntegrityError``,
+  ``psycopg.IntegrityError``) and, like any failure, leaves nothing written.
+* **Instants** come back as equal instants, not necessarily in the offset they were
+  given in (PostgreSQL's ``timestamptz`` keeps no offset: PostGIS returns
+  ``verified_at`` in Asia/Shanghai and ``updated_at`` in UTC).
+* **Optional capability**: :meth:`FacilityStore.store_nearest` answers a nearest
+  query inside the store, without the in-memory index (brute force by default;
+  PostGIS uses its KNN index). It must give the index's answer exactly.
 """
 
 from __future__ import annotations
@@ -34,9 +43,12 @@ import builtins
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from locator.domain import Facility
+from locator.domain import Facility, NearestHit
+
+if TYPE_CHECKING:
+    from locator.index import NearestQuery
 
 #: Fields compared to build a history entry's ``changes``.
 TRACKED_FIELDS = (
@@ -292,7 +304,7 @@ class FacilityStore(abc.ABC):
 
     @abc.abstractmethod
     def count(self, flt: ListFilter | None = None) -> int:
-        """Number of facilities matching ``flt``."""
+        """Count the facilities matching ``flt``."""
 
     @abc.abstractmethod
     def add(self, facility: Facility, actor: Actor = SYSTEM) -> Facility:
@@ -339,20 +351,71 @@ class FacilityStore(abc.ABC):
 
     @abc.abstractmethod
     def revision(self) -> int:
-        """The current store revision (0 for an empty, never-written store)."""
+        """Return the current store revision (0 for an empty, never-written store)."""
 
     @abc.abstractmethod
     def changes_since(self, revision: int) -> ChangeSet:
         """Everything written after ``revision`` (see :class:`ChangeSet`)."""
 
     @abc.abstractmethod
-    def history(self, facility_id: str) -> list[HistoryEntry]:
-        """The history of one facility, oldest first (empty for an unknown id)."""
+    def history(self, facility_id: str) -> builtins.list[HistoryEntry]:
+        """Return the history of one facility, oldest first (empty for an unknown id)."""
 
     @abc.abstractmethod
     def close(self) -> None:
         """Release connections. The store is unusable afterwards."""
 
-    def all(self) -> list[Facility]:
+    def all(self) -> builtins.list[Facility]:
         """Every facility, in id order."""
         return self.list()
+
+    def store_nearest(self, query: NearestQuery) -> builtins.list[NearestHit]:
+        """Answer a nearest query from the store alone, without the in-memory index.
+
+        For cross-checking the index, and for deployments that cannot hold it in
+        memory. This default is a brute-force scan (O(n) per query): every facility
+        passing the kind, status and amenity filters is read, ``open_at`` is
+        evaluated with :func:`locator.hours.is_open`, and all are ranked by
+        ellipsoidal geodesic distance (:func:`locator.geo.geodesic_inverse`).
+        Backends with a spatial index override it (PostGIS: KNN ``<->``).
+
+        Parameters
+        ----------
+        query : NearestQuery
+            Query point in WGS-84 degrees and filters.
+
+        Returns
+        -------
+        list of NearestHit
+            Exactly what :meth:`locator.index.FacilityIndex.nearest` returns for the
+            same facilities: at most ``query.k`` hits in ascending geodesic distance
+            (metres), ties broken by ascending id, ranks from 1.
+
+        Raises
+        ------
+        StoreUnavailableError
+        """
+        from locator.geo import geodesic_inverse
+        from locator.hours import is_open
+
+        candidates = self.list(
+            ListFilter(kinds=query.kinds, statuses=query.statuses, amenities=query.amenities)
+        )
+        if query.open_at is not None:
+            at = query.open_at
+            candidates = [f for f in candidates if is_open(f.opening_hours, at) is True]
+        if not candidates:
+            return []
+        n = len(candidates)
+        dist, bearing = geodesic_inverse(
+            [query.lon] * n, [query.lat] * n, [f.lon for f in candidates], [f.lat for f in candidates]
+        )
+        ranked = sorted(
+            zip(dist.tolist(), bearing.tolist(), candidates, strict=True), key=lambda h: (h[0], h[2].id)
+        )
+        if query.radius_m is not None:
+            ranked = [h for h in ranked if h[0] <= query.radius_m]
+        return [
+            NearestHit(facility=f, distance_m=d, bearing_deg=b, rank=r)
+            for r, (d, b, f) in enumerate(ranked[: query.k], start=1)
+        ]

@@ -229,6 +229,8 @@ class SQLiteStore(FacilityStore, PartnerStore):
         self.timeout_s = timeout_s
         self._local = threading.local()
         self._closed = False
+        self._all_conns: list[sqlite3.Connection] = []
+        self._conns_lock = threading.Lock()
 
     # -- connections -------------------------------------------------------------
 
@@ -248,6 +250,8 @@ class SQLiteStore(FacilityStore, PartnerStore):
             conn.execute("PRAGMA synchronous=NORMAL")
             conn.execute("PRAGMA foreign_keys=ON")
             self._local.conn = conn
+            with self._conns_lock:
+                self._all_conns.append(conn)
         return conn
 
     @contextmanager
@@ -328,7 +332,7 @@ class SQLiteStore(FacilityStore, PartnerStore):
 
     def list(
         self, flt: ListFilter | None = None, *, limit: int | None = None, offset: int = 0
-    ) -> list[Facility]:
+    ) -> builtins.list[Facility]:
         where, params = self._where(flt)
         sql = _SELECT + where + " ORDER BY id"
         if limit is not None:
@@ -363,7 +367,7 @@ class SQLiteStore(FacilityStore, PartnerStore):
             conn.execute("COMMIT")
         return ChangeSet(current, changed, deleted)
 
-    def history(self, facility_id: str) -> list[HistoryEntry]:
+    def history(self, facility_id: str) -> builtins.list[HistoryEntry]:
         rows = self._conn().execute(
             "SELECT * FROM facility_history WHERE facility_id = ? ORDER BY seq", (facility_id,)
         )
@@ -572,17 +576,18 @@ class SQLiteStore(FacilityStore, PartnerStore):
         return len(facilities)
 
     def close(self) -> None:
-        conn = getattr(self._local, "conn", None)
-        if conn is not None:
-            conn.close()
-            self._local.conn = None
         self._closed = True
+        with self._conns_lock:
+            conns, self._all_conns = self._all_conns, []
+        for conn in conns:
+            conn.close()
+        self._local = threading.local()
 
 
-def _split_sql(script: str) -> list[str]:
+def _split_sql(script: str) -> builtins.list[str]:
     """Split a migration into statements, keeping trigger bodies whole."""
-    statements: list[str] = []
-    buf: list[str] = []
+    statements: builtins.list[str] = []
+    buf: builtins.list[str] = []
     for line in script.strip().splitlines():
         buf.append(line)
         text = "\n".join(buf).strip()

@@ -87,7 +87,7 @@ def nearest() -> str | Response:
         pt = area.geometry.representative_point()
         args["lon"], args["lat"] = f"{pt.x:.6f}", f"{pt.y:.6f}"
         args.pop("datum", None)
-        return redirect(url_for("web.nearest", **args))
+        return redirect(url_for("web.nearest") + "?" + urlencode(args))
     if "open_now" not in args:
         args["open_now"] = "true"
     parsed = parse_nearest(args, datetime.now(UTC))

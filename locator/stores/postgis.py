@@ -1,0 +1,1015 @@
+r"""The production store: PostgreSQL + PostGIS through psycopg 3 and a connection pool.
+
+Design
+------
+* **Schema.** ``facilities`` keeps ``lon``/``lat`` (WGS-84 degrees, ``CHECK``-ed to
+  [-180, 180] x [-90, 90]) and a generated ``geog geography(Point, 4326)`` column with
+  a GiST index; ``amenities`` is ``text[]`` with a GIN index. The checks are in the
+  schema: known kind and status, non-empty name, coordinates in range, version >= 1.
+  Ids sort with ``COLLATE "C"`` (byte order), so "ascending id order" is the same as
+  in SQLite and in Python.
+* **Migrations** are the numbered scripts in :data:`MIGRATIONS`; :meth:`init_schema`
+  applies each version not yet recorded in ``schema_migrations``, in one transaction
+  under an advisory lock (several workers may start at once), and never re-applies one.
+* **Writes** are single transactions. Each one first bumps the single-row revision
+  counter (``UPDATE store_revision SET value = value + 1 RETURNING value``); the row
+  lock serialises writers, exactly like SQLite's ``BEGIN IMMEDIATE``, so versions,
+  revisions and history ``seq`` are in commit order. Updates and deletes carry the
+  version they were based on (``... WHERE id = %s AND version = %s``) and raise
+  :class:`~locator.errors.VersionConflictError` when it is stale. The transaction ends
+  with ``NOTIFY locator_changes, '<revision>'``, delivered to listeners at commit.
+* **Revision feed.** A background thread per store holds its own connection that
+  ``LISTEN``\\ s on ``locator_changes`` and caches the latest revision, so
+  :meth:`PostGISStore.revision` costs no round trip and every worker on every app node
+  sees a committed edit as soon as its notification arrives (milliseconds; the
+  requirement is one second). The listener re-reads the counter after every
+  (re)connection and every :data:`HEARTBEAT_S` seconds (catch-up after a lost
+  connection or a missed notification), and reconnects with exponential backoff
+  (first attempt at once, then 0.1 s doubling up to 2 s). While it is disconnected
+  because its connection broke or a reconnection failed, :meth:`revision` raises
+  :class:`~locator.errors.StoreUnavailableError` at once, so that queries answered
+  from the in-memory index never wait for a dead database; when the listener is up but
+  has no revision yet (no schema when it connected), :meth:`revision` queries the
+  counter.
+* **Failures.** ``psycopg.OperationalError`` (connection refused or lost, statement
+  timeout) and ``psycopg_pool.PoolTimeout`` become
+  :class:`~locator.errors.StoreUnavailableError` (HTTP 503). A request waits at most
+  ``timeout_s`` for a pooled connection and at most ``timeout_s`` per statement
+  (``statement_timeout``). The pool replaces broken connections by itself (checked
+  on checkout); its reconnection backoff is capped by ``reconnect_timeout`` =
+  ``max(10, 2 * timeout_s)`` seconds, so writes work again within seconds of the
+  database coming back, without restarting the app.
+
+Sources: psycopg 3 and psycopg_pool documentation (https://www.psycopg.org/psycopg3/docs/),
+PostgreSQL ``LISTEN``/``NOTIFY`` (https://www.postgresql.org/docs/15/sql-notify.html),
+PostGIS ``<->`` and ``ST_Distance`` (https://postgis.net/docs/).
+"""
+
+from __future__ import annotations
+
+import builtins
+import logging
+import math
+import threading
+import uuid
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from typing import Any
+
+import numpy as np
+import psycopg
+from psycopg import sql
+from psycopg.conninfo import conninfo_to_dict
+from psycopg.rows import dict_row
+from psycopg.types.json import Json
+from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
+
+from locator.domain import Facility, NearestHit
+from locator.errors import ConflictError, NotFoundError, StoreUnavailableError, VersionConflictError
+from locator.geo import R_MIN_M, geodesic_inverse
+from locator.hours import TZ, is_open
+from locator.index import NearestQuery
+from locator.stores.base import (
+    SYSTEM,
+    Actor,
+    ChangeSet,
+    FacilityStore,
+    HistoryEntry,
+    ListFilter,
+    field_changes,
+)
+
+log = logging.getLogger(__name__)
+
+#: The ``NOTIFY`` channel every write announces its revision on.
+CHANNEL = "locator_changes"
+#: Seconds between the listener's catch-up reads when no notification arrives.
+HEARTBEAT_S = 5.0
+#: Radius of the sphere PostGIS uses for geography ``<->`` and sphere ``ST_Distance``:
+#: the WGS-84 mean radius ``(2a + b) / 3``, metres.
+R_SPHERE_M = (2 * 6378137.0 + 6356752.314245179) / 3
+#: Key of the advisory lock that serialises schema migrations.
+_MIGRATION_LOCK = 0x6C6F6361746F72  # "locator"
+
+#: Schema migrations: ``(version, name, script)``, applied in order, once each.
+MIGRATIONS: list[tuple[int, str, str]] = [
+    (
+        1,
+        "facilities, revision counter, tombstones, append-only history",
+        """
+        CREATE EXTENSION IF NOT EXISTS postgis;
+        CREATE TABLE store_revision (
+            singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
+            value bigint NOT NULL CHECK (value >= 0)
+        );
+        INSERT INTO store_revision (singleton, value) VALUES (true, 0);
+        CREATE TABLE facilities (
+            id text COLLATE "C" PRIMARY KEY CHECK (id <> ''),
+            kind text NOT NULL CHECK (kind IN ('warm_station', 'union_home', 'nursing_room')),
+            name text NOT NULL CHECK (length(btrim(name)) > 0),
+            address text NOT NULL DEFAULT '',
+            lon double precision NOT NULL CHECK (lon BETWEEN -180 AND 180),
+            lat double precision NOT NULL CHECK (lat BETWEEN -90 AND 90),
+            geog geography(Point, 4326) NOT NULL
+                GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lon, lat), 4326)::geography) STORED,
+            amenities text[] NOT NULL DEFAULT '{}',
+            opening_hours text NOT NULL DEFAULT '',
+            host_type text NOT NULL DEFAULT '',
+            phone text NOT NULL DEFAULT '',
+            status text NOT NULL CHECK (status IN ('open', 'temporarily_closed', 'removed')),
+            status_until date,
+            status_reason text NOT NULL DEFAULT '',
+            district_adcode text,
+            district_name text,
+            subdistrict text,
+            verified_at timestamptz,
+            updated_at timestamptz NOT NULL,
+            version integer NOT NULL CHECK (version >= 1),
+            source text NOT NULL DEFAULT '',
+            demo boolean NOT NULL DEFAULT false,
+            revision bigint NOT NULL
+        );
+        CREATE INDEX facilities_geog ON facilities USING gist (geog);
+        CREATE INDEX facilities_amenities ON facilities USING gin (amenities);
+        CREATE INDEX facilities_revision ON facilities (revision);
+        CREATE INDEX facilities_lonlat ON facilities (lon, lat);
+        CREATE INDEX facilities_district ON facilities (district_adcode);
+        CREATE INDEX facilities_updated_at ON facilities (updated_at);
+        CREATE TABLE tombstones (
+            id text COLLATE "C" PRIMARY KEY,
+            revision bigint NOT NULL
+        );
+        CREATE INDEX tombstones_revision ON tombstones (revision);
+        CREATE TABLE facility_history (
+            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            facility_id text COLLATE "C" NOT NULL,
+            revision bigint NOT NULL,
+            version integer NOT NULL,
+            action text NOT NULL CHECK (action IN ('create', 'update', 'delete', 'import')),
+            actor text NOT NULL,
+            reason text NOT NULL DEFAULT '',
+            at timestamptz NOT NULL,
+            changes json NOT NULL
+        );
+        CREATE INDEX facility_history_facility ON facility_history (facility_id, seq);
+        CREATE FUNCTION facility_history_append_only() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION 'facility_history is append-only';
+            END
+            $$;
+        CREATE TRIGGER facility_history_no_update BEFORE UPDATE OR DELETE ON facility_history
+            FOR EACH ROW EXECUTE FUNCTION facility_history_append_only();
+        CREATE TRIGGER facility_history_no_truncate BEFORE TRUNCATE ON facility_history
+            FOR EACH STATEMENT EXECUTE FUNCTION facility_history_append_only();
+        """,
+    ),
+]
+
+_COLUMNS = (
+    "id",
+    "kind",
+    "name",
+    "address",
+    "lon",
+    "lat",
+    "amenities",
+    "opening_hours",
+    "host_type",
+    "phone",
+    "status",
+    "status_until",
+    "status_reason",
+    "district_adcode",
+    "district_name",
+    "subdistrict",
+    "verified_at",
+    "updated_at",
+    "version",
+    "source",
+    "demo",
+)
+_WRITE_COLUMNS = (*_COLUMNS, "revision")
+_COLS = sql.SQL(", ").join(map(sql.Identifier, _COLUMNS))
+_SELECT = sql.SQL("SELECT {} FROM facilities").format(_COLS)
+_UPSERT = sql.SQL(
+    "INSERT INTO facilities ({cols}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET {sets}"
+).format(
+    cols=sql.SQL(", ").join(map(sql.Identifier, _WRITE_COLUMNS)),
+    values=sql.SQL(", ").join(sql.Placeholder(c) for c in _WRITE_COLUMNS),
+    sets=sql.SQL(", ").join(
+        sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in _WRITE_COLUMNS[1:]
+    ),
+)
+#: PostgreSQL types of :data:`_WRITE_COLUMNS`, for binary ``COPY``.
+_WRITE_TYPES = [
+    "text", "text", "text", "text", "float8", "float8", "text[]", "text", "text", "text", "text",
+    "date", "text", "text", "text", "text", "timestamptz", "timestamptz", "int4", "text", "bool", "int8",
+]
+_HISTORY_COLUMNS = ("facility_id", "revision", "version", "action", "actor", "reason", "at", "changes")
+_POINT = sql.SQL("ST_SetSRID(ST_MakePoint(%(qlon)s, %(qlat)s), 4326)::geography")
+
+
+def _utc(value: datetime | None) -> datetime | None:
+    return None if value is None else value.astimezone(UTC)
+
+
+def _row_to_facility(row: dict[str, Any]) -> Facility:
+    return Facility(
+        id=row["id"],
+        kind=row["kind"],
+        name=row["name"],
+        address=row["address"],
+        lon=row["lon"],
+        lat=row["lat"],
+        amenities=frozenset(row["amenities"]),
+        opening_hours=row["opening_hours"],
+        host_type=row["host_type"],
+        phone=row["phone"],
+        status=row["status"],
+        status_until=row["status_until"],
+        status_reason=row["status_reason"],
+        district_adcode=row["district_adcode"],
+        district_name=row["district_name"],
+        subdistrict=row["subdistrict"],
+        # timestamptz keeps no offset: verified_at comes back in Beijing time (where
+        # every facility is, and the zone the service parses local times in).
+        verified_at=None if row["verified_at"] is None else row["verified_at"].astimezone(TZ),
+        updated_at=_utc(row["updated_at"]),
+        version=row["version"],
+        source=row["source"],
+        demo=row["demo"],
+    )
+
+
+def _facility_params(f: Facility, revision: int) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "kind": f.kind,
+        "name": f.name,
+        "address": f.address,
+        "lon": f.lon,
+        "lat": f.lat,
+        "amenities": sorted(f.amenities),
+        "opening_hours": f.opening_hours,
+        "host_type": f.host_type,
+        "phone": f.phone,
+        "status": f.status,
+        "status_until": f.status_until,
+        "status_reason": f.status_reason,
+        "district_adcode": f.district_adcode,
+        "district_name": f.district_name,
+        "subdistrict": f.subdistrict,
+        "verified_at": f.verified_at,
+        "updated_at": f.updated_at or datetime.now(UTC),
+        "version": f.version,
+        "source": f.source,
+        "demo": f.demo,
+        "revision": revision,
+    }
+
+
+def _diff(old: Facility | None, new: Facility | None) -> dict[str, list[Any]]:
+    """:func:`field_changes`, not reporting an instant that only changed its UTC offset.
+
+    PostgreSQL stores ``timestamptz`` without the offset it was given in, so a
+    ``verified_at`` read back is in Asia/Shanghai; the same instant is not a change.
+    """
+    if old is not None and new is not None and old.verified_at == new.verified_at:
+        new = new.replace(verified_at=old.verified_at)
+    return field_changes(old, new)
+
+
+def describe_url(url: str) -> str:
+    """``user@host:port/dbname`` of a PostgreSQL URL, never the password.
+
+    Parameters
+    ----------
+    url : str
+        A libpq connection URI or key/value string.
+    """
+    try:
+        info = conninfo_to_dict(url)
+    except psycopg.ProgrammingError:
+        return "(unparsable URL)"
+    user = str(info.get("user") or "")
+    host = str(info.get("host") or "localhost")
+    port = str(info.get("port") or 5432)
+    dbname = str(info.get("dbname") or user)
+    return f"{user + '@' if user else ''}{host}:{port}/{dbname}"
+
+
+def _first_line(exc: BaseException) -> str:
+    text = " ".join(str(exc).split())
+    return text or type(exc).__name__
+
+
+class PostGISStore(FacilityStore):
+    """Facility store in PostgreSQL + PostGIS (see the module docstring).
+
+    Parameters
+    ----------
+    url : str
+        ``postgresql://user:password@host:port/dbname`` (any libpq URI or
+        key/value string). The database needs the ``postgis`` extension, or a role
+        allowed to create it (:meth:`init_schema` runs ``CREATE EXTENSION IF NOT
+        EXISTS postgis``).
+    pool_min, pool_max : int
+        Connection pool size (``LOCATOR_DB_POOL_MIN``/``MAX``). The revision
+        listener holds one more connection.
+    timeout_s : float
+        Seconds: the longest wait for a pooled connection, the ``statement_timeout``,
+        and (rounded up, at least 2 s, as libpq requires) the ``connect_timeout``.
+
+    Raises
+    ------
+    StoreUnavailableError
+        If the database cannot be reached at start-up (the message names
+        ``user@host:port/dbname`` and libpq's reason, never the password).
+    """
+
+    backend = "postgis"
+
+    def __init__(self, url: str, *, pool_min: int = 1, pool_max: int = 10, timeout_s: float = 5.0) -> None:
+        self.url = url
+        self.timeout_s = float(timeout_s)
+        self.where = describe_url(url)
+        try:
+            info = conninfo_to_dict(url)
+        except psycopg.ProgrammingError as exc:
+            raise StoreUnavailableError(f"invalid PostgreSQL URL: {_first_line(exc)}") from None
+        options = " ".join(
+            filter(
+                None,
+                [
+                    str(info.get("options") or ""),
+                    f"-c statement_timeout={max(1, round(self.timeout_s * 1000))}",
+                    "-c TimeZone=UTC",
+                ],
+            )
+        )
+        self._kwargs: dict[str, Any] = {
+            # Reads are single statements; writes and multi-statement reads open an
+            # explicit transaction (conn.transaction()).
+            "autocommit": True,
+            "connect_timeout": max(2, math.ceil(self.timeout_s)),
+            "options": options,
+            "application_name": info.get("application_name") or "warm-station-locator",
+            "keepalives": 1,
+            "keepalives_idle": 10,
+            "keepalives_interval": 5,
+            "keepalives_count": 3,
+        }
+        self._closed = False
+        self._rev_lock = threading.Lock()
+        self._cached_rev: int | None = None
+        self._listening = False
+        self._listener_error: str | None = None
+        self._stop = threading.Event()
+        self._wake_channel = f"locator_wake_{uuid.uuid4().hex[:16]}"
+
+        # The listener's first connection doubles as the start-up probe: it fails
+        # fast with libpq's own reason (refused, authentication, unknown database).
+        try:
+            first = self._listen_connect()
+        except psycopg.Error as exc:
+            raise StoreUnavailableError(
+                f"cannot connect to PostgreSQL at {self.where}: {_first_line(exc)}"
+            ) from None
+        self._pool: ConnectionPool[psycopg.Connection[Any]] = ConnectionPool(
+            conninfo=url,
+            kwargs=self._kwargs,
+            min_size=pool_min,
+            max_size=pool_max,
+            open=False,
+            check=ConnectionPool.check_connection,
+            timeout=self.timeout_s,
+            reconnect_timeout=max(10.0, 2 * self.timeout_s),
+            name=f"locator-{self.where}",
+        )
+        try:
+            self._pool.open(wait=True, timeout=self.timeout_s)
+        except PoolTimeout:
+            first.close()
+            self._pool.close()
+            raise StoreUnavailableError(
+                f"cannot fill the connection pool for PostgreSQL at {self.where} "
+                f"within {self.timeout_s:g} s"
+            ) from None
+        self._thread = threading.Thread(
+            target=self._listen_loop, args=(first,), name=f"locator-listener-{self.where}", daemon=True
+        )
+        self._thread.start()
+
+    # -- connections -------------------------------------------------------------
+
+    @contextmanager
+    def _connection(self) -> Iterator[psycopg.Connection[Any]]:
+        """Lend a pooled connection; connection-level failures become StoreUnavailableError."""
+        if self._closed:
+            raise StoreUnavailableError("the store is closed")
+        try:
+            with self._pool.connection() as conn:
+                yield conn
+        except PoolTimeout:
+            raise StoreUnavailableError(
+                f"the database ({self.where}) did not answer within {self.timeout_s:g} s"
+            ) from None
+        except PoolClosed:
+            raise StoreUnavailableError("the store is closed") from None
+        except psycopg.OperationalError as exc:
+            log.warning("database error on %s: %s", self.where, _first_line(exc))
+            raise StoreUnavailableError(f"the database ({self.where}) is unavailable") from None
+
+    @contextmanager
+    def _write(self) -> Iterator[tuple[psycopg.Cursor[dict[str, Any]], int, datetime]]:
+        """Open a write transaction; yield a cursor, the next revision and the commit time (UTC)."""
+        with self._connection() as conn:
+            with conn.transaction():
+                cur = conn.cursor(row_factory=dict_row)
+                row = cur.execute(
+                    "UPDATE store_revision SET value = value + 1 RETURNING value"
+                ).fetchone()
+                assert row is not None
+                revision = int(row["value"])
+                yield cur, revision, datetime.now(UTC)
+                cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(revision)))
+        self._saw_revision(revision)
+
+    # -- the revision listener ---------------------------------------------------
+
+    def _listen_connect(self) -> psycopg.Connection[Any]:
+        conn = psycopg.Connection.connect(self.url, **self._kwargs)
+        try:
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._wake_channel)))
+        except BaseException:
+            conn.close()
+            raise
+        return conn
+
+    def _saw_revision(self, revision: int) -> None:
+        with self._rev_lock:
+            if self._cached_rev is None or revision > self._cached_rev:
+                self._cached_rev = revision
+
+    def _catch_up(self, conn: psycopg.Connection[Any]) -> None:
+        """Re-read the counter on the listener connection (after (re)connecting, heartbeat)."""
+        try:
+            row = conn.execute("SELECT value FROM store_revision").fetchone()
+        except psycopg.errors.UndefinedTable:
+            row = None  # no schema yet: init_schema will set the revision
+        with self._rev_lock:
+            if row is not None and (self._cached_rev is None or int(row[0]) > self._cached_rev):
+                self._cached_rev = int(row[0])
+            self._listening = True
+            self._listener_error = None
+
+    def _listen_loop(self, conn: psycopg.Connection[Any] | None) -> None:
+        delay = 0.1
+        while not self._stop.is_set():
+            if conn is None:
+                try:
+                    conn = self._listen_connect()
+                except Exception as exc:
+                    with self._rev_lock:
+                        self._listening = False
+                        self._listener_error = _first_line(exc)
+                    self._stop.wait(delay)
+                    delay = min(delay * 2, 2.0)
+                    continue
+            try:
+                self._catch_up(conn)
+                delay = 0.1
+                while not self._stop.is_set():
+                    for note in conn.notifies(timeout=HEARTBEAT_S):
+                        if note.channel == CHANNEL:
+                            try:
+                                self._saw_revision(int(note.payload))
+                            except ValueError:
+                                log.warning("ignoring notification %r", note.payload)
+                        elif self._stop.is_set():
+                            break
+                    if not self._stop.is_set():
+                        self._catch_up(conn)
+            except Exception as exc:
+                if not self._stop.is_set():
+                    log.warning("revision listener lost %s: %s", self.where, _first_line(exc))
+                with self._rev_lock:
+                    # Presumed down until the (immediate) reconnection succeeds.
+                    self._listening = False
+                    self._listener_error = f"connection lost: {_first_line(exc)}"
+                conn.close()
+                conn = None
+        if conn is not None:
+            conn.close()
+        with self._rev_lock:
+            self._listening = False
+
+    # -- schema ------------------------------------------------------------------
+
+    def init_schema(self) -> None:
+        """Apply every migration in :data:`MIGRATIONS` not yet in ``schema_migrations``.
+
+        All pending steps run in one transaction under an advisory lock, so
+        concurrent callers (several workers starting) apply each step exactly once.
+
+        Raises
+        ------
+        StoreUnavailableError
+            If the database is unreachable, or PostGIS is not installed and cannot
+            be created by this role.
+        """
+        try:
+            with self._connection() as conn, conn.transaction():
+                # CREATE EXTENSION postgis, or waiting for another worker's migration,
+                # may take longer than a request's statement timeout.
+                conn.execute("SET LOCAL statement_timeout = '5min'")
+                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+                conn.execute(
+                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                    "version integer PRIMARY KEY, name text NOT NULL, "
+                    "applied_at timestamptz NOT NULL DEFAULT now())"
+                )
+                done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
+                for version, name, script in MIGRATIONS:
+                    if version in done:
+                        continue
+                    log.info("applying schema migration %s (%s) on %s", version, name, self.where)
+                    conn.execute(script.encode())
+                    conn.execute(
+                        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name)
+                    )
+                row = conn.execute("SELECT value FROM store_revision").fetchone()
+        except (
+            psycopg.errors.UndefinedFile,
+            psycopg.errors.FeatureNotSupported,
+            psycopg.errors.InsufficientPrivilege,
+        ) as exc:
+            raise StoreUnavailableError(
+                f"PostGIS is not available in {self.where}: {_first_line(exc)} "
+                "(install PostGIS and run CREATE EXTENSION postgis as a superuser)"
+            ) from None
+        assert row is not None
+        self._saw_revision(int(row[0]))
+
+    # -- reads -------------------------------------------------------------------
+
+    def get(self, facility_id: str) -> Facility:
+        """Return one facility (see :meth:`FacilityStore.get`)."""
+        with self._connection() as conn:
+            row = (
+                conn.cursor(row_factory=dict_row)
+                .execute(_SELECT + sql.SQL(" WHERE id = %s"), (facility_id,))
+                .fetchone()
+            )
+        if row is None:
+            raise NotFoundError(f"no facility with id {facility_id!r}", param="id")
+        return _row_to_facility(row)
+
+    @staticmethod
+    def _where(flt: ListFilter | None) -> tuple[sql.Composable, list[Any]]:
+        if flt is None:
+            return sql.SQL(""), []
+        clauses: list[sql.Composable] = []
+        params: list[Any] = []
+        if flt.bbox is not None:
+            clauses.append(sql.SQL("lon BETWEEN %s AND %s AND lat BETWEEN %s AND %s"))
+            params += [flt.bbox[0], flt.bbox[2], flt.bbox[1], flt.bbox[3]]
+        for column, values in (
+            ("kind", flt.kinds),
+            ("status", flt.statuses),
+            ("district_adcode", flt.district_adcodes),
+            ("id", flt.ids),
+        ):
+            if values is not None:
+                clauses.append(sql.SQL("{} = ANY(%s::text[])").format(sql.Identifier(column)))
+                params.append(sorted(values))
+        if flt.amenities:
+            clauses.append(sql.SQL("amenities @> %s::text[]"))
+            params.append(sorted(flt.amenities))
+        if flt.modified_since is not None:
+            clauses.append(sql.SQL("updated_at > %s"))
+            params.append(flt.modified_since)
+        if not clauses:
+            return sql.SQL(""), []
+        return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses), params
+
+    def list(
+        self, flt: ListFilter | None = None, *, limit: int | None = None, offset: int = 0
+    ) -> builtins.list[Facility]:
+        """Facilities matching ``flt`` in ascending id (byte) order, paged by limit/offset."""
+        where, params = self._where(flt)
+        query = _SELECT + where + sql.SQL(" ORDER BY id")
+        if limit is not None:
+            query += sql.SQL(" LIMIT %s OFFSET %s")
+            params += [limit, offset]
+        with self._connection() as conn:
+            rows = conn.cursor(row_factory=dict_row).execute(query, params).fetchall()
+        return [_row_to_facility(r) for r in rows]
+
+    def count(self, flt: ListFilter | None = None) -> int:
+        """Count the facilities matching ``flt``."""
+        where, params = self._where(flt)
+        with self._connection() as conn:
+            row = conn.execute(sql.SQL("SELECT count(*) FROM facilities") + where, params).fetchone()
+        assert row is not None
+        return int(row[0])
+
+    def revision(self) -> int:
+        """Return the current store revision (see the module docstring for the cache).
+
+        Raises
+        ------
+        StoreUnavailableError
+            If the database cannot be reached: at once while the listener is
+            disconnected, else (the fallback query) within ``timeout_s``.
+        """
+        with self._rev_lock:
+            if self._listening and self._cached_rev is not None:
+                return self._cached_rev
+            down = self._listener_error
+        if down is not None:
+            raise StoreUnavailableError(f"the database ({self.where}) is unavailable: {down}")
+        with self._connection() as conn:
+            row = conn.execute("SELECT value FROM store_revision").fetchone()
+        assert row is not None
+        self._saw_revision(int(row[0]))
+        return int(row[0])
+
+    def changes_since(self, revision: int) -> ChangeSet:
+        """Everything written after ``revision``, read in one REPEATABLE READ snapshot."""
+        with self._connection() as conn, conn.transaction():
+            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            cur = conn.cursor(row_factory=dict_row)
+            row = cur.execute("SELECT value FROM store_revision").fetchone()
+            assert row is not None
+            current = int(row["value"])
+            changed = [
+                _row_to_facility(r)
+                for r in cur.execute(_SELECT + sql.SQL(" WHERE revision > %s ORDER BY id"), (revision,))
+            ]
+            deleted = [
+                r["id"]
+                for r in cur.execute(
+                    "SELECT id FROM tombstones WHERE revision > %s ORDER BY id", (revision,)
+                )
+            ]
+        self._saw_revision(current)
+        return ChangeSet(current, changed, deleted)
+
+    def history(self, facility_id: str) -> builtins.list[HistoryEntry]:
+        """Return the history of one facility, oldest first (``at`` in UTC)."""
+        with self._connection() as conn:
+            rows = (
+                conn.cursor(row_factory=dict_row)
+                .execute(
+                    "SELECT seq, facility_id, revision, version, action, actor, reason, at, changes "
+                    "FROM facility_history WHERE facility_id = %s ORDER BY seq",
+                    (facility_id,),
+                )
+                .fetchall()
+            )
+        return [
+            HistoryEntry(
+                seq=r["seq"],
+                facility_id=r["facility_id"],
+                revision=r["revision"],
+                version=r["version"],
+                action=r["action"],
+                actor=r["actor"],
+                reason=r["reason"],
+                at=r["at"].astimezone(UTC),
+                changes=r["changes"],
+            )
+            for r in rows
+        ]
+
+    # -- writes ------------------------------------------------------------------
+
+    @staticmethod
+    def _log(
+        cur: psycopg.Cursor[Any],
+        revision: int,
+        at: datetime,
+        action: str,
+        actor: Actor,
+        old: Facility | None,
+        new: Facility | None,
+        facility_id: str,
+    ) -> None:
+        cur.execute(
+            "INSERT INTO facility_history "
+            "(facility_id, revision, version, action, actor, reason, at, changes) "
+            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
+            (
+                facility_id,
+                revision,
+                0 if new is None else new.version,
+                action,
+                actor.name,
+                actor.reason,
+                at,
+                Json(_diff(old, new)),
+            ),
+        )
+
+    @staticmethod
+    def _fetch(cur: psycopg.Cursor[dict[str, Any]], facility_id: str) -> Facility | None:
+        row = cur.execute(_SELECT + sql.SQL(" WHERE id = %s FOR UPDATE"), (facility_id,)).fetchone()
+        return None if row is None else _row_to_facility(row)
+
+    @staticmethod
+    def _check_version(old: Facility | None, facility_id: str, expected_version: int) -> Facility:
+        if old is None:
+            raise NotFoundError(f"no facility with id {facility_id!r}", param="id")
+        if old.version != expected_version:
+            raise VersionConflictError(
+                f"facility {facility_id!r} is at version {old.version}, not {expected_version}",
+                current_version=old.version,
+            )
+        return old
+
+    def add(self, facility: Facility, actor: Actor = SYSTEM) -> Facility:
+        """Store a new facility with version 1 (see :meth:`FacilityStore.add`)."""
+        with self._write() as (cur, revision, at):
+            if self._fetch(cur, facility.id) is not None:
+                raise ConflictError(f"a facility with id {facility.id!r} exists", param="id")
+            stored = facility.replace(version=1, updated_at=at)
+            cur.execute(_UPSERT, _facility_params(stored, revision))
+            cur.execute("DELETE FROM tombstones WHERE id = %s", (stored.id,))
+            self._log(cur, revision, at, "create", actor, None, stored, stored.id)
+        return stored
+
+    def update(self, facility: Facility, expected_version: int, actor: Actor = SYSTEM) -> Facility:
+        """Replace a facility still at ``expected_version`` (see :meth:`FacilityStore.update`)."""
+        with self._write() as (cur, revision, at):
+            old = self._check_version(self._fetch(cur, facility.id), facility.id, expected_version)
+            stored = facility.replace(version=old.version + 1, updated_at=at)
+            params = _facility_params(stored, revision)
+            cur.execute(
+                sql.SQL("UPDATE facilities SET {sets} WHERE id = %(id)s AND version = %(expected)s").format(
+                    sets=sql.SQL(", ").join(
+                        sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c))
+                        for c in _WRITE_COLUMNS[1:]
+                    )
+                ),
+                {**params, "expected": expected_version},
+            )
+            if cur.rowcount != 1:  # pragma: no cover - the row lock above makes this unreachable
+                raise VersionConflictError(
+                    f"facility {facility.id!r} changed concurrently", current_version=old.version
+                )
+            self._log(cur, revision, at, "update", actor, old, stored, stored.id)
+        return stored
+
+    def delete(self, facility_id: str, expected_version: int, actor: Actor = SYSTEM) -> None:
+        """Delete a facility still at ``expected_version``, leaving a tombstone."""
+        with self._write() as (cur, revision, at):
+            old = self._check_version(self._fetch(cur, facility_id), facility_id, expected_version)
+            cur.execute(
+                "DELETE FROM facilities WHERE id = %s AND version = %s", (facility_id, expected_version)
+            )
+            cur.execute(
+                "INSERT INTO tombstones (id, revision) VALUES (%s, %s) "
+                "ON CONFLICT (id) DO UPDATE SET revision = EXCLUDED.revision",
+                (facility_id, revision),
+            )
+            self._log(cur, revision, at, "delete", actor, old, None, facility_id)
+
+    def import_many(self, facilities: Sequence[Facility], actor: Actor = SYSTEM) -> int:
+        """Insert or replace ``facilities`` in one transaction (see the contract).
+
+        Rows are streamed with ``COPY`` into a temporary table and merged with one
+        ``INSERT … ON CONFLICT``; history rows are streamed with ``COPY`` too, so an
+        import of a million rows is one transaction of a few statements. Its
+        statements may run for 30 s + 0.5 ms per row (at least ``timeout_s``) instead
+        of ``timeout_s``.
+
+        Raises
+        ------
+        ConflictError
+            If ``facilities`` repeats an id (nothing is written).
+        psycopg.IntegrityError
+            If a row violates a schema constraint (nothing is written).
+        StoreUnavailableError
+        """
+        ids = [f.id for f in facilities]
+        if len(set(ids)) != len(ids):
+            raise ConflictError("duplicate ids in one import", param="id")
+        with self._write() as (cur, revision, at):
+            # A bulk write gets 30 s plus 0.5 ms a row per statement (at least timeout_s).
+            budget_ms = round(1000 * max(self.timeout_s, 30 + len(facilities) / 2000))
+            cur.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(budget_ms)))
+            old: dict[str, Facility] = {}
+            for start in range(0, len(ids), 50_000):
+                chunk = ids[start : start + 50_000]
+                for row in cur.execute(_SELECT + sql.SQL(" WHERE id = ANY(%s::text[]) FOR UPDATE"), (chunk,)):
+                    f = _row_to_facility(row)
+                    old[f.id] = f
+            cur.execute(
+                sql.SQL(
+                    "CREATE TEMPORARY TABLE import_rows ON COMMIT DROP AS "
+                    "SELECT {} FROM facilities WITH NO DATA"
+                ).format(sql.SQL(", ").join(map(sql.Identifier, _WRITE_COLUMNS)))
+            )
+            versions: list[int] = []
+            with cur.copy(
+                sql.SQL("COPY import_rows ({}) FROM STDIN (FORMAT BINARY)").format(
+                    sql.SQL(", ").join(map(sql.Identifier, _WRITE_COLUMNS))
+                )
+            ) as copy:
+                copy.set_types(_WRITE_TYPES)
+                for f in facilities:
+                    prev = old.get(f.id)
+                    version = 1 if prev is None else prev.version + 1
+                    versions.append(version)
+                    copy.write_row(
+                        (
+                            f.id, f.kind, f.name, f.address, f.lon, f.lat, sorted(f.amenities),
+                            f.opening_hours, f.host_type, f.phone, f.status, f.status_until,
+                            f.status_reason, f.district_adcode, f.district_name, f.subdistrict,
+                            f.verified_at, at, version, f.source, f.demo, revision,
+                        )
+                    )
+            cur.execute(
+                sql.SQL(
+                    "INSERT INTO facilities ({cols}) SELECT {cols} FROM import_rows "
+                    "ON CONFLICT (id) DO UPDATE SET {sets}"
+                ).format(
+                    cols=sql.SQL(", ").join(map(sql.Identifier, _WRITE_COLUMNS)),
+                    sets=sql.SQL(", ").join(
+                        sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in _WRITE_COLUMNS[1:]
+                    ),
+                )
+            )
+            cur.execute("DELETE FROM tombstones t USING import_rows i WHERE t.id = i.id")
+            with cur.copy(
+                sql.SQL("COPY facility_history ({}) FROM STDIN (FORMAT BINARY)").format(
+                    sql.SQL(", ").join(map(sql.Identifier, _HISTORY_COLUMNS))
+                )
+            ) as copy:
+                copy.set_types(["text", "int8", "int4", "text", "text", "text", "timestamptz", "json"])
+                for f, version in zip(facilities, versions, strict=True):
+                    # version and updated_at are not tracked fields: f diffs like the stored row
+                    changes = _diff(old.get(f.id), f)
+                    copy.write_row(
+                        (f.id, revision, version, "import", actor.name, actor.reason, at, Json(changes))
+                    )
+        return len(facilities)
+
+    # -- PostGIS-side nearest ----------------------------------------------------
+
+    def store_nearest(self, query: NearestQuery) -> builtins.list[NearestHit]:
+        """Answer a nearest query in PostGIS, exactly as the in-memory index does.
+
+        Parameters
+        ----------
+        query : NearestQuery
+            Query point in WGS-84 degrees and filters.
+
+        Returns
+        -------
+        list of NearestHit
+            At most ``query.k`` hits in ascending ellipsoidal geodesic distance on
+            WGS-84 (metres, ``ST_Distance(geog, point, true)``), ties broken by
+            ascending id; bearings from :class:`pyproj.Geod`.
+
+        Raises
+        ------
+        StoreUnavailableError
+
+        Notes
+        -----
+        Candidates come from a KNN scan ``ORDER BY geog <-> point LIMIT m`` (GiST,
+        index-assisted) with kinds, statuses and amenities (``@>``) filtered in SQL;
+        ``open_at`` is evaluated in Python with :func:`locator.hours.is_open`, and the
+        candidates are re-ranked by spheroid ``ST_Distance`` (PostGIS uses
+        GeographicLib, the algorithm of :class:`pyproj.Geod`; they agree to far
+        below a millimetre).
+
+        **Why it is exact.** For geography, ``<->`` is the great-circle distance on
+        the sphere of radius :data:`R_SPHERE_M` with geodetic lon/lat taken as
+        spherical coordinates, i.e. ``R_SPHERE_M * theta`` with ``theta`` the same
+        central angle :mod:`locator.index` uses; and the ellipsoidal geodesic
+        distance satisfies ``s >= R_MIN_M * theta`` (:data:`locator.geo.R_MIN_M`).
+        ``ORDER BY … LIMIT m`` returns the ``m`` SQL-matching rows with the smallest
+        ``<->``, so every row not returned has ``theta >= theta_m`` (the m-th row's)
+        and hence ``s >= R_MIN_M * theta_m``. Once the k-th best accepted distance
+        (or the radius) is below that bound — with a relative margin of 1e-9 for
+        rounding — no unseen row can enter the answer. Otherwise ``m`` grows 4x and
+        the query repeats; fewer than ``m`` rows means every matching row was seen.
+        This is the bound :class:`locator.index.FacilityIndex` uses, so both return
+        the same ids, order and distances.
+        """
+        clauses = [sql.SQL("status = ANY(%(statuses)s::text[])")]
+        params: dict[str, Any] = {
+            "qlon": query.lon,
+            "qlat": query.lat,
+            "statuses": sorted(query.statuses),
+        }
+        if query.kinds is not None:
+            clauses.append(sql.SQL("kind = ANY(%(kinds)s::text[])"))
+            params["kinds"] = sorted(query.kinds)
+        if query.amenities:
+            clauses.append(sql.SQL("amenities @> %(amenities)s::text[]"))
+            params["amenities"] = sorted(query.amenities)
+        where = sql.SQL(" AND ").join(clauses)
+        knn = sql.SQL(
+            "SELECT {cols}, geog <-> {pt} AS knn_m, ST_Distance(geog, {pt}, true) AS dist_m "
+            "FROM facilities WHERE {where} ORDER BY geog <-> {pt} LIMIT %(m)s"
+        )
+        full_rows = knn.format(cols=_COLS, pt=_POINT, where=where)
+        light_rows = knn.format(cols=sql.SQL("id, opening_hours"), pt=_POINT, where=where)
+
+        k = query.k
+        m = k + 8  # as the index does; grows 4x while the bound is not met
+        seen: set[str] = set()
+        accepted: list[tuple[float, str]] = []
+        rows_by_id: dict[str, dict[str, Any]] = {}
+
+        def take(rows: list[dict[str, Any]]) -> bool:
+            """Add a round's candidates; True once the answer is provably complete."""
+            for r in rows:
+                if r["id"] in seen:
+                    continue
+                seen.add(r["id"])
+                if query.open_at is not None and is_open(r["opening_hours"], query.open_at) is not True:
+                    continue
+                accepted.append((float(r["dist_m"]), r["id"]))
+                if "name" in r:
+                    rows_by_id[r["id"]] = r
+            accepted.sort()
+            del accepted[k:]
+            if len(rows) < m:
+                return True  # every matching row has been seen
+            bound_m = R_MIN_M * (float(rows[-1]["knn_m"]) / R_SPHERE_M) * (1 - 1e-9)
+            needed = accepted[-1][0] if len(accepted) == k else math.inf
+            if query.radius_m is not None:
+                needed = min(needed, query.radius_m)
+            return needed < bound_m
+
+        with self._connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            # Usually one round trip: the first candidates, with their full rows.
+            if not take(cur.execute(full_rows, {**params, "m": m}).fetchall()):
+                # Larger rounds (ids only) and the final rows in one consistent snapshot.
+                with conn.transaction():
+                    cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+                    seen.clear()
+                    accepted.clear()
+                    rows_by_id.clear()
+                    m *= 4
+                    while not take(cur.execute(light_rows, {**params, "m": m}).fetchall()):
+                        m *= 4
+                    if accepted:
+                        rows_by_id = {
+                            r["id"]: r
+                            for r in cur.execute(
+                                _SELECT + sql.SQL(" WHERE id = ANY(%s::text[])"),
+                                ([fid for _, fid in accepted],),
+                            )
+                        }
+        if query.radius_m is not None:
+            accepted = [h for h in accepted if h[0] <= query.radius_m]
+        if not accepted:
+            return []
+        facilities = [_row_to_facility(rows_by_id[fid]) for _, fid in accepted]
+        _, bearings = geodesic_inverse(
+            np.full(len(accepted), query.lon),
+            np.full(len(accepted), query.lat),
+            [f.lon for f in facilities],
+            [f.lat for f in facilities],
+        )
+        return [
+            NearestHit(facility=f, distance_m=d, bearing_deg=float(b), rank=rank)
+            for rank, ((d, _), f, b) in enumerate(
+                zip(accepted, facilities, bearings.tolist(), strict=True), start=1
+            )
+        ]
+
+    # -- lifecycle ---------------------------------------------------------------
+
+    def close(self) -> None:
+        """Stop the listener and close the pool (idempotent)."""
+        if self._closed:
+            return
+        self._closed = True
+        self._stop.set()
+        if self._thread.is_alive() and self._listening:
+            # Wake the listener out of its wait for notifications.
+            try:
+                with self._pool.connection(timeout=1.0) as conn:
+                    conn.execute("SELECT pg_notify(%s, '')", (self._wake_channel,))
+            except (psycopg.Error, PoolTimeout, PoolClosed):
+                pass
+        self._thread.join(timeout=HEARTBEAT_S + self.timeout_s + 1)
+        self._pool.close()
+
+    @property
+    def listening(self) -> bool:
+        """True while the revision listener is connected and caught up."""
+        with self._rev_lock:
+            return self._listening
+

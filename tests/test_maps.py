@@ -1,0 +1,386 @@
+"""Tests for locator.maps: escaping, no CDN, datum shift, marker counts, size, assets."""
+
+from __future__ import annotations
+
+import copy
+import math
+import random
+import re
+from pathlib import Path
+from typing import Any
+
+import pytest
+from markupsafe import Markup
+
+from locator import maps
+from locator.domain import KINDS, Facility, NearestHit
+from locator.geo import Datum, from_wgs84, to_leaflet
+from locator.maps import (
+    ASSETS,
+    COORD_DECIMALS,
+    DATA_ATTRIBUTION,
+    OUTLINE_DECIMALS,
+    TILE_PROVIDERS,
+    MapParts,
+    TileProvider,
+    escape_text,
+    nearest_map,
+    overview_map,
+)
+
+pytestmark = pytest.mark.filterwarnings("error")
+
+STATIC = Path(__file__).resolve().parent.parent / "static"
+
+EVIL_NAME = "<img src=x onerror=alert(1)>"
+EVIL_ADDRESS = '"><script>alert(2)</script>'
+#: Would render "sstiprobe" if branca's Jinja pass evaluated data.
+JINJA_NAME = "{{ 'ssti' ~ 'probe' }}"
+#: Would break out of a JS template literal if not escaped.
+TEMPLATE_LITERAL_NAME = "`${alert(3)}` \\`"
+
+ORIGIN = (116.3376, 39.9905)
+DISTRICTS: dict[str, Any] = {
+    "type": "FeatureCollection",
+    "features": [
+        {
+            "type": "Feature",
+            "properties": {"name": EVIL_NAME},
+            "geometry": {
+                "type": "Polygon",
+                "coordinates": [
+                    [[116.30, 39.97], [116.37, 39.97], [116.37, 40.01], [116.30, 40.01], [116.30, 39.97]]
+                ],
+            },
+        }
+    ],
+}
+
+
+class RecordingAssetUrl:
+    """An ``asset_url`` that records every path it is asked for."""
+
+    def __init__(self) -> None:
+        self.paths: list[str] = []
+
+    def __call__(self, path: str) -> str:
+        self.paths.append(path)
+        return f"/static/{path}"
+
+
+def facility(
+    i: int,
+    *,
+    kind: str | None = None,
+    name: str | None = None,
+    address: str = "海淀区成府路",
+    lon: float | None = None,
+    lat: float | None = None,
+) -> Facility:
+    kinds = list(KINDS)
+    return Facility(
+        id=f"fac-{i}",
+        kind=kind or kinds[i % len(kinds)],
+        name=name or f"测试站点 {i}",
+        lon=116.3376 + 0.001 * (i % 17) if lon is None else lon,
+        lat=39.9925 + 0.0007 * (i % 13) if lat is None else lat,
+        address=address,
+        demo=True,
+    )
+
+
+def hits_for(facilities: list[Facility]) -> list[NearestHit]:
+    return [NearestHit(f, 100.0 * (i + 1), 45.0, i + 1) for i, f in enumerate(facilities)]
+
+
+def evil_facilities() -> list[Facility]:
+    return [
+        facility(0, name=EVIL_NAME, address=EVIL_ADDRESS),
+        facility(1, name=JINJA_NAME, address=JINJA_NAME),
+        facility(2, name=TEMPLATE_LITERAL_NAME, address=TEMPLATE_LITERAL_NAME),
+        facility(3),
+    ]
+
+
+def text_of(parts: MapParts) -> str:
+    return str(parts.header) + str(parts.html) + str(parts.script)
+
+
+def unescape_js(text: str) -> str:
+    """Undo JSON/JS string escapes that would hide a URL from a regex."""
+    text = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
+    return text.replace("\\/", "/")
+
+
+def leaflet_pair_re(lon: float, lat: float, decimals: int = COORD_DECIMALS) -> re.Pattern[str]:
+    """Regex for a Leaflet ``[lat, lon`` pair as rendered (any JSON spacing)."""
+    lat_r, lon_r = to_leaflet(round(lon, decimals), round(lat, decimals))
+    return re.compile(rf"\[\s*{re.escape(repr(lat_r))}\s*,\s*{re.escape(repr(lon_r))}\s*[,\]]")
+
+
+def geojson_pair_re(lon: float, lat: float, decimals: int) -> re.Pattern[str]:
+    """Regex for a GeoJSON ``[lon, lat]`` position as rendered."""
+    lon_r, lat_r = round(lon, decimals), round(lat, decimals)
+    return re.compile(rf"\[\s*{re.escape(repr(lon_r))}\s*,\s*{re.escape(repr(lat_r))}\s*\]")
+
+
+def render_both(tiles: TileProvider, asset_url: RecordingAssetUrl | None = None) -> list[MapParts]:
+    url = asset_url or RecordingAssetUrl()
+    facilities = evil_facilities()
+    return [
+        nearest_map(ORIGIN, hits_for(facilities), tiles, asset_url=url),
+        overview_map(facilities, DISTRICTS, tiles, asset_url=url),
+    ]
+
+
+# --- (a) escaping -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["osm", "amap", "none"])
+def test_data_strings_only_appear_escaped(provider: str) -> None:
+    for parts in render_both(TILE_PROVIDERS[provider]):
+        text = text_of(parts)
+        assert EVIL_NAME not in text
+        assert EVIL_ADDRESS not in text
+        assert "<script>alert(2)" not in text
+        assert "<img" not in text
+        assert "&lt;img" in text
+        # branca re-parses rendered output as Jinja: data must not be evaluated.
+        assert "sstiprobe" not in text
+        assert "&#123;&#123; &#39;ssti&#39;" in text
+        # No way out of a JS template literal / string.
+        assert "${alert" not in text
+        assert "`${" not in text
+        assert "&#96;&#36;&#123;alert(3)&#125;&#96;" in text
+
+
+def test_nearest_popup_has_escaped_address_and_tooltip_escaped_name() -> None:
+    hits = hits_for(evil_facilities())
+    parts = nearest_map(ORIGIN, hits, TILE_PROVIDERS["osm"], asset_url=RecordingAssetUrl())
+    script = str(parts.script)
+    assert "&#34;&gt;&lt;script&gt;alert(2)&lt;/script&gt;" in script
+    tooltips = re.findall(r"bindTooltip\(\s*`(.*?)`", script, re.DOTALL)
+    assert any("&lt;img src=x onerror=alert(1)&gt;" in t for t in tooltips)
+
+
+def test_parts_are_markup_for_our_templates() -> None:
+    for parts in render_both(TILE_PROVIDERS["osm"]):
+        assert all(isinstance(p, Markup) for p in (parts.header, parts.html, parts.script))
+        assert parts.script.startswith("<script>") and parts.script.endswith("</script>")
+        assert parts.script.count("<script") == 1
+        assert 'class="folium-map' in parts.html
+        assert "<meta" not in parts.header  # our base template owns the meta tags
+        assert "html, body" not in parts.header
+
+
+def test_escape_text() -> None:
+    assert escape_text("<a href='x'>\"&") == "&lt;a href=&#39;x&#39;&gt;&#34;&amp;"
+    assert escape_text("`${x}`\\") == "&#96;&#36;&#123;x&#125;&#96;&#92;"
+    assert escape_text(Markup("<b>")) == "&lt;b&gt;"
+    assert escape_text("暖心驿站") == "暖心驿站"
+
+
+# --- (b) no CDN, only the tile URL --------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["osm", "amap", "none"])
+def test_only_tile_url_is_absolute(provider: str) -> None:
+    tiles = TILE_PROVIDERS[provider]
+    asset_url = RecordingAssetUrl()
+    for parts in render_both(tiles, asset_url):
+        text = unescape_js(text_of(parts))
+        urls = set(re.findall(r"https?://[^\s\"'<>`\\]+", text))
+        assert urls == ({tiles.url} if tiles.url else set())
+        assert not re.search(r"(?:src|href)\s*=\s*[\"']?//", text)
+        lowered = text.lower()
+        for banned in (
+            "jquery",
+            "bootstrap",
+            "font-awesome",
+            "fontawesome",
+            "awesome-markers",
+            "awesomemarkers",
+            "glyphicon",
+            "jsdelivr",
+            "cdnjs",
+            "unpkg",
+        ):
+            assert banned not in lowered
+        assert "$(" not in str(parts.script)
+        served = {f"/static/{p}" for p in asset_url.paths}
+        for link in re.findall(r"(?:src|href)=\"([^\"]+)\"", str(parts.header)):
+            assert link in served
+
+
+def test_attribution_credits_our_data_even_without_tiles() -> None:
+    for provider in ("osm", "amap", "none"):
+        for parts in render_both(TILE_PROVIDERS[provider]):
+            assert "addAttribution" in parts.script
+            assert DATA_ATTRIBUTION in parts.script
+    none = nearest_map(ORIGIN, [], TILE_PROVIDERS["none"], asset_url=RecordingAssetUrl())
+    assert "L.tileLayer" not in none.script
+
+
+@pytest.mark.parametrize(
+    "url",
+    ["javascript:alert(1)//{z}", "//tiles.example/{z}/{x}/{y}.png", "https://t.example/{{ 7*7 }}/{z}"],
+)
+def test_tile_provider_url_is_checked(url: str) -> None:
+    with pytest.raises(ValueError):
+        TileProvider("bad", url, "x", Datum.WGS84)
+
+
+# --- (c) datum of displayed coordinates ---------------------------------------------
+
+
+def test_amap_markers_are_gcj02() -> None:
+    facilities = [facility(i) for i in range(5)]
+    parts = nearest_map(ORIGIN, hits_for(facilities), TILE_PROVIDERS["amap"], asset_url=RecordingAssetUrl())
+    script = str(parts.script)
+    for lon, lat in [ORIGIN, *((f.lon, f.lat) for f in facilities)]:
+        glon, glat = from_wgs84(lon, lat, Datum.GCJ02)
+        assert leaflet_pair_re(glon, glat).search(script), (lon, lat)
+        assert not leaflet_pair_re(lon, lat).search(script), (lon, lat)
+
+
+def test_osm_markers_are_wgs84() -> None:
+    facilities = [facility(i) for i in range(5)]
+    parts = nearest_map(ORIGIN, hits_for(facilities), TILE_PROVIDERS["osm"], asset_url=RecordingAssetUrl())
+    script = str(parts.script)
+    for lon, lat in [ORIGIN, *((f.lon, f.lat) for f in facilities)]:
+        assert leaflet_pair_re(lon, lat).search(script), (lon, lat)
+        glon, glat = from_wgs84(lon, lat, Datum.GCJ02)
+        assert not leaflet_pair_re(glon, glat).search(script), (lon, lat)
+
+
+@pytest.mark.parametrize("provider", ["osm", "amap"])
+def test_overview_points_and_outlines_follow_the_tile_datum(provider: str) -> None:
+    tiles = TILE_PROVIDERS[provider]
+    facilities = [facility(i) for i in range(6)]
+    script = str(overview_map(facilities, DISTRICTS, tiles, asset_url=RecordingAssetUrl()).script)
+    for f in facilities:
+        dlon, dlat = from_wgs84(f.lon, f.lat, tiles.datum)
+        assert leaflet_pair_re(dlon, dlat).search(script)
+        if tiles.datum is Datum.GCJ02:
+            assert not leaflet_pair_re(f.lon, f.lat).search(script)
+            # the /nearest link keeps WGS-84 (lon, lat)
+            assert f",{round(f.lon, COORD_DECIMALS)!r},{round(f.lat, COORD_DECIMALS)!r}]" in script
+    for lon, lat in DISTRICTS["features"][0]["geometry"]["coordinates"][0]:
+        dlon, dlat = from_wgs84(lon, lat, tiles.datum)
+        assert geojson_pair_re(dlon, dlat, OUTLINE_DECIMALS).search(script)
+        if tiles.datum is Datum.GCJ02:
+            assert not geojson_pair_re(lon, lat, OUTLINE_DECIMALS).search(script)
+
+
+# --- (d) one marker per hit ---------------------------------------------------------
+
+
+@pytest.mark.parametrize("n", [0, 1, 7])
+def test_one_marker_per_hit(n: int) -> None:
+    facilities = [facility(i) for i in range(n)]
+    parts = nearest_map(ORIGIN, hits_for(facilities), TILE_PROVIDERS["osm"], asset_url=RecordingAssetUrl())
+    text = text_of(parts)
+    assert text.count("locator-marker") == n
+    assert len(re.findall(r"data-facility-id=", unescape_js(text))) == n
+    for f in facilities:
+        assert f'data-facility-id=\\"{f.id}\\"' in text
+    assert text.count("locator-origin") == 1
+    assert ("fitBounds" in text) is True
+
+
+def test_nearest_without_origin_or_hits_still_renders() -> None:
+    parts = nearest_map(None, [], TILE_PROVIDERS["osm"], asset_url=RecordingAssetUrl())
+    assert "L.map(" in parts.script
+    assert "locator-origin" not in parts.script
+    assert "fitBounds" not in parts.script
+
+
+def test_labels_follow_locale() -> None:
+    f = facility(0, kind="warm_station")
+    zh = nearest_map(ORIGIN, hits_for([f]), TILE_PROVIDERS["osm"], asset_url=RecordingAssetUrl(), locale="zh")
+    en = nearest_map(ORIGIN, hits_for([f]), TILE_PROVIDERS["osm"], asset_url=RecordingAssetUrl(), locale="en")
+    assert KINDS["warm_station"].zh in zh.script
+    assert escape_text(KINDS["warm_station"].en) in en.script
+    assert "100 m" in en.script
+    assert "100 米" in zh.script
+
+
+def test_invalid_coordinates_are_rejected() -> None:
+    bad = facility(0, lon=math.nan)
+    with pytest.raises(ValueError):
+        nearest_map(ORIGIN, hits_for([bad]), TILE_PROVIDERS["osm"], asset_url=RecordingAssetUrl())
+    with pytest.raises(ValueError):
+        overview_map([bad], None, TILE_PROVIDERS["osm"], asset_url=RecordingAssetUrl())
+    with pytest.raises(ValueError):
+        overview_map([], {"type": "Polygon"}, TILE_PROVIDERS["osm"], asset_url=RecordingAssetUrl())
+
+
+# --- (e) 10,000 facilities ----------------------------------------------------------
+
+
+@pytest.mark.parametrize("provider", ["osm", "amap"])
+def test_overview_of_ten_thousand_facilities_is_compact(provider: str) -> None:
+    rnd = random.Random(42)
+    kinds = list(KINDS)
+    facilities = [
+        Facility(
+            id=f"s{i:05d}",
+            kind=kinds[i % len(kinds)],
+            name=f"北京市海淀区测试暖心驿站 {i}",
+            lon=116.3376 + rnd.uniform(-0.4, 0.4),
+            lat=39.9925 + rnd.uniform(-0.3, 0.3),
+            demo=True,
+        )
+        for i in range(10_000)
+    ]
+    parts = overview_map(facilities, DISTRICTS, TILE_PROVIDERS[provider], asset_url=RecordingAssetUrl())
+    size = sum(len(str(p).encode("utf-8")) for p in (parts.header, parts.html, parts.script))
+    assert size < 3_000_000
+    script = str(parts.script)
+    assert len(re.findall(r'"s\d{5}"', script)) == 10_000
+    assert script.count("L.markerClusterGroup(") == len(KINDS)
+    assert "L.control.layers(" in script
+    assert "marker-cluster" in script  # cluster icons keep markercluster's class
+
+
+def test_district_outlines_are_converted_once_per_object_and_datum(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    calls: list[Datum] = []
+    convert = maps._outline_geojson
+
+    def counting(districts: dict[str, Any], datum: Datum) -> tuple[dict[str, Any], list[list[float]]]:
+        calls.append(datum)
+        return convert(districts, datum)
+
+    monkeypatch.setattr(maps, "_outline_geojson", counting)
+    districts = copy.deepcopy(DISTRICTS)
+    url = RecordingAssetUrl()
+    first = overview_map([], districts, TILE_PROVIDERS["amap"], asset_url=url)
+    again = overview_map([], districts, TILE_PROVIDERS["amap"], asset_url=url)
+    overview_map([], districts, TILE_PROVIDERS["osm"], asset_url=url)
+    overview_map([], copy.deepcopy(districts), TILE_PROVIDERS["amap"], asset_url=url)
+    assert calls == [Datum.GCJ02, Datum.WGS84, Datum.GCJ02]
+    outline = re.compile(r"_add\((\{.*?\})\);", re.DOTALL)
+    assert outline.findall(first.script)
+    assert outline.findall(first.script) == outline.findall(again.script)
+
+
+# --- (f) assets ---------------------------------------------------------------------
+
+
+def test_every_asset_requested_exists_under_static() -> None:
+    asset_url = RecordingAssetUrl()
+    render_both(TILE_PROVIDERS["osm"], asset_url)
+    assert asset_url.paths
+    assert set(asset_url.paths) == set(ASSETS.values())
+    for path in asset_url.paths:
+        assert (STATIC / path).is_file(), path
+
+
+def test_vendored_packages_keep_their_licences() -> None:
+    readme = (STATIC / "vendor" / "README.md").read_text(encoding="utf-8")
+    for package in ("leaflet", "leaflet.markercluster"):
+        assert (STATIC / "vendor" / package / "LICENSE").is_file()
+    for needle in ("1.9.4", "1.5.3", "sha512-", "BSD-2-Clause", "MIT"):
+        assert needle in readme
