@@ -22,7 +22,7 @@ from typing import Any
 import port_for
 import psycopg
 import pytest
-from conftest import ROOT, ThrowawayCluster, make_pg_app, open_like
+from .conftest import ROOT, ThrowawayCluster, make_pg_app, open_like
 from flask import Flask
 
 from locator import create_app
