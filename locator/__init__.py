@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask
 
-from locator import cli, i18n
+from locator import cli, i18n, public
 from locator.areas import DISTRICTS_FILE, ServiceArea, load_districts, load_subdistricts, read_geojson
 from locator.config import ConfigError, load_config
 from locator.http import register_error_handlers
@@ -58,6 +58,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     register_store(app)
     register_blueprints(app)
+    public.init_app(app)  # partners: keys, quotas, CORS, embed, OGC API, OpenAPI, caching
     register_error_handlers(app)
     cli.init_app(app)
     return app

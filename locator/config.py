@@ -18,6 +18,18 @@ start-up with a message naming the variable (never a failure on the first reques
 ``LOCATOR_DB_POOL_MIN/MAX``     PostGIS connection pool size (default 1/10)
 ``LOCATOR_DB_TIMEOUT_S``        PostGIS connect/statement timeout (default 5)
 ==============================  ===================================================
+
+Partners and the public API (see ``docs/partners.md``):
+
+* ``LOCATOR_RATELIMIT_STORAGE_URI``: where request counters live (default
+  ``memory://``, per process; with several workers use ``redis://…`` or
+  ``memcached://…`` so that they share one count).
+* ``LOCATOR_RATELIMIT_KEYLESS``: public API allowance per client IP without a key
+  (default ``60 per minute``).
+* ``LOCATOR_RATELIMIT_BURST``: burst rate per API key, on top of its daily quota
+  (default ``20 per second``).
+* ``LOCATOR_PUBLIC_URL``: this site's public base URL, used in embed snippets
+  (default: the request's host; the CLI falls back to ``http://127.0.0.1:5000``).
 """
 
 from __future__ import annotations
@@ -118,4 +130,34 @@ def load_config(instance_path: Path, env: Mapping[str, str] | None = None) -> di
     if cfg["LOCATOR_DB_POOL_MAX"] < cfg["LOCATOR_DB_POOL_MIN"]:
         raise ConfigError("LOCATOR_DB_POOL_MAX must be >= LOCATOR_DB_POOL_MIN")
     cfg["LOCATOR_DB_TIMEOUT_S"] = _float(env, "LOCATOR_DB_TIMEOUT_S", 5.0, 0.1, 120.0)
+    cfg.update(_partner_config(env))
+    return cfg
+
+
+def _partner_config(env: Mapping[str, str]) -> dict[str, Any]:
+    """Rate limits and the public URL (see the table above)."""
+    from limits import parse_many
+
+    cfg: dict[str, Any] = {}
+    uri = (env.get("LOCATOR_RATELIMIT_STORAGE_URI") or "memory://").strip()
+    schemes = {"memory", "redis", "rediss", "redis+cluster", "redis+sentinel", "memcached", "mongodb"}
+    if uri.split("://", 1)[0] not in schemes or "://" not in uri:
+        raise ConfigError(
+            "LOCATOR_RATELIMIT_STORAGE_URI must be memory://, redis://, memcached:// or mongodb://…"
+        )
+    cfg["LOCATOR_RATELIMIT_STORAGE_URI"] = uri
+    for name, default in (
+        ("LOCATOR_RATELIMIT_KEYLESS", "60 per minute"),
+        ("LOCATOR_RATELIMIT_BURST", "20 per second"),
+    ):
+        value = (env.get(name) or default).strip()
+        try:
+            parse_many(value)
+        except ValueError:
+            raise ConfigError(f"{name} must be a rate such as '60 per minute', got {value!r}") from None
+        cfg[name] = value
+    public = (env.get("LOCATOR_PUBLIC_URL") or "").strip().rstrip("/")
+    if public and not public.startswith(("http://", "https://")):
+        raise ConfigError("LOCATOR_PUBLIC_URL must be an http(s) URL")
+    cfg["LOCATOR_PUBLIC_URL"] = public
     return cfg

@@ -19,6 +19,11 @@ def wants_json(req: Request) -> bool:
     """True for API paths and for clients that prefer JSON over HTML."""
     if req.path.startswith("/api/"):
         return True
+    if req.path == "/ogc" or req.path.startswith("/ogc/"):  # OGC API: JSON unless HTML is asked for
+        fmt = req.args.get("f", "").strip().lower()
+        if fmt:
+            return fmt != "html"
+        return req.accept_mimetypes.best_match(["application/json", "text/html"]) != "text/html"
     best = req.accept_mimetypes.best_match(["text/html", "application/json", PROBLEM_JSON])
     return best in {"application/json", PROBLEM_JSON}
 

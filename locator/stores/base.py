@@ -154,6 +154,109 @@ class ListFilter:
     ids: frozenset[str] | None = None
 
 
+# -- partners ---------------------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class Partner:
+    """A partner that embeds the map or calls the public API with a key.
+
+    Stores keep partners exactly as given; :mod:`locator.partners` validates them.
+
+    Attributes
+    ----------
+    name : str
+        Unique, URL-safe handle (``[a-z0-9][a-z0-9-]{0,62}``); never changes.
+    origins : tuple of str
+        Web origins (``scheme://host[:port]``, no path) allowed to frame the embed and
+        to read the API from a browser (CORS), in the order registered.
+    daily_quota : int
+        API requests allowed per 24 hours (>= 1).
+    key_hash : str
+        Hex SHA-256 of the current API key; the key itself is never stored.
+    key_prefix : str
+        The key's first characters, shown to identify it (not secret).
+    created_at : datetime
+        UTC.
+    key_created_at : datetime
+        When the current key was issued (UTC): creation or last rotation.
+    revoked_at : datetime or None
+        UTC; a revoked partner's key and origins are refused.
+    """
+
+    name: str
+    origins: tuple[str, ...]
+    daily_quota: int
+    key_hash: str
+    key_prefix: str
+    created_at: datetime
+    key_created_at: datetime
+    revoked_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        """True until the partner is revoked."""
+        return self.revoked_at is None
+
+
+class PartnerStore(abc.ABC):
+    """Partner persistence; a store class implements it next to :class:`FacilityStore`.
+
+    Partner writes are their own small transactions: they do not take a facility
+    revision and leave no facility history. Every method may raise
+    :class:`~locator.errors.StoreUnavailableError`. Stores do not validate fields
+    (see :mod:`locator.partners`); instants are UTC.
+    """
+
+    @abc.abstractmethod
+    def add_partner(self, partner: Partner) -> Partner:
+        """Store a new partner and return it as stored.
+
+        Raises
+        ------
+        ConflictError
+            If a partner with this name exists (revoked ones included) or the key
+            hash is already in use.
+        """
+
+    @abc.abstractmethod
+    def get_partner(self, name: str) -> Partner:
+        """Return the partner with this name (revoked ones included).
+
+        Raises
+        ------
+        NotFoundError
+        """
+
+    @abc.abstractmethod
+    def partner_by_key_hash(self, key_hash: str) -> Partner | None:
+        """Return the partner whose current key has this SHA-256 hex hash, or None."""
+
+    @abc.abstractmethod
+    def list_partners(self) -> builtins.list[Partner]:
+        """Every partner, revoked ones included, in name order."""
+
+    @abc.abstractmethod
+    def set_partner_key(self, name: str, key_hash: str, key_prefix: str, at: datetime) -> Partner:
+        """Replace the partner's key (the old one stops working at once).
+
+        Raises
+        ------
+        NotFoundError
+        ConflictError
+            If the partner is revoked.
+        """
+
+    @abc.abstractmethod
+    def revoke_partner(self, name: str, at: datetime) -> Partner:
+        """Mark the partner revoked at ``at``; revoking twice keeps the first time.
+
+        Raises
+        ------
+        NotFoundError
+        """
+
+
 def field_changes(old: Facility | None, new: Facility | None) -> dict[str, list[Any]]:
     """``{field: [old, new]}`` for every tracked field that differs (JSON values)."""
     out: dict[str, list[Any]] = {}

@@ -28,6 +28,8 @@ from locator.stores.base import (
     FacilityStore,
     HistoryEntry,
     ListFilter,
+    Partner,
+    PartnerStore,
     field_changes,
 )
 
@@ -82,6 +84,19 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER facility_history_append_only_d BEFORE DELETE ON facility_history
         BEGIN SELECT RAISE(ABORT, 'facility_history is append-only'); END;
     """,
+    # 2: partners (embed origins, API keys by SHA-256 hash, daily quotas).
+    """
+    CREATE TABLE partners (
+        name TEXT PRIMARY KEY,
+        origins TEXT NOT NULL DEFAULT '[]',
+        daily_quota INTEGER NOT NULL CHECK (daily_quota >= 1),
+        key_hash TEXT NOT NULL UNIQUE,
+        key_prefix TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        key_created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    """,
 ]
 
 _COLUMNS = (
@@ -126,6 +141,10 @@ def path_from_url(url: str) -> Path:
 
 def _dt(value: str | None) -> datetime | None:
     return None if value is None else datetime.fromisoformat(value)
+
+
+def _utc_iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).isoformat()
 
 
 def _row_to_facility(row: sqlite3.Row) -> Facility:
@@ -191,7 +210,7 @@ _UPSERT = (
 )
 
 
-class SQLiteStore(FacilityStore):
+class SQLiteStore(FacilityStore, PartnerStore):
     """Facility store in one SQLite file (see the module docstring).
 
     Parameters
@@ -366,6 +385,99 @@ class SQLiteStore(FacilityStore):
             )
             for r in rows
         ]
+
+    # -- partners (PartnerStore) ---------------------------------------------------
+
+    _PARTNER_SELECT = (
+        "SELECT name, origins, daily_quota, key_hash, key_prefix, created_at, key_created_at, "
+        "revoked_at FROM partners"
+    )
+
+    @staticmethod
+    def _row_to_partner(row: sqlite3.Row) -> Partner:
+        return Partner(
+            name=row["name"],
+            origins=tuple(json.loads(row["origins"])),
+            daily_quota=int(row["daily_quota"]),
+            key_hash=row["key_hash"],
+            key_prefix=row["key_prefix"],
+            created_at=datetime.fromisoformat(row["created_at"]),
+            key_created_at=datetime.fromisoformat(row["key_created_at"]),
+            revoked_at=_dt(row["revoked_at"]),
+        )
+
+    @contextmanager
+    def _partner_write(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that takes no facility revision."""
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            yield conn
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        else:
+            conn.execute("COMMIT")
+
+    def _fetch_partner(self, conn: sqlite3.Connection, name: str) -> Partner:
+        row = conn.execute(self._PARTNER_SELECT + " WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no partner named {name!r}", param="name")
+        return self._row_to_partner(row)
+
+    def add_partner(self, partner: Partner) -> Partner:
+        with self._partner_write() as conn:
+            try:
+                conn.execute(
+                    "INSERT INTO partners (name, origins, daily_quota, key_hash, key_prefix, "
+                    "created_at, key_created_at, revoked_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                    (
+                        partner.name,
+                        json.dumps(list(partner.origins)),
+                        partner.daily_quota,
+                        partner.key_hash,
+                        partner.key_prefix,
+                        _utc_iso(partner.created_at),
+                        _utc_iso(partner.key_created_at),
+                        _utc_iso(partner.revoked_at),
+                    ),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise ConflictError(f"a partner named {partner.name!r} exists", param="name") from exc
+            return self._fetch_partner(conn, partner.name)
+
+    def get_partner(self, name: str) -> Partner:
+        return self._fetch_partner(self._conn(), name)
+
+    def partner_by_key_hash(self, key_hash: str) -> Partner | None:
+        row = self._conn().execute(self._PARTNER_SELECT + " WHERE key_hash = ?", (key_hash,)).fetchone()
+        return None if row is None else self._row_to_partner(row)
+
+    def list_partners(self) -> builtins.list[Partner]:
+        rows = self._conn().execute(self._PARTNER_SELECT + " ORDER BY name")
+        return [self._row_to_partner(r) for r in rows]
+
+    def set_partner_key(self, name: str, key_hash: str, key_prefix: str, at: datetime) -> Partner:
+        with self._partner_write() as conn:
+            if not self._fetch_partner(conn, name).active:
+                raise ConflictError(f"partner {name!r} is revoked", param="name")
+            try:
+                conn.execute(
+                    "UPDATE partners SET key_hash = ?, key_prefix = ?, key_created_at = ? WHERE name = ?",
+                    (key_hash, key_prefix, _utc_iso(at), name),
+                )
+            except sqlite3.IntegrityError as exc:
+                raise ConflictError("this key hash is already in use", param="key") from exc
+            return self._fetch_partner(conn, name)
+
+    def revoke_partner(self, name: str, at: datetime) -> Partner:
+        with self._partner_write() as conn:
+            self._fetch_partner(conn, name)
+            conn.execute(
+                "UPDATE partners SET revoked_at = coalesce(revoked_at, ?) WHERE name = ?",
+                (_utc_iso(at), name),
+            )
+            return self._fetch_partner(conn, name)
 
     # -- writes ------------------------------------------------------------------
 

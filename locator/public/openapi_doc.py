@@ -1,0 +1,708 @@
+"""The OpenAPI 3.1 document of the public HTTP interface (served at ``/api/openapi.json``).
+
+Written by hand as data, next to the code it describes; ``tests/test_openapi.py``
+validates it with openapi-spec-validator, checks that every public route is in it and
+checks real responses against its schemas. Management endpoints are documented by
+adding them to :data:`MANAGEMENT_PATHS` (see the marked section below).
+"""
+
+from __future__ import annotations
+
+import copy
+from typing import Any
+
+from locator.domain import AMENITIES, HOST_TYPES, KINDS, STATUSES
+
+# ---------------------------------------------------------------------------------
+# MANAGEMENT ENDPOINTS — reserved place.
+# The management API (accounts, facility editing, partner administration) adds its
+# path items here, tagged "management"; they are merged into the document as they are.
+# Keep public endpoints out of it.
+MANAGEMENT_PATHS: dict[str, Any] = {}
+# ---------------------------------------------------------------------------------
+
+GEOJSON = "application/geo+json"
+JSON = "application/json"
+PROBLEM = "application/problem+json"
+HTML = "text/html"
+
+
+def _ref(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/schemas/{name}"}
+
+
+def _param(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/parameters/{name}"}
+
+
+def _resp(name: str) -> dict[str, str]:
+    return {"$ref": f"#/components/responses/{name}"}
+
+
+_CACHE_HEADERS = {
+    "ETag": {"$ref": "#/components/headers/ETag"},
+    "Cache-Control": {"$ref": "#/components/headers/CacheControl"},
+}
+_ERRORS = {
+    "304": _resp("NotModified"),
+    "400": _resp("BadRequest"),
+    "401": _resp("Unauthorized"),
+    "403": _resp("Forbidden"),
+    "429": _resp("TooManyRequests"),
+    "503": _resp("Unavailable"),
+}
+
+
+def _ok(description: str, media: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {"description": description, "headers": _CACHE_HEADERS, "content": {media: {"schema": schema}}}
+
+
+def _ogc_ok(description: str, json_media: str, schema: dict[str, Any]) -> dict[str, Any]:
+    return {
+        "description": description,
+        "headers": _CACHE_HEADERS,
+        "content": {json_media: {"schema": schema}, HTML: {"schema": {"type": "string"}}},
+    }
+
+
+_NULLABLE_STR = {"type": ["string", "null"]}
+
+SCHEMAS: dict[str, Any] = {
+    "Problem": {
+        "type": "object",
+        "description": "RFC 9457 problem details.",
+        "required": ["type", "title", "status", "detail"],
+        "properties": {
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+            "status": {"type": "integer", "minimum": 400, "maximum": 599},
+            "detail": {"type": "string"},
+            "param": {"type": "string", "description": "The parameter or field at fault."},
+        },
+    },
+    "Link": {
+        "type": "object",
+        "required": ["href", "rel"],
+        "properties": {
+            "href": {"type": "string", "format": "uri"},
+            "rel": {"type": "string"},
+            "type": {"type": "string"},
+            "title": {"type": "string"},
+        },
+    },
+    "Point": {
+        "type": "object",
+        "required": ["type", "coordinates"],
+        "properties": {
+            "type": {"const": "Point"},
+            "coordinates": {
+                "type": "array",
+                "description": "[longitude, latitude] in degrees: WGS-84 unless the response says "
+                "otherwise in coordinate_datum.",
+                "minItems": 2,
+                "maxItems": 2,
+                "items": {"type": "number"},
+            },
+        },
+    },
+    "FacilityProperties": {
+        "type": "object",
+        "required": ["id", "kind", "name", "address", "amenities", "status", "version", "demo"],
+        "properties": {
+            "id": {"type": "string"},
+            "kind": {"enum": list(KINDS)},
+            "name": {"type": "string"},
+            "address": {"type": "string"},
+            "district": {
+                "oneOf": [
+                    {"type": "null"},
+                    {
+                        "type": "object",
+                        "required": ["adcode", "name"],
+                        "properties": {
+                            "adcode": {"type": "string", "pattern": "^[0-9]{6}$"},
+                            "name": _NULLABLE_STR,
+                        },
+                    },
+                ]
+            },
+            "subdistrict": _NULLABLE_STR,
+            "amenities": {"type": "array", "items": {"enum": list(AMENITIES)}, "uniqueItems": True},
+            "opening_hours": {"type": "string", "description": "OpenStreetMap opening_hours syntax."},
+            "host_type": {"anyOf": [{"enum": list(HOST_TYPES)}, {"const": ""}]},
+            "phone": {"type": "string"},
+            "status": {"enum": list(STATUSES)},
+            "status_until": {"type": ["string", "null"], "format": "date"},
+            "status_reason": {"type": "string"},
+            "verified_at": {"type": ["string", "null"], "format": "date-time"},
+            "updated_at": {"type": ["string", "null"], "format": "date-time"},
+            "version": {"type": "integer", "minimum": 1},
+            "source": {"type": "string"},
+            "demo": {"type": "boolean", "description": "True for DEMO data (示例): not a real station."},
+            "open_now": {
+                "type": ["boolean", "null"],
+                "description": "Open at the query instant (Asia/Shanghai); null when hours are unknown.",
+            },
+        },
+    },
+    "Facility": {
+        "type": "object",
+        "description": "One facility as an RFC 7946 GeoJSON Feature.",
+        "required": ["type", "id", "geometry", "properties"],
+        "properties": {
+            "type": {"const": "Feature"},
+            "id": {"type": "string"},
+            "geometry": _ref("Point"),
+            "properties": _ref("FacilityProperties"),
+            "links": {"type": "array", "items": _ref("Link")},
+        },
+    },
+    "NearestFacility": {
+        "allOf": [
+            _ref("Facility"),
+            {
+                "type": "object",
+                "properties": {
+                    "properties": {
+                        "type": "object",
+                        "required": ["distance_m", "bearing_deg", "rank", "open_now"],
+                        "properties": {
+                            "distance_m": {
+                                "type": "number",
+                                "minimum": 0,
+                                "description": "Geodesic distance on WGS-84, metres.",
+                            },
+                            "bearing_deg": {"type": "number", "minimum": 0, "exclusiveMaximum": 360},
+                            "rank": {"type": "integer", "minimum": 1},
+                        },
+                    }
+                },
+            },
+        ]
+    },
+    "NearestCollection": {
+        "type": "object",
+        "required": ["type", "coordinate_datum", "query", "numberReturned", "features"],
+        "properties": {
+            "type": {"const": "FeatureCollection"},
+            "coordinate_datum": {"enum": ["wgs84", "gcj02", "bd09"]},
+            "query": {"type": "object", "description": "The query as understood."},
+            "numberReturned": {"type": "integer", "minimum": 0},
+            "features": {"type": "array", "items": _ref("NearestFacility")},
+        },
+    },
+    "ChangeFeed": {
+        "type": "object",
+        "required": [
+            "type",
+            "revision",
+            "numberMatched",
+            "numberReturned",
+            "next_cursor",
+            "links",
+            "features",
+        ],
+        "properties": {
+            "type": {"const": "FeatureCollection"},
+            "modified_since": {"type": ["string", "null"], "format": "date-time"},
+            "revision": {"type": "integer", "minimum": 0},
+            "numberMatched": {"type": "integer", "minimum": 0},
+            "numberReturned": {"type": "integer", "minimum": 0},
+            "next_cursor": _NULLABLE_STR,
+            "links": {"type": "array", "items": _ref("Link")},
+            "features": {"type": "array", "items": _ref("Facility")},
+        },
+    },
+    "Export": {
+        "type": "object",
+        "required": ["type", "licence", "attribution", "demo_count", "disclaimer", "revision", "features"],
+        "properties": {
+            "type": {"const": "FeatureCollection"},
+            "name": {"type": "string"},
+            "licence": {
+                "type": "object",
+                "required": ["id", "name", "url"],
+                "properties": {
+                    "id": {"type": "string"},
+                    "name": {"type": "string"},
+                    "url": {"type": "string", "format": "uri"},
+                },
+            },
+            "attribution": {"type": "string"},
+            "demo_count": {"type": "integer", "minimum": 0},
+            "disclaimer": _NULLABLE_STR,
+            "revision": {"type": "integer", "minimum": 0},
+            "numberReturned": {"type": "integer", "minimum": 0},
+            "features": {"type": "array", "items": _ref("Facility")},
+        },
+    },
+    "LandingPage": {
+        "type": "object",
+        "required": ["links"],
+        "properties": {
+            "title": {"type": "string"},
+            "description": {"type": "string"},
+            "links": {"type": "array", "items": _ref("Link")},
+        },
+    },
+    "ConfClasses": {
+        "type": "object",
+        "required": ["conformsTo"],
+        "properties": {"conformsTo": {"type": "array", "items": {"type": "string"}}},
+    },
+    "Collection": {
+        "type": "object",
+        "required": ["id", "links"],
+        "properties": {
+            "id": {"type": "string"},
+            "title": {"type": "string"},
+            "description": {"type": "string"},
+            "itemType": {"const": "feature"},
+            "crs": {"type": "array", "items": {"type": "string"}},
+            "storageCrs": {"type": "string"},
+            "links": {"type": "array", "items": _ref("Link")},
+            "extent": {
+                "type": "object",
+                "properties": {
+                    "spatial": {
+                        "type": "object",
+                        "properties": {
+                            "bbox": {
+                                "type": "array",
+                                "items": {
+                                    "type": "array",
+                                    "minItems": 4,
+                                    "maxItems": 4,
+                                    "items": {"type": "number"},
+                                },
+                            },
+                            "crs": {"type": "string"},
+                        },
+                    }
+                },
+            },
+        },
+    },
+    "Collections": {
+        "type": "object",
+        "required": ["links", "collections"],
+        "properties": {
+            "links": {"type": "array", "items": _ref("Link")},
+            "collections": {"type": "array", "items": _ref("Collection")},
+        },
+    },
+    "FeatureCollection": {
+        "type": "object",
+        "required": ["type", "features", "links", "numberMatched", "numberReturned"],
+        "properties": {
+            "type": {"const": "FeatureCollection"},
+            "features": {"type": "array", "items": _ref("Facility")},
+            "links": {"type": "array", "items": _ref("Link")},
+            "numberMatched": {"type": "integer", "minimum": 0},
+            "numberReturned": {"type": "integer", "minimum": 0},
+        },
+    },
+}
+
+
+def _list_param(name: str, values: list[str], description: str) -> dict[str, Any]:
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "description": description + " Comma-separated; one of: " + ", ".join(values) + ".",
+        "schema": {"type": "string"},
+        "style": "form",
+        "explode": False,
+    }
+
+
+PARAMETERS: dict[str, Any] = {
+    "lon": {
+        "name": "lon",
+        "in": "query",
+        "required": True,
+        "description": "Longitude of the query point, degrees, in the `datum` given (default WGS-84). "
+        "Send at most 4 decimals (≈10 m) to share cached answers.",
+        "schema": {"type": "number", "minimum": -180, "maximum": 180},
+    },
+    "lat": {
+        "name": "lat",
+        "in": "query",
+        "required": True,
+        "description": "Latitude of the query point, degrees, in `datum`.",
+        "schema": {"type": "number", "minimum": -90, "maximum": 90},
+    },
+    "kind": _list_param("kind", list(KINDS), "Facility kinds."),
+    "amenity": _list_param("amenity", list(AMENITIES), "Required amenities (all of them)."),
+    "open_now": {
+        "name": "open_now",
+        "in": "query",
+        "schema": {"type": "boolean", "default": False},
+        "description": "Only facilities open at `at` (Asia/Shanghai).",
+    },
+    "at": {
+        "name": "at",
+        "in": "query",
+        "schema": {"type": "string", "format": "date-time"},
+        "description": "ISO 8601 instant for `open_now` (default: now; naive means Asia/Shanghai).",
+    },
+    "radius_m": {
+        "name": "radius_m",
+        "in": "query",
+        "schema": {"type": "number", "minimum": 1, "maximum": 100000},
+        "description": "Only facilities within this geodesic distance, metres.",
+    },
+    "nearest_limit": {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 10},
+    },
+    "datum": {
+        "name": "datum",
+        "in": "query",
+        "schema": {"enum": ["wgs84", "gcj02", "bd09"], "default": "wgs84"},
+        "description": "Datum of the input point and of the output coordinates.",
+    },
+    "facility_id": {"name": "facility_id", "in": "path", "required": True, "schema": {"type": "string"}},
+    "modified_since": {
+        "name": "modified_since",
+        "in": "query",
+        "schema": {"type": "string", "format": "date-time"},
+        "description": "Only facilities changed after this ISO 8601 instant (naive: Asia/Shanghai).",
+    },
+    "feed_limit": {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100},
+    },
+    "cursor": {
+        "name": "cursor",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "Opaque; copy it from the previous page's `next` link.",
+    },
+    "f": {
+        "name": "f",
+        "in": "query",
+        "schema": {"enum": ["json", "html"]},
+        "description": "Encoding; without it the Accept header decides (JSON by default).",
+    },
+    "collectionId": {
+        "name": "collection_id",
+        "in": "path",
+        "required": True,
+        "schema": {"enum": ["facilities", *KINDS]},
+    },
+    "featureId": {"name": "feature_id", "in": "path", "required": True, "schema": {"type": "string"}},
+    "bbox": {
+        "name": "bbox",
+        "in": "query",
+        "style": "form",
+        "explode": False,
+        "description": "minLon,minLat,maxLon,maxLat in WGS-84 (CRS84) degrees.",
+        "schema": {"type": "array", "minItems": 4, "maxItems": 4, "items": {"type": "number"}},
+    },
+    "ogc_limit": {
+        "name": "limit",
+        "in": "query",
+        "description": "Page size; values above 1000 are served as 1000.",
+        "schema": {"type": "integer", "minimum": 1, "default": 10},
+    },
+    "offset": {"name": "offset", "in": "query", "schema": {"type": "integer", "minimum": 0, "default": 0}},
+    "datetime": {
+        "name": "datetime",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "`start/..`: features changed (updated_at) at or after start. `..`: all.",
+    },
+    "status": _list_param("status", list(STATUSES), "Statuses (default open,temporarily_closed)."),
+    "district": {
+        "name": "district",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "District adcodes (110108) or names (海淀区), comma-separated.",
+    },
+    "partner": {
+        "name": "partner",
+        "in": "query",
+        "schema": {"type": "string"},
+        "description": "The partner whose registered origins may frame the page.",
+    },
+    "embed_lon": {
+        "name": "lon",
+        "in": "query",
+        "schema": {"type": "number", "minimum": -180, "maximum": 180},
+        "description": "Longitude to search from (WGS-84); default: the city centre.",
+    },
+    "embed_lat": {
+        "name": "lat",
+        "in": "query",
+        "schema": {"type": "number", "minimum": -90, "maximum": 90},
+        "description": "Latitude to search from (WGS-84); default: the city centre.",
+    },
+    "zoom": {"name": "zoom", "in": "query", "schema": {"type": "integer", "minimum": 3, "maximum": 18}},
+    "lang": {"name": "lang", "in": "query", "schema": {"enum": ["zh", "en"]}},
+}
+
+HEADERS: dict[str, Any] = {
+    "ETag": {"description": "Validator for If-None-Match (weak for nearest).", "schema": {"type": "string"}},
+    "CacheControl": {
+        "description": "public, max-age=60 (3600 for static documents).",
+        "schema": {"type": "string"},
+    },
+    "RetryAfter": {"description": "Seconds to wait.", "schema": {"type": "integer", "minimum": 0}},
+    "RateLimitLimit": {"schema": {"type": "integer"}},
+    "RateLimitRemaining": {"schema": {"type": "integer"}},
+    "RateLimitReset": {"description": "Unix time the window resets.", "schema": {"type": "integer"}},
+}
+
+
+def _problem(description: str, **headers: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {"description": description, "content": {PROBLEM: {"schema": _ref("Problem")}}}
+    if headers:
+        out["headers"] = headers
+    return out
+
+
+RESPONSES: dict[str, Any] = {
+    "NotModified": {
+        "description": "Not modified: the If-None-Match validator still matches.",
+        "headers": _CACHE_HEADERS,
+    },
+    "BadRequest": _problem("A parameter is invalid; `param` names it."),
+    "Unauthorized": _problem("The X-API-Key is malformed, unknown or revoked."),
+    "Forbidden": _problem("The API key is used from a browser origin its partner did not register."),
+    "NotFound": _problem("No such resource."),
+    "TooManyRequests": _problem(
+        "Rate limit or daily quota exceeded.",
+        **{
+            "Retry-After": {"$ref": "#/components/headers/RetryAfter"},
+            "X-RateLimit-Limit": {"$ref": "#/components/headers/RateLimitLimit"},
+            "X-RateLimit-Remaining": {"$ref": "#/components/headers/RateLimitRemaining"},
+            "X-RateLimit-Reset": {"$ref": "#/components/headers/RateLimitReset"},
+        },
+    ),
+    "Unavailable": _problem("The database cannot be reached."),
+}
+
+_NEAREST_PARAMS = ["lon", "lat", "kind", "amenity", "open_now", "at", "radius_m", "nearest_limit", "datum"]
+
+
+def _get(
+    summary: str,
+    tag: str,
+    params: list[str],
+    responses: dict[str, Any],
+    description: str = "",
+    security: bool = True,
+) -> dict[str, Any]:
+    op: dict[str, Any] = {
+        "summary": summary,
+        "tags": [tag],
+        "parameters": [_param(p) for p in params],
+        "responses": responses,
+    }
+    if description:
+        op["description"] = description
+    if not security:
+        op["security"] = []
+    return {"get": op}
+
+
+def _paths() -> dict[str, Any]:
+    ogc_errors = dict(_ERRORS)
+    return {
+        "/api/v1/nearest": _get(
+            "Nearest facilities by geodesic distance",
+            "facilities",
+            _NEAREST_PARAMS,
+            {"200": _ok("Facilities in ascending distance.", GEOJSON, _ref("NearestCollection")), **_ERRORS},
+            "Exact k nearest on the WGS-84 ellipsoid. The answer is cacheable for 60 s per query URL.",
+        ),
+        "/api/v1/facilities/{facility_id}": _get(
+            "One facility",
+            "facilities",
+            ["facility_id", "datum"],
+            {"200": _ok("The facility.", GEOJSON, _ref("Facility")), **_ERRORS, "404": _resp("NotFound")},
+        ),
+        "/api/v1/facilities": _get(
+            "Change feed for mirrors",
+            "sync",
+            ["modified_since", "feed_limit", "cursor"],
+            {
+                "200": _ok(
+                    "Changed facilities, oldest change first (removed ones included).",
+                    GEOJSON,
+                    _ref("ChangeFeed"),
+                ),
+                **_ERRORS,
+            },
+            "Keyset-paged by (updated_at, id): follow the `next` link until there is none.",
+        ),
+        "/api/v1/export.geojson": _get(
+            "Full export with licence and attribution",
+            "sync",
+            [],
+            {"200": _ok("Every facility, all statuses.", GEOJSON, _ref("Export")), **_ERRORS},
+        ),
+        "/ogc": _get(
+            "OGC API landing page",
+            "ogc",
+            ["f"],
+            {"200": _ogc_ok("Landing page.", JSON, _ref("LandingPage")), **ogc_errors},
+        ),
+        "/ogc/": _get(
+            "OGC API landing page",
+            "ogc",
+            ["f"],
+            {"200": _ogc_ok("Landing page.", JSON, _ref("LandingPage")), **ogc_errors},
+        ),
+        "/ogc/conformance": _get(
+            "Conformance classes",
+            "ogc",
+            ["f"],
+            {"200": _ogc_ok("Conformance.", JSON, _ref("ConfClasses")), **ogc_errors},
+        ),
+        "/ogc/collections": _get(
+            "Feature collections",
+            "ogc",
+            ["f"],
+            {"200": _ogc_ok("Collections.", JSON, _ref("Collections")), **ogc_errors},
+        ),
+        "/ogc/collections/{collection_id}": _get(
+            "One collection",
+            "ogc",
+            ["collectionId", "f"],
+            {"200": _ogc_ok("Collection.", JSON, _ref("Collection")), **ogc_errors, "404": _resp("NotFound")},
+        ),
+        "/ogc/collections/{collection_id}/items": _get(
+            "Features of a collection",
+            "ogc",
+            [
+                "collectionId",
+                "bbox",
+                "ogc_limit",
+                "offset",
+                "datetime",
+                "status",
+                "amenity",
+                "district",
+                "kind",
+                "f",
+            ],
+            {
+                "200": _ogc_ok("Features, id order.", GEOJSON, _ref("FeatureCollection")),
+                **ogc_errors,
+                "404": _resp("NotFound"),
+            },
+            "`kind` is accepted on the `facilities` collection only; other parameters are a 400.",
+        ),
+        "/ogc/collections/{collection_id}/items/{feature_id}": _get(
+            "One feature",
+            "ogc",
+            ["collectionId", "featureId", "f"],
+            {
+                "200": _ogc_ok("The feature.", GEOJSON, _ref("Facility")),
+                **ogc_errors,
+                "404": _resp("NotFound"),
+            },
+        ),
+        "/embed/map": _get(
+            "Embeddable map (for an iframe)",
+            "embed",
+            ["partner", "kind", "amenity", "embed_lon", "embed_lat", "zoom", "lang"],
+            {
+                "200": {
+                    "description": "HTML page: map and compact list; framable only by the partner's "
+                    "registered origins.",
+                    "content": {HTML: {"schema": {"type": "string"}}},
+                },
+                "400": {"description": "Bad parameter (HTML page)."},
+                "404": {"description": "Unknown or revoked partner (HTML page)."},
+            },
+            "`lon`/`lat` are optional here (default: the city centre).",
+            security=False,
+        ),
+        "/embed": _get(
+            "Embed documentation and snippet generator",
+            "embed",
+            ["partner", "kind", "amenity", "lang"],
+            {"200": {"description": "HTML page.", "content": {HTML: {"schema": {"type": "string"}}}}},
+            security=False,
+        ),
+        "/api/openapi.json": _get(
+            "This document",
+            "meta",
+            [],
+            {"200": {"description": "OpenAPI 3.1.", "content": {JSON: {"schema": {"type": "object"}}}}},
+            security=False,
+        ),
+        "/api/docs": _get(
+            "Interactive API documentation",
+            "meta",
+            [],
+            {"200": {"description": "HTML page.", "content": {HTML: {"schema": {"type": "string"}}}}},
+            security=False,
+        ),
+    }
+
+
+def build_openapi() -> dict[str, Any]:
+    """The OpenAPI 3.1 document as a dict (a fresh copy each call).
+
+    Public paths come from this module; management paths from :data:`MANAGEMENT_PATHS`.
+    ``servers`` is ``/`` so that the document works on any host.
+    """
+    paths = _paths()
+    paths.update(copy.deepcopy(MANAGEMENT_PATHS))
+    return {
+        "openapi": "3.1.0",
+        "info": {
+            "title": "Warm-station locator API",
+            "version": "1.0.0",
+            "summary": "Nearest warm station, union home or nursing room for outdoor workers in Beijing.",
+            "description": (
+                "Public API, OGC API – Features and the partner embed. Coordinates are "
+                "(longitude, latitude) in degrees on WGS-84 unless a `datum` parameter says otherwise; "
+                "distances are geodesic metres.\n\n"
+                "**Keys and limits.** Keyless callers get a small allowance per IP address (default 60 "
+                "requests per minute). Partners send `X-API-Key` and get their daily quota plus a burst "
+                "rate (keyed answers carry X-Quota-Limit/Remaining/Reset). Over the limit: 429 with "
+                "Retry-After. See docs/partners.md.\n\n"
+                "**DEMO data.** Facilities with `demo: true` are not real stations.\n\n"
+                "**Management endpoints** are documented under the `management` tag when they are "
+                "available."
+            ),
+            "license": {"name": "ODbL-1.0 (data)", "identifier": "ODbL-1.0"},
+        },
+        "servers": [{"url": "/"}],
+        "tags": [
+            {"name": "facilities", "description": "Nearest and single facilities."},
+            {"name": "sync", "description": "Change feed and full export for partners that mirror the data."},
+            {"name": "ogc", "description": "OGC API – Features, Part 1: Core (GeoJSON, HTML)."},
+            {"name": "embed", "description": "The embeddable map for partner sites."},
+            {"name": "meta", "description": "This document and its viewer."},
+            {
+                "name": "management",
+                "description": "Reserved: management endpoints (accounts, editing) are listed here "
+                "when they are available.",
+            },
+        ],
+        "security": [{}, {"ApiKey": []}],
+        "paths": paths,
+        "components": {
+            "securitySchemes": {
+                "ApiKey": {
+                    "type": "apiKey",
+                    "in": "header",
+                    "name": "X-API-Key",
+                    "description": "A partner key (wsl_…), issued by `flask locator partner add`.",
+                }
+            },
+            "schemas": copy.deepcopy(SCHEMAS),
+            "parameters": copy.deepcopy(PARAMETERS),
+            "responses": copy.deepcopy(RESPONSES),
+            "headers": copy.deepcopy(HEADERS),
+        },
+    }
