@@ -17,6 +17,11 @@ start-up with a message naming the variable (never a failure on the first reques
                                 (default 0: every request)
 ``LOCATOR_DB_POOL_MIN/MAX``     PostGIS connection pool size (default 1/10)
 ``LOCATOR_DB_TIMEOUT_S``        PostGIS connect/statement timeout (default 5)
+``LOCATOR_RATELIMIT_STORAGE_URI``  where rate-limit counters live (default
+                                ``memory://``, per worker; ``redis://…`` or
+                                ``memcached://…`` to share them between workers)
+``LOCATOR_FEEDBACK_RATE_LIMIT`` rider feedback per client (default
+                                ``10 per minute;100 per day``)
 ==============================  ===================================================
 """
 
@@ -118,4 +123,23 @@ def load_config(instance_path: Path, env: Mapping[str, str] | None = None) -> di
     if cfg["LOCATOR_DB_POOL_MAX"] < cfg["LOCATOR_DB_POOL_MIN"]:
         raise ConfigError("LOCATOR_DB_POOL_MAX must be >= LOCATOR_DB_POOL_MIN")
     cfg["LOCATOR_DB_TIMEOUT_S"] = _float(env, "LOCATOR_DB_TIMEOUT_S", 5.0, 0.1, 120.0)
+
+    storage = (env.get("LOCATOR_RATELIMIT_STORAGE_URI") or "memory://").strip()
+    if not storage.startswith(("memory://", "redis://", "rediss://", "redis+sentinel://", "memcached://")):
+        raise ConfigError(
+            "LOCATOR_RATELIMIT_STORAGE_URI must be memory://, redis://… or memcached://…, "
+            f"got {storage.split(':', 1)[0]!r}"
+        )
+    cfg["LOCATOR_RATELIMIT_STORAGE_URI"] = storage
+    limit = (env.get("LOCATOR_FEEDBACK_RATE_LIMIT") or "10 per minute;100 per day").strip()
+    try:
+        from limits import parse_many
+
+        if not parse_many(limit):
+            raise ValueError(limit)
+    except ValueError:
+        raise ConfigError(
+            f"LOCATOR_FEEDBACK_RATE_LIMIT must be like '10 per minute;100 per day', got {limit!r}"
+        ) from None
+    cfg["LOCATOR_FEEDBACK_RATE_LIMIT"] = limit
     return cfg

@@ -25,6 +25,10 @@ Semantics common to all operations
 * ``updated_at`` is set by the store to the commit time (UTC); ``version`` by the
   store. Stores do not validate fields: callers pass facilities that went through
   :func:`locator.domain.validate_facility`.
+* **Rider feedback** (:class:`~locator.domain.Feedback`, see :mod:`locator.feedback`)
+  is kept apart from the facilities: adding it neither changes a facility nor takes a
+  revision, it is never updated (deletion is reserved for moderation), and a
+  facility's deletion leaves its feedback in place for managers.
 """
 
 from __future__ import annotations
@@ -36,7 +40,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from locator.domain import Facility
+from locator.domain import Facility, Feedback
 
 #: Fields compared to build a history entry's ``changes``.
 TRACKED_FIELDS = (
@@ -245,6 +249,37 @@ class FacilityStore(abc.ABC):
     @abc.abstractmethod
     def history(self, facility_id: str) -> builtins.list[HistoryEntry]:
         """The history of one facility, oldest first (empty for an unknown id)."""
+
+    @abc.abstractmethod
+    def add_feedback(self, feedback: Feedback) -> Feedback:
+        """Store one rider report and return it with its ``id`` (ascending, store-wide).
+
+        ``at`` is stored as given (the caller's clock); ``facility_id`` is not checked
+        against the facilities (the service does that).
+        """
+
+    @abc.abstractmethod
+    def list_feedback(
+        self,
+        facility_id: str | None = None,
+        *,
+        since: datetime | None = None,
+        verdict: str | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[Feedback]:
+        """Rider reports, newest first (``at`` then ``id`` descending).
+
+        Parameters
+        ----------
+        facility_id : str, optional
+            Only this facility's reports.
+        since : datetime, optional
+            Only reports with ``at`` strictly after this instant.
+        verdict : str, optional
+            Only ``confirm`` or only ``problem``.
+        limit : int, optional
+            At most this many.
+        """
 
     @abc.abstractmethod
     def close(self) -> None:
