@@ -17,6 +17,14 @@ start-up with a message naming the variable (never a failure on the first reques
                                 (default 0: every request)
 ``LOCATOR_DB_POOL_MIN/MAX``     PostGIS connection pool size (default 1/10)
 ``LOCATOR_DB_TIMEOUT_S``        PostGIS connect/statement timeout (default 5)
+``LOCATOR_HTTPS``               ``true`` when served over HTTPS (behind a TLS proxy):
+                                session cookies get ``Secure`` (default false)
+``LOCATOR_RATELIMIT_STORAGE_URI`` Flask-Limiter storage (default ``memory://``; use
+                                ``redis://…`` with several workers)
+``LOCATOR_LOGIN_RATE``          login attempts allowed per client address and per
+                                user name (default ``10 per minute``)
+``LOCATOR_STALE_DAYS``          days after which a facility counts as not verified
+                                recently (default 90)
 ==============================  ===================================================
 """
 
@@ -28,6 +36,8 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from limits import parse_many
 
 from locator.areas import CITY_BOUNDARY_FILE
 
@@ -118,4 +128,28 @@ def load_config(instance_path: Path, env: Mapping[str, str] | None = None) -> di
     if cfg["LOCATOR_DB_POOL_MAX"] < cfg["LOCATOR_DB_POOL_MIN"]:
         raise ConfigError("LOCATOR_DB_POOL_MAX must be >= LOCATOR_DB_POOL_MIN")
     cfg["LOCATOR_DB_TIMEOUT_S"] = _float(env, "LOCATOR_DB_TIMEOUT_S", 5.0, 0.1, 120.0)
+    cfg.update(_management_config(env))
+    return cfg
+
+
+def _management_config(env: Mapping[str, str]) -> dict[str, Any]:
+    """Accounts, cookies and throttling (see the table in the module docstring)."""
+    cfg: dict[str, Any] = {}
+    https = (env.get("LOCATOR_HTTPS") or "false").strip().lower()
+    if https not in {"true", "false", "1", "0", "yes", "no"}:
+        raise ConfigError(f"LOCATOR_HTTPS must be true or false, got {https!r}")
+    cfg["LOCATOR_HTTPS"] = https in {"true", "1", "yes"}
+    storage = (env.get("LOCATOR_RATELIMIT_STORAGE_URI") or "memory://").strip()
+    if "://" not in storage:
+        raise ConfigError("LOCATOR_RATELIMIT_STORAGE_URI must be a storage URI such as memory://")
+    cfg["LOCATOR_RATELIMIT_STORAGE_URI"] = storage
+    rate = (env.get("LOCATOR_LOGIN_RATE") or "10 per minute").strip()
+    try:
+        parse_many(rate)
+    except ValueError:
+        raise ConfigError(
+            f"LOCATOR_LOGIN_RATE must be a rate such as '10 per minute', got {rate!r}"
+        ) from None
+    cfg["LOCATOR_LOGIN_RATE"] = rate
+    cfg["LOCATOR_STALE_DAYS"] = int(_float(env, "LOCATOR_STALE_DAYS", 90, 1, 3650))
     return cfg
