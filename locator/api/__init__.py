@@ -7,7 +7,7 @@ from datetime import UTC, datetime
 from flask import Blueprint, Response, current_app, json, request
 
 from locator.queries import parse_datum, parse_nearest
-from locator.serialize import facility_feature, nearest_collection
+from locator.serialize import facility_etag, facility_feature, nearest_collection
 from locator.services import LocatorService
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -39,4 +39,6 @@ def facility(facility_id: str) -> Response:
     """One facility as a GeoJSON Feature."""
     datum = parse_datum(request.args)
     f = service().get(facility_id)
-    return geojson_response(facility_feature(f, datum, at=datetime.now(UTC)))
+    resp = geojson_response(facility_feature(f, datum, at=datetime.now(UTC)))
+    resp.headers["ETag"] = facility_etag(f)
+    return resp
