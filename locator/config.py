@@ -25,6 +25,9 @@ start-up with a message naming the variable (never a failure on the first reques
                                 user name (default ``10 per minute``)
 ``LOCATOR_STALE_DAYS``          days after which a facility counts as not verified
                                 recently (default 90)
+``LOCATOR_UPLOAD_DIR``          where bulk uploads wait between dry run and apply
+                                (default ``instance/uploads``; shared storage when
+                                several app nodes serve ``/manage``)
 ==============================  ===================================================
 """
 
@@ -152,4 +155,6 @@ def _management_config(env: Mapping[str, str]) -> dict[str, Any]:
         ) from None
     cfg["LOCATOR_LOGIN_RATE"] = rate
     cfg["LOCATOR_STALE_DAYS"] = int(_float(env, "LOCATOR_STALE_DAYS", 90, 1, 3650))
+    upload_dir = (env.get("LOCATOR_UPLOAD_DIR") or "").strip()
+    cfg["LOCATOR_UPLOAD_DIR"] = Path(upload_dir) if upload_dir else None
     return cfg
