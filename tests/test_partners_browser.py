@@ -17,17 +17,13 @@ import pytest
 import requests
 from flask import Flask
 
-from locator import maps
-
 from .conftest import ARTIFACTS, LiveServer, PageWatch, make_app
 
 pytestmark = pytest.mark.browser
 
 WUDAOKOU = (116.3376, 39.9925)  # the phone fixture's geolocation
-#: On a branch where locator/maps.py is still the placeholder, pages carry no Leaflet map.
-MAPS_STUB = "TEMP STUB" in Path(maps.__file__).read_text(encoding="utf-8")[:200]
 #: No tile server: tests stay offline without console errors from blocked tiles.
-TILES = "none" if "none" in maps.TILE_PROVIDERS else "osm"
+TILES = "none"
 
 
 class OriginServer:
@@ -168,7 +164,6 @@ def test_snippet_works_on_the_registered_origin_and_is_refused_elsewhere(
         evil.stop()
 
 
-@pytest.mark.xfail(MAPS_STUB, reason="locator/maps.py is the placeholder on this branch", strict=True)
 def test_embedded_map_shows_markers_at_the_requested_zoom(
     phone, locator_app: Flask, locator_server: LiveServer
 ) -> None:  # type: ignore[no-untyped-def]

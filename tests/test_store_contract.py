@@ -22,7 +22,6 @@ from typing import Any
 import port_for
 import psycopg
 import pytest
-from .conftest import ROOT, ThrowawayCluster, make_pg_app, open_like
 from flask import Flask
 
 from locator import create_app
@@ -40,6 +39,8 @@ from locator.services import LocatorService
 from locator.stores.base import Actor, FacilityStore, ListFilter
 from locator.stores.postgis import MIGRATIONS, PostGISStore
 from locator.stores.sqlite import SQLiteStore
+
+from .conftest import ROOT, ThrowawayCluster, make_pg_app, open_like
 
 INTEGRITY_ERRORS = (sqlite3.IntegrityError, psycopg.IntegrityError)
 DB_ERRORS = (sqlite3.DatabaseError, psycopg.Error)
