@@ -10,6 +10,7 @@ store only needs a plain lon/lat range filter for ``bbox``.
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import json
 import sqlite3
 import threading
@@ -99,29 +100,8 @@ MIGRATIONS: list[str] = [
     """,
 ]
 
-_COLUMNS = (
-    "id",
-    "kind",
-    "name",
-    "address",
-    "lon",
-    "lat",
-    "amenities",
-    "opening_hours",
-    "host_type",
-    "phone",
-    "status",
-    "status_until",
-    "status_reason",
-    "district_adcode",
-    "district_name",
-    "subdistrict",
-    "verified_at",
-    "updated_at",
-    "version",
-    "source",
-    "demo",
-)
+#: One column per Facility field, in the dataclass's order (``id`` first).
+_COLUMNS = tuple(f.name for f in dataclasses.fields(Facility))
 _SELECT = "SELECT " + ", ".join(_COLUMNS) + " FROM facilities"
 
 
