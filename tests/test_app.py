@@ -90,7 +90,7 @@ def test_nearest_page_lists_results_before_the_map(demo_client) -> None:
     html = r.get_data(as_text=True)
     assert html.count('class="result"') == 10
     assert html.index('id="results"') < html.index('class="map"')
-    assert "uri.amap.com/marker?" in html and "coordinate=wgs84" in html
+    assert "uri.amap.com/navigation?" in html and "coordinate=wgs84" in html
     assert "示例 / demo" in html
 
 

@@ -7,14 +7,16 @@ from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_babel import get_locale
+from flask_babel import gettext as _
 from werkzeug.wrappers import Response
 
 from locator import maps
 from locator.api import service
-from locator.domain import AMENITIES, KINDS, Facility
+from locator.domain import AMENITIES, KINDS
 from locator.errors import ValidationError
 from locator.geo import Datum
 from locator.hours import hours_state
+from locator.navigation import navigation_links
 from locator.queries import parse_nearest
 
 bp = Blueprint("web", __name__)
@@ -43,20 +45,19 @@ def asset_url(path: str) -> str:
     return url_for("static", filename=path)
 
 
-def amap_link(f: Facility) -> str:
-    """AMap marker URI at the facility (WGS-84 declared with ``coordinate=wgs84``).
+def nav_apps() -> dict[str, str]:
+    """Display names of the navigation apps (see :mod:`locator.navigation`)."""
+    return {
+        "amap": _("AMap"),
+        "baidu": _("Baidu Maps"),
+        "tencent": _("Tencent Maps"),
+        "apple": _("Apple Maps"),
+    }
 
-    Source: AMap URI API, https://lbs.amap.com/api/uri-api/guide/mobile-web/point
-    """
-    return "https://uri.amap.com/marker?" + urlencode(
-        {
-            "position": f"{f.lon:.7f},{f.lat:.7f}",
-            "name": f.name,
-            "coordinate": "wgs84",
-            "callnative": "1",
-            "src": "warm-station-locator",
-        }
-    )
+
+def nav_modes() -> list[tuple[str, str]]:
+    """Travel modes with their labels, in display order."""
+    return [("walk", _("Walk")), ("cycle", _("Cycle"))]
 
 
 @bp.get("/")
@@ -99,7 +100,7 @@ def nearest() -> str | Response:
         {
             "hit": h,
             "hours": hours_state(h.facility.opening_hours, parsed.at),
-            "amap": amap_link(h.facility),
+            "nav": navigation_links((h.facility.lon, h.facility.lat), h.facility.name, origin),
         }
         for h in hits
     ]
@@ -111,6 +112,8 @@ def nearest() -> str | Response:
         amenities=AMENITIES,
         map_parts=map_parts,
         locale=loc,
+        nav_modes=nav_modes(),
+        nav_apps=nav_apps(),
     )
 
 

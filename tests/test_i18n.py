@@ -1,0 +1,69 @@
+"""Translations: every message in the code has a zh translation, and the committed .mo is the .po."""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from babel.messages.extract import extract_from_dir
+from babel.messages.frontend import parse_mapping_cfg
+from babel.messages.mofile import read_mo, write_mo
+from babel.messages.pofile import read_po
+
+ROOT = Path(__file__).resolve().parent.parent
+PO = ROOT / "locator/translations/zh/LC_MESSAGES/messages.po"
+MO = ROOT / "locator/translations/zh/LC_MESSAGES/messages.mo"
+
+
+def _po():
+    with open(PO, "rb") as fh:
+        return read_po(fh, locale="zh")
+
+
+def _source_msgids() -> set[str]:
+    with open(ROOT / "babel.cfg") as fh:
+        method_map, options_map = parse_mapping_cfg(fh)
+    keywords = {"_": None, "gettext": None, "ngettext": (1, 2), "_l": None, "lazy_gettext": None}
+    ids: set[str] = set()
+    for _fname, _lineno, message, _comments, _ctx in extract_from_dir(
+        str(ROOT), method_map, options_map, keywords=keywords
+    ):
+        ids.add(message if isinstance(message, str) else message[0])
+    return ids
+
+
+def test_every_message_in_the_code_has_a_zh_translation() -> None:
+    catalog = _po()
+    translated = {
+        (m.id if isinstance(m.id, str) else m.id[0]): m
+        for m in catalog
+        if m.id
+    }
+    missing = sorted(i for i in _source_msgids() if i not in translated)
+    assert missing == [], f"run pybabel extract/update: not in messages.po: {missing}"
+    empty = sorted(
+        k for k, m in translated.items()
+        if not m.string or (isinstance(m.string, tuple) and not all(m.string)) or m.fuzzy
+    )
+    assert empty == [], f"untranslated or fuzzy: {empty}"
+
+
+def test_placeholders_survive_translation() -> None:
+    import re
+
+    for m in _po():
+        if not m.id or not isinstance(m.id, str):
+            continue
+        want = sorted(re.findall(r"%\(\w+\)[sd]", m.id))
+        got = sorted(re.findall(r"%\(\w+\)[sd]", m.string))
+        assert want == got, (m.id, m.string)
+
+
+def test_committed_mo_matches_the_po() -> None:
+    buf = io.BytesIO()
+    write_mo(buf, _po())
+    buf.seek(0)
+    fresh = {m.id: m.string for m in read_mo(buf) if m.id}
+    with open(MO, "rb") as fh:
+        committed = {m.id: m.string for m in read_mo(fh) if m.id}
+    assert committed == fresh, "run: pybabel compile -d locator/translations"
