@@ -88,7 +88,7 @@ def test_nearest_page_lists_results_before_the_map(demo_client) -> None:
     r = demo_client.get("/nearest?lon=116.3376&lat=39.9925&kind=warm_station")
     assert r.status_code == 200
     html = r.get_data(as_text=True)
-    assert html.count('class="result"') == 10
+    assert html.count('<li class="result') == 10
     assert html.index('id="results"') < html.index('class="map"')
     assert "uri.amap.com/navigation?" in html and "coordinate=wgs84" in html
     assert "示例 / demo" in html

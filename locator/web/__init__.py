@@ -1,25 +1,33 @@
-"""The rider pages: ``/`` (find nearest), ``/nearest`` (list, then map), ``/map`` (city)."""
+"""The rider pages: ``/`` (find nearest), ``/nearest`` (list, then map), ``/map`` (city).
+
+Views parse the request and render; the rules live in :mod:`locator.riders`,
+:mod:`locator.hours` and :mod:`locator.services`, the words in :mod:`.present`.
+"""
 
 from __future__ import annotations
 
 from datetime import UTC, datetime
+from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_babel import get_locale
-from flask_babel import gettext as _
+from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from locator import maps
 from locator.api import service
-from locator.domain import AMENITIES, KINDS
+from locator.domain import AMENITIES, KINDS, STATUSES
 from locator.errors import ValidationError
 from locator.geo import Datum
-from locator.hours import hours_state
-from locator.navigation import navigation_links
-from locator.queries import parse_nearest
+from locator.queries import ParsedNearest, parse_nearest
+from locator.riders import need_toggles, ranked_nearest
+from locator.web import present
 
 bp = Blueprint("web", __name__)
+
+#: Parameters that may repeat in a page's query string (checkbox groups).
+_LIST_PARAMS = ("kind", "amenity")
 
 
 def locale() -> str:
@@ -45,40 +53,103 @@ def asset_url(path: str) -> str:
     return url_for("static", filename=path)
 
 
-def nav_apps() -> dict[str, str]:
-    """Display names of the navigation apps (see :mod:`locator.navigation`)."""
+def page_args(args: MultiDict[str, str] | None = None) -> dict[str, str]:
+    """A page's query string as the API's flat parameters.
+
+    Checkbox groups arrive as repeated ``kind``/``amenity`` values and are joined with
+    commas; ``open_now`` comes from a hidden ``false`` followed by a checkbox ``true``,
+    so its *last* value wins. ``open_now`` defaults to true on pages.
+    """
+    args = request.args if args is None else args
+    out: dict[str, str] = {}
+    for key in args:
+        values = [v.strip() for v in args.getlist(key)]
+        if key in _LIST_PARAMS:
+            out[key] = ",".join(v for part in values for v in part.split(",") if v)
+        elif key == "open_now":
+            out[key] = values[-1]
+        else:
+            out[key] = values[0]
+    out.setdefault("open_now", "true")
+    return out
+
+
+def selected(args: dict[str, str], name: str) -> list[str]:
+    """The comma-separated values of ``args[name]`` as a list."""
+    return [v for v in args.get(name, "").split(",") if v]
+
+
+def filter_state(args: dict[str, str]) -> dict[str, Any]:
+    """What the filter form shows: kind, the toggles for it, and what is on."""
+    kinds = [k for k in selected(args, "kind") if k in KINDS]
+    kind = kinds[0] if len(kinds) == 1 else None
+    toggles = need_toggles(kind)
+    on = [a for a in selected(args, "amenity") if a in AMENITIES]
     return {
-        "amap": _("AMap"),
-        "baidu": _("Baidu Maps"),
-        "tencent": _("Tencent Maps"),
-        "apple": _("Apple Maps"),
+        "kind": kind,
+        "toggles": [(a, AMENITIES[a].get(locale())) for a in toggles],
+        "extra_on": [a for a in on if a not in toggles],
+        "amenities_on": set(on),
+        "open_now": args.get("open_now", "true").lower() in {"true", "1", "yes", "on"},
     }
 
 
-def nav_modes() -> list[tuple[str, str]]:
-    """Travel modes with their labels, in display order."""
-    return [("walk", _("Walk")), ("cycle", _("Cycle"))]
+def kind_tabs(endpoint: str, args: dict[str, str]) -> list[dict[str, Any]]:
+    """Links for the kind tabs: "All" then each kind, keeping the other parameters.
+
+    Amenities that the new kind does not offer as a toggle are dropped so that a tab
+    never opens an empty list by surprise.
+    """
+    current = filter_state(args)["kind"]
+    tabs = []
+    for key, label in [(None, present.all_kinds_label()), *((k, v.get(locale())) for k, v in KINDS.items())]:
+        new = {k: v for k, v in args.items() if k not in {"kind", "amenity", "area"}}
+        if key is not None:
+            new["kind"] = key
+        keep = [a for a in selected(args, "amenity") if a in need_toggles(key)]
+        if keep:
+            new["amenity"] = ",".join(keep)
+        url = url_for(endpoint) + "?" + urlencode(new)
+        tabs.append({"key": key, "label": label, "url": url, "current": key == current})
+    return tabs
+
+
+def _areas() -> dict[str, Any]:
+    svc = service()
+    return {
+        "districts": sorted(svc.districts.areas, key=lambda a: a.code),
+        "subdistricts": sorted(svc.subdistricts.areas, key=lambda a: (a.parent_code or "", a.name)),
+    }
 
 
 @bp.get("/")
 def index() -> str:
-    """The start page: one big button, a kind selector, and a district fallback."""
-    svc = service()
-    districts = sorted(svc.districts.areas, key=lambda a: a.code)
-    subdistricts = sorted(svc.subdistricts.areas, key=lambda a: (a.parent_code or "", a.name))
+    """The start page: kind tabs, need toggles, "open now", one big button, fallbacks."""
+    args = page_args()
+    args.setdefault("kind", "warm_station")
     return render_template(
         "index.html",
+        args=args,
+        tabs=kind_tabs("web.index", args),
+        filters=filter_state(args),
         kinds=KINDS,
-        districts=districts,
-        subdistricts=subdistricts,
-        locale=locale(),
+        **_areas(),
     )
+
+
+def _rider_nearest(parsed: ParsedNearest) -> list[Any]:
+    svc = service()
+    return ranked_nearest(svc.nearest, parsed.query, parsed.at)
 
 
 @bp.get("/nearest")
 def nearest() -> str | Response:
-    """Results as a list first, then a map. ``area=`` searches from an area's centre."""
-    args = request.args.to_dict()
+    """Results as a list first, then a map. ``area=`` searches from an area's centre.
+
+    Without a position (no JavaScript, or location denied) the page asks where the
+    rider is instead of failing.
+    """
+    args = page_args()
     area_code = args.pop("area", "").strip()
     if area_code and not (args.get("lon") or args.get("lat")):
         svc = service()
@@ -88,32 +159,57 @@ def nearest() -> str | Response:
         pt = area.geometry.representative_point()
         args["lon"], args["lat"] = f"{pt.x:.6f}", f"{pt.y:.6f}"
         args.pop("datum", None)
+        args.setdefault("from", area.name)
         return redirect(url_for("web.nearest") + "?" + urlencode(args))
-    if "open_now" not in args:
-        args["open_now"] = "true"
-    parsed = parse_nearest(args, datetime.now(UTC))
-    hits = service().nearest(parsed.query)
+    if not args.get("lon") and not args.get("lat"):
+        return render_template(
+            "where.html",
+            args=args,
+            filters=filter_state(args),
+            kinds=KINDS,
+            **_areas(),
+        )
+    now = datetime.now(UTC)
+    parsed = parse_nearest(args, now)
+    hits = _rider_nearest(parsed)
     loc = locale()
     origin = (parsed.query.lon, parsed.query.lat)
     map_parts = maps.nearest_map(origin, hits, tile_provider(), asset_url=asset_url, locale=loc)
-    results = [
-        {
-            "hit": h,
-            "hours": hours_state(h.facility.opening_hours, parsed.at),
-            "nav": navigation_links((h.facility.lon, h.facility.lat), h.facility.name, origin),
-        }
-        for h in hits
-    ]
     return render_template(
         "nearest.html",
-        results=results,
+        results=present.results_view(hits, parsed.at, origin),
         parsed=parsed,
+        args=args,
+        place=args.get("from", ""),
+        tabs=kind_tabs("web.nearest", args),
+        filters=filter_state(args),
         kinds=KINDS,
         amenities=AMENITIES,
         map_parts=map_parts,
-        locale=loc,
-        nav_modes=nav_modes(),
-        nav_apps=nav_apps(),
+        nav_modes=present.nav_modes(),
+        nav_apps=present.nav_apps(),
+        saved_at=present.saved_at_text(now),
+    )
+
+
+@bp.get("/facility/<facility_id>")
+def facility(facility_id: str) -> str:
+    """One facility: facts, hours in words, freshness, directions (from ``lon``/``lat``)."""
+    f = service().get(facility_id)
+    args = page_args()
+    origin = None
+    if args.get("lon") or args.get("lat"):
+        parsed = parse_nearest({"lon": args.get("lon", ""), "lat": args.get("lat", "")}, datetime.now(UTC))
+        origin = (parsed.query.lon, parsed.query.lat)
+    now = datetime.now(UTC)
+    return render_template(
+        "facility.html",
+        r=present.facility_view(f, now, origin=origin),
+        kinds=KINDS,
+        amenities=AMENITIES,
+        statuses=STATUSES,
+        nav_modes=present.nav_modes(),
+        nav_apps=present.nav_apps(),
     )
 
 
@@ -128,8 +224,7 @@ def city_map() -> str:
         facilities, current_app.extensions["locator.districts_geojson"], tiles,
         asset_url=asset_url, locale=loc,
     )
-    return render_template("map.html", map_parts=parts, count=len(facilities), locale=loc)
-
+    return render_template("map.html", map_parts=parts, count=len(facilities))
 
 
 @bp.app_context_processor
