@@ -102,3 +102,37 @@ def history_entry(e: HistoryEntry) -> dict[str, Any]:
         "at": e.at.isoformat(),
         "changes": e.changes,
     }
+
+
+def places_collection(matches: Iterable[Any], query: str, datum: Datum) -> dict[str, Any]:
+    """Place-search matches (:class:`locator.places.PlaceMatch`) as a FeatureCollection.
+
+    Positions are WGS-84 unless ``datum`` asks otherwise (``coordinate_datum`` says
+    which); each feature has ``kind``, ``name``, ``name_en``, ``context`` and ``score``.
+    """
+    features = []
+    for m in matches:
+        p = m.place
+        lon, lat = from_wgs84(p.lon, p.lat, datum)
+        features.append(
+            {
+                "type": "Feature",
+                "id": f"{p.kind}:{p.id}",
+                "geometry": {"type": "Point", "coordinates": [round(lon, 7), round(lat, 7)]},
+                "properties": {
+                    "kind": p.kind,
+                    "id": p.id,
+                    "name": p.name,
+                    "name_en": p.name_en,
+                    "context": p.context,
+                    "score": m.score,
+                },
+            }
+        )
+    return {
+        "type": "FeatureCollection",
+        "coordinate_datum": datum.value,
+        "query": {"q": query},
+        "numberReturned": len(features),
+        "features": features,
+    }

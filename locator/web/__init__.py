@@ -16,7 +16,7 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from locator import maps
-from locator.api import service
+from locator.api import place_index, service
 from locator.domain import AMENITIES, KINDS, STATUSES
 from locator.errors import ValidationError
 from locator.geo import Datum
@@ -190,6 +190,29 @@ def nearest() -> str | Response:
         nav_apps=present.nav_apps(),
         saved_at=present.saved_at_text(now),
     )
+
+
+@bp.get("/places")
+def places() -> str:
+    """Place search that works without JavaScript: a list of places to search from.
+
+    The rider's filters (kind, amenity, open_now) ride along in the links.
+    """
+    args = page_args()
+    q = args.get("q", "").strip()
+    lite = False
+    matches = place_index().search(q, limit=20) if q else []
+    keep = {k: v for k, v in args.items() if k in {"kind", "amenity", "open_now", "lang"}}
+    endpoint = "web.lite" if lite else "web.nearest"
+    loc = locale()
+    rows = []
+    for m in matches:
+        p = m.place
+        label = p.name if loc == "zh" or not p.name_en else f"{p.name} ({p.name_en})"
+        where = {"lon": f"{p.lon:.6f}", "lat": f"{p.lat:.6f}", "from": p.name}
+        url = url_for(endpoint) + "?" + urlencode({**keep, **where})
+        rows.append({"place": p, "label": label, "kind": present.place_kind(p.kind), "url": url})
+    return render_template("places.html", q=q, rows=rows, args=args, filters=filter_state(args), lite=lite)
 
 
 @bp.get("/facility/<facility_id>")

@@ -146,3 +146,14 @@ def results_view(
 def all_kinds_label() -> str:
     """Label of the "every kind" tab."""
     return _("All kinds")
+
+
+def place_kind(kind: str) -> str:
+    """Translated label of a place kind (:data:`locator.places.PLACE_KINDS`)."""
+    return {
+        "district": _("District"),
+        "subdistrict": _("Subdistrict"),
+        "subway_station": _("Subway station"),
+        "subway_entrance": _("Subway entrance"),
+        "facility": _("Facility"),
+    }.get(kind, kind)
