@@ -1,6 +1,6 @@
 """The warm-station locator: nearest open facility for outdoor workers in Beijing.
 
-:func:`create_app` is the table of contents: config → extensions → store and index →
+:func:`create_app` is the table of contents: config → extensions (i18n, compression) → store and index →
 blueprints → error handlers → CLI.
 """
 
@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask
 
-from locator import cli, i18n, public
+from locator import cli, compression, i18n, public
 from locator.areas import DISTRICTS_FILE, ServiceArea, load_districts, load_subdistricts, read_geojson
 from locator.config import ConfigError, load_config
 from locator.http import register_error_handlers
@@ -56,6 +56,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     logging.basicConfig(level=logging.INFO)
 
     i18n.init_app(app)
+    compression.init_app(app)
     register_store(app)
     register_blueprints(app)
     public.init_app(app)  # partners: keys, quotas, CORS, embed, OGC API, OpenAPI, caching
