@@ -189,6 +189,47 @@ def nearest() -> str | Response:
         nav_modes=present.nav_modes(),
         nav_apps=present.nav_apps(),
         saved_at=present.saved_at_text(now),
+        lite_url=url_for("web.lite") + "?" + urlencode(args),
+    )
+
+
+@bp.get("/lite")
+def lite() -> str:
+    """Text-only results for the weakest networks: no JavaScript, no map, no images.
+
+    Same parameters as ``/nearest``; without a position it offers the place search and
+    the district list. Budget: 15 KB on the wire, HTML + CSS, gzip (tested).
+    """
+    args = page_args()
+    area_code = args.pop("area", "").strip()
+    if area_code and not (args.get("lon") or args.get("lat")):
+        svc = service()
+        area = svc.districts.by_code(area_code) or svc.subdistricts.by_code(area_code)
+        if area is None:
+            raise ValidationError("unknown area", param="area")
+        pt = area.geometry.representative_point()
+        args["lon"], args["lat"], args["from"] = f"{pt.x:.6f}", f"{pt.y:.6f}", area.name
+    results: list[dict[str, Any]] = []
+    parsed = None
+    now = datetime.now(UTC)
+    if args.get("lon") or args.get("lat"):
+        parsed = parse_nearest(args, now)
+        hits = _rider_nearest(parsed)
+        results = present.results_view(hits, parsed.at, (parsed.query.lon, parsed.query.lat))
+    full = {k: v for k, v in args.items() if k != "lang"}
+    return render_template(
+        "lite.html",
+        args=args,
+        parsed=parsed,
+        results=results,
+        place=args.get("from", ""),
+        filters=filter_state(args),
+        kinds=KINDS,
+        nav_modes=present.nav_modes(),
+        nav_apps=present.nav_apps(),
+        saved_at=present.saved_at_text(now),
+        full_url=url_for("web.nearest") + "?" + urlencode(full),
+        **(_areas() if parsed is None else {}),
     )
 
 
@@ -196,11 +237,12 @@ def nearest() -> str | Response:
 def places() -> str:
     """Place search that works without JavaScript: a list of places to search from.
 
-    The rider's filters (kind, amenity, open_now) ride along in the links.
+    The rider's filters (kind, amenity, open_now) ride along in the links; ``lite=1``
+    links to the lite page instead of the full one.
     """
     args = page_args()
     q = args.get("q", "").strip()
-    lite = False
+    lite = args.get("lite") == "1"
     matches = place_index().search(q, limit=20) if q else []
     keep = {k: v for k, v in args.items() if k in {"kind", "amenity", "open_now", "lang"}}
     endpoint = "web.lite" if lite else "web.nearest"
@@ -212,7 +254,10 @@ def places() -> str:
         where = {"lon": f"{p.lon:.6f}", "lat": f"{p.lat:.6f}", "from": p.name}
         url = url_for(endpoint) + "?" + urlencode({**keep, **where})
         rows.append({"place": p, "label": label, "kind": present.place_kind(p.kind), "url": url})
-    return render_template("places.html", q=q, rows=rows, args=args, filters=filter_state(args), lite=lite)
+    lite_url = url_for("web.places") + "?" + urlencode({**args, "lite": "1"})
+    return render_template(
+        "places.html", q=q, rows=rows, args=args, filters=filter_state(args), lite=lite, lite_url=lite_url
+    )
 
 
 @bp.get("/facility/<facility_id>")
