@@ -303,3 +303,6 @@ def _template_globals() -> dict[str, object]:
         return request.path + "?" + urlencode(args, doseq=True)
 
     return {"locale": locale(), "lang_url": lang_url}
+
+
+from locator.web import offline as _offline  # noqa: E402,F401  (routes on bp)

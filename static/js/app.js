@@ -1,0 +1,19 @@
+// Every page: service worker (offline shortlist) and the offline note.
+(function () {
+  "use strict";
+  var root = document.documentElement;
+  var servedOffline = root.getAttribute("data-offline") === "1";
+  function online() { if (!servedOffline) { root.setAttribute("data-offline", "0"); } }
+  window.addEventListener("offline", function () { root.setAttribute("data-offline", "1"); });
+  window.addEventListener("online", online);
+  if (!("serviceWorker" in navigator)) { return; }
+  navigator.serviceWorker.addEventListener("message", function (event) {
+    if (event.data && event.data.type === "saved") { root.setAttribute("data-saved", "1"); }
+  });
+  navigator.serviceWorker.register(root.dataset.sw || "/sw.js", { scope: "/" }).catch(function () {});
+  if (root.dataset.saveResults === "1" && !servedOffline) {
+    navigator.serviceWorker.ready.then(function (reg) {
+      if (reg.active) { reg.active.postMessage({ type: "save-results", url: location.href }); }
+    });
+  }
+}());
