@@ -1,0 +1,208 @@
+"""The rider's path in a real headless Chromium (Debian's), phone-sized, zh-CN and English.
+
+Every test checks that the page logs no console error and contacts no host but
+127.0.0.1 (tiles are off: LOCATOR_TILES=none). Screenshots go to tests/artifacts/.
+The marker assertions need the real locator/maps.py (Folium, ``div.locator-marker``).
+"""
+
+from __future__ import annotations
+
+import re
+import shutil
+from collections.abc import Iterator
+from pathlib import Path
+from urllib.parse import parse_qs, urlsplit
+
+import pytest
+from flask import Flask
+
+from locator.geo import geodesic_distance_m
+
+from .conftest import ARTIFACTS, PHONE, LiveServer, PageWatch, make_app
+from .test_navigation import decode
+
+pytestmark = pytest.mark.browser
+
+WUDAOKOU_Q = "lon=116.3376&lat=39.9925"
+
+
+@pytest.fixture
+def server(tmp_path: Path, demo_db: Path) -> Iterator[LiveServer]:
+    path = tmp_path / "demo.sqlite3"
+    shutil.copy(demo_db, path)
+    app: Flask = make_app(path, LOCATOR_TILES="none")
+    srv = LiveServer(app)
+    yield srv
+    srv.stop()
+    app.extensions["locator"].store.close()
+
+
+def shot(page, name: str) -> None:  # type: ignore[no-untyped-def]
+    ARTIFACTS.mkdir(exist_ok=True)
+    page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
+
+
+def clean(watch: PageWatch, context) -> None:  # type: ignore[no-untyped-def]
+    assert watch.console_errors == []
+    assert watch.foreign_requests() == []
+    assert getattr(context, "blocked", []) == []
+
+
+def result_ids(page) -> list[str]:  # type: ignore[no-untyped-def]
+    return page.locator("#results li.result").evaluate_all("els => els.map(e => e.dataset.facilityId)")
+
+
+def test_tap_find_nearest_shows_list_and_markers(phone, server: LiveServer) -> None:
+    page = phone.new_page()
+    watch = PageWatch(page)
+    page.goto(server.url + "/")
+    shot(page, "rider-home-zh")
+    page.tap("#find-nearest")
+    page.wait_for_url("**/nearest?**")
+    assert "lon=116.337600" in page.url and "lat=39.992500" in page.url
+    items = page.locator("#results li.result")
+    assert items.count() == 10
+    first = items.first
+    assert first.locator(".name").is_visible() and first.locator(".hours").inner_text().strip()
+    assert first.locator(".fresh").inner_text().strip()
+    assert first.locator("a.nav-link").count() == 8
+    # the list comes before the map, and the map shows one marker per result
+    page.wait_for_selector(".leaflet-container .locator-marker", state="attached")
+    marker_ids = page.locator(".leaflet-marker-pane .locator-marker").evaluate_all(
+        "els => els.map(e => e.dataset.facilityId)"
+    )
+    assert sorted(marker_ids) == sorted(result_ids(page))
+    shot(page, "rider-results-zh")
+    clean(watch, phone)
+
+
+def test_filters_change_the_results(phone, server: LiveServer) -> None:
+    page = phone.new_page()
+    watch = PageWatch(page)
+    page.goto(server.url + f"/nearest?{WUDAOKOU_Q}&kind=warm_station")
+    before = result_ids(page)
+    with page.expect_navigation():
+        page.locator("label.toggle", has=page.locator("input[value=food_heating]")).tap()
+    assert "amenity=food_heating" in page.url
+    after = result_ids(page)
+    assert after and after != before
+    for item in page.locator("#results li.result").all():
+        assert "可加热饭菜" in item.locator(".amenities").inner_text()
+    assert page.locator("input[value=food_heating]").is_checked()
+    # another kind tab keeps the position and the open-now filter
+    with page.expect_navigation():
+        page.get_by_role("link", name="母婴关爱室").tap()
+    qs = parse_qs(urlsplit(page.url).query)
+    assert qs["kind"] == ["nursing_room"] and qs["lon"] == ["116.3376"]
+    assert page.locator("input[value=breastfeeding_room]").count() == 1
+    clean(watch, phone)
+
+
+def test_a_navigation_link_lands_on_the_facility(phone, server: LiveServer) -> None:
+    page = phone.new_page()
+    watch = PageWatch(page)
+    page.goto(server.url + f"/nearest?{WUDAOKOU_Q}")
+    first = page.locator("#results li.result").first
+    fid = first.get_attribute("data-facility-id")
+    api = page.request.get(server.url + f"/api/v1/facilities/{fid}").json()
+    lon, lat = api["geometry"]["coordinates"]
+    for link in first.locator("a.nav-link").all():
+        app, mode, dest, origin = decode(link.get_attribute("href"))
+        assert (app, mode) == (link.get_attribute("data-app"), link.get_attribute("data-mode"))
+        assert geodesic_distance_m(*dest, lon, lat) < 5
+        assert origin is not None and geodesic_distance_m(*origin, 116.3376, 39.9925) < 5
+    clean(watch, phone)
+
+
+def test_lite_page_renders_without_javascript(chromium, server: LiveServer) -> None:
+    context = chromium.new_context(**PHONE, java_script_enabled=False)
+    page = context.new_page()
+    watch = PageWatch(page)
+    page.goto(server.url + f"/lite?{WUDAOKOU_Q}")
+    assert page.locator("#results > li").count() == 10
+    assert page.locator("#results > li").first.locator("h2").inner_text().strip()
+    # filters work without JavaScript (plain GET form)
+    page.locator("select[name=kind]").select_option("nursing_room")
+    with page.expect_navigation():
+        page.locator("form button[type=submit]").click()
+    assert "kind=nursing_room" in page.url and page.locator("#results > li").count() > 0
+    shot(page, "rider-lite-nojs-zh")
+    clean(watch, context)
+    context.close()
+
+
+def test_offline_after_one_search_shows_the_saved_shortlist(phone, server: LiveServer) -> None:
+    page = phone.new_page()
+    watch = PageWatch(page)
+    page.goto(server.url + f"/nearest?{WUDAOKOU_Q}&kind=warm_station")
+    online_ids = result_ids(page)
+    assert not page.locator(".offline-note").is_visible()
+    page.wait_for_selector('html[data-saved="1"]', state="attached", timeout=15000)
+    phone.set_offline(True)
+    try:
+        page.reload()
+        assert page.get_attribute("html", "data-offline") == "1"
+        assert result_ids(page) == online_ids
+        note = page.locator(".offline-note")
+        assert note.is_visible() and re.search(r"保存于\d\d:\d\d，信息可能已过时", note.inner_text())
+        shot(page, "rider-offline-zh")
+        # the start page still opens, and any other search falls back to the shortlist
+        page.goto(server.url + "/")
+        assert page.locator("#find-nearest").is_visible()
+        page.goto(server.url + "/nearest?lon=116.40&lat=39.90")
+        assert result_ids(page) == online_ids and page.locator(".offline-note").is_visible()
+    finally:
+        phone.set_offline(False)
+    clean(watch, phone)
+
+
+def test_english_path(chromium, server: LiveServer) -> None:
+    context = chromium.new_context(**{**PHONE, "locale": "en-US"})
+    page = context.new_page()
+    watch = PageWatch(page)
+    page.goto(server.url + "/")
+    assert page.locator("#find-nearest").inner_text() == "Find the nearest open one"
+    page.tap("#find-nearest")
+    page.wait_for_url("**/nearest?**")
+    assert page.locator("h1").inner_text() == "Nearest to you"
+    assert page.locator("#results li.result").count() == 10
+    hours = page.locator("#results li.result .hours").first.inner_text()
+    assert re.match(r"(Open|Closes|Closed|Hours)", hours), hours
+    assert page.locator("a.nav-link[data-app=amap]").first.inner_text() == "AMap"
+    shot(page, "rider-results-en")
+    # the visible switch goes back to Chinese
+    with page.expect_navigation():
+        page.get_by_role("link", name="中文").tap()
+    assert page.locator("h1").inner_text() == "离您最近"
+    clean(watch, context)
+    context.close()
+
+
+def test_place_search_suggests_and_opens_results(phone, server: LiveServer) -> None:
+    page = phone.new_page()
+    watch = PageWatch(page)
+    page.goto(server.url + "/")
+    page.locator("#place-q").fill("五道口")
+    first = page.locator("#place-suggestions a").first
+    first.wait_for()
+    assert "五道口" in first.inner_text()
+    with page.expect_navigation():
+        first.tap()
+    assert page.locator("h1").inner_text() == "离五道口最近"
+    assert page.locator("#results li.result").count() == 10
+    clean(watch, phone)
+
+
+def test_tap_targets_are_at_least_44_px(phone, server: LiveServer) -> None:
+    page = phone.new_page()
+    for url in ("/", f"/nearest?{WUDAOKOU_Q}"):
+        page.goto(server.url + url)
+        small = page.evaluate(
+            """() => Array.from(document.querySelectorAll(
+                 'main a, main button, main select, main input:not([type=hidden]), header a'))
+               .map(el => (el.type === 'checkbox' || el.type === 'radio') ? el.closest('label') || el : el)
+               .filter(el => el.offsetParent !== null && !el.closest('.leaflet-container'))
+               .map(el => [el.outerHTML.slice(0, 80), el.getBoundingClientRect().height])
+               .filter(([_, h]) => h < 44)"""
+        )
+        assert small == [], (url, small)
