@@ -1,7 +1,7 @@
 """The warm-station locator: nearest open facility for outdoor workers in Beijing.
 
-:func:`create_app` is the table of contents: config → extensions (i18n, compression) → store and index →
-blueprints → error handlers → CLI.
+:func:`create_app` is the table of contents: config → extensions (i18n, compression,
+rate limits) → store and index → blueprints → error handlers → CLI.
 """
 
 from __future__ import annotations
@@ -13,9 +13,10 @@ from typing import Any
 
 from flask import Flask
 
-from locator import cli, compression, i18n, public
+from locator import cli, compression, i18n, limits, public
 from locator.areas import DISTRICTS_FILE, ServiceArea, load_districts, load_subdistricts, read_geojson
 from locator.config import ConfigError, load_config
+from locator.feedback import FeedbackService
 from locator.http import register_error_handlers
 from locator.services import LocatorService
 from locator.stores import open_store
@@ -57,6 +58,7 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     i18n.init_app(app)
     compression.init_app(app)
+    limits.init_app(app)
     register_store(app)
     register_blueprints(app)
     public.init_app(app)  # partners: keys, quotas, CORS, embed, OGC API, OpenAPI, caching
@@ -91,6 +93,7 @@ def register_store(app: Flask) -> None:
     )
     svc.refresh(force=True)
     app.extensions["locator"] = svc
+    app.extensions["locator.feedback"] = FeedbackService(svc)
     app.extensions["locator.districts_geojson"] = read_geojson(DISTRICTS_FILE)
 
 

@@ -17,6 +17,8 @@ start-up with a message naming the variable (never a failure on the first reques
                                 (default 0: every request)
 ``LOCATOR_DB_POOL_MIN/MAX``     PostGIS connection pool size (default 1/10)
 ``LOCATOR_DB_TIMEOUT_S``        PostGIS connect/statement timeout (default 5)
+``LOCATOR_FEEDBACK_RATE_LIMIT`` rider feedback per client (default
+                                ``10 per minute;100 per day``)
 ==============================  ===================================================
 
 Partners and the public API (see ``docs/partners.md``):
@@ -130,12 +132,12 @@ def load_config(instance_path: Path, env: Mapping[str, str] | None = None) -> di
     if cfg["LOCATOR_DB_POOL_MAX"] < cfg["LOCATOR_DB_POOL_MIN"]:
         raise ConfigError("LOCATOR_DB_POOL_MAX must be >= LOCATOR_DB_POOL_MIN")
     cfg["LOCATOR_DB_TIMEOUT_S"] = _float(env, "LOCATOR_DB_TIMEOUT_S", 5.0, 0.1, 120.0)
-    cfg.update(_partner_config(env))
+    cfg.update(_rate_config(env))
     return cfg
 
 
-def _partner_config(env: Mapping[str, str]) -> dict[str, Any]:
-    """Rate limits and the public URL (see the table above)."""
+def _rate_config(env: Mapping[str, str]) -> dict[str, Any]:
+    """Rate limits (one Flask-Limiter, :mod:`locator.limits`) and the public URL."""
     from limits import parse_many
 
     cfg: dict[str, Any] = {}
@@ -149,6 +151,7 @@ def _partner_config(env: Mapping[str, str]) -> dict[str, Any]:
     for name, default in (
         ("LOCATOR_RATELIMIT_KEYLESS", "60 per minute"),
         ("LOCATOR_RATELIMIT_BURST", "20 per second"),
+        ("LOCATOR_FEEDBACK_RATE_LIMIT", "10 per minute;100 per day"),
     ):
         value = (env.get(name) or default).strip()
         try:

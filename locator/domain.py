@@ -332,3 +332,56 @@ class NearestHit:
     distance_m: float
     bearing_deg: float
     rank: int
+
+
+#: What a rider can say about a facility: it is still correct, or there is a problem.
+FEEDBACK_VERDICTS: Final[dict[str, Label]] = {
+    "confirm": Label("信息仍然正确", "Still correct"),
+    "problem": Label("报告问题", "Report a problem"),
+}
+
+#: Why a rider reports a problem.
+FEEDBACK_REASONS: Final[dict[str, Label]] = {
+    "closed": Label("关门或上锁", "Closed or locked"),
+    "gone": Label("已不存在", "Not there any more"),
+    "moved": Label("已搬迁", "Moved"),
+    "missing_service": Label("缺少某项服务", "A service is missing"),
+    "other": Label("其他", "Other"),
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Feedback:
+    """One anonymous rider report about a facility.
+
+    Attributes
+    ----------
+    facility_id : str
+    verdict : str
+        A key of :data:`FEEDBACK_VERDICTS`.
+    at : datetime
+        When it was received (timezone-aware).
+    reason : str
+        For ``problem``: a key of :data:`FEEDBACK_REASONS`; ``""`` for ``confirm``.
+    comment : str
+        Optional free text (at most :data:`TEXT_MAX` characters, no control characters).
+    client : str
+        A daily-rotating pseudonym of the sender (see :func:`locator.feedback.client_pseudonym`);
+        never an IP address.
+    facility_version : int
+        The facility's version when the report was made.
+    locale : str
+        The page language (``zh``/``en``), for whoever reads the comment.
+    id : int or None
+        Assigned by the store.
+    """
+
+    facility_id: str
+    verdict: str
+    at: datetime
+    reason: str = ""
+    comment: str = ""
+    client: str = ""
+    facility_version: int = 0
+    locale: str = ""
+    id: int | None = None

@@ -34,6 +34,10 @@ Semantics common to all operations
 * **Optional capability**: :meth:`FacilityStore.store_nearest` answers a nearest
   query inside the store, without the in-memory index (brute force by default;
   PostGIS uses its KNN index). It must give the index's answer exactly.
+* **Rider feedback** (:class:`~locator.domain.Feedback`, see :mod:`locator.feedback`)
+  is kept apart from the facilities: adding it neither changes a facility nor takes a
+  revision, it is never updated (deletion is reserved for moderation), and a
+  facility's deletion leaves its feedback in place for managers.
 """
 
 from __future__ import annotations
@@ -45,7 +49,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
-from locator.domain import Facility, NearestHit
+from locator.domain import Facility, Feedback, NearestHit
 
 if TYPE_CHECKING:
     from locator.index import NearestQuery
@@ -360,6 +364,37 @@ class FacilityStore(abc.ABC):
     @abc.abstractmethod
     def history(self, facility_id: str) -> builtins.list[HistoryEntry]:
         """Return the history of one facility, oldest first (empty for an unknown id)."""
+
+    @abc.abstractmethod
+    def add_feedback(self, feedback: Feedback) -> Feedback:
+        """Store one rider report and return it with its ``id`` (ascending, store-wide).
+
+        ``at`` is stored as given (the caller's clock); ``facility_id`` is not checked
+        against the facilities (the service does that).
+        """
+
+    @abc.abstractmethod
+    def list_feedback(
+        self,
+        facility_id: str | None = None,
+        *,
+        since: datetime | None = None,
+        verdict: str | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[Feedback]:
+        """Rider reports, newest first (``at`` then ``id`` descending).
+
+        Parameters
+        ----------
+        facility_id : str, optional
+            Only this facility's reports.
+        since : datetime, optional
+            Only reports with ``at`` strictly after this instant.
+        verdict : str, optional
+            Only ``confirm`` or only ``problem``.
+        limit : int, optional
+            At most this many.
+        """
 
     @abc.abstractmethod
     def close(self) -> None:

@@ -20,7 +20,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from locator.domain import Facility
+from locator.domain import Facility, Feedback
 from locator.errors import ConflictError, NotFoundError, StoreUnavailableError, VersionConflictError
 from locator.stores.base import (
     SYSTEM,
@@ -98,6 +98,25 @@ MIGRATIONS: list[str] = [
         revoked_at TEXT
     );
     """,
+    # 3: anonymous rider feedback (append-only), see locator.feedback.
+    """
+    CREATE TABLE feedback (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        facility_id TEXT NOT NULL,
+        facility_version INTEGER NOT NULL DEFAULT 0,
+        verdict TEXT NOT NULL CHECK (verdict IN ('confirm', 'problem')),
+        reason TEXT NOT NULL DEFAULT ''
+            CHECK (reason IN ('', 'closed', 'gone', 'moved', 'missing_service', 'other')),
+        comment TEXT NOT NULL DEFAULT '',
+        client TEXT NOT NULL DEFAULT '',
+        locale TEXT NOT NULL DEFAULT '',
+        at TEXT NOT NULL
+    );
+    CREATE INDEX feedback_facility_at ON feedback (facility_id, at);
+    CREATE INDEX feedback_at ON feedback (at);
+    CREATE TRIGGER feedback_append_only_u BEFORE UPDATE ON feedback
+        BEGIN SELECT RAISE(ABORT, 'feedback is append-only'); END;
+    """,
 ]
 
 #: One column per Facility field, in the dataclass's order (``id`` first).
@@ -117,6 +136,25 @@ def path_from_url(url: str) -> Path:
     if not url.startswith(prefix) or len(url) == len(prefix):
         raise ValueError(f"not a sqlite:/// URL: {url!r}")
     return Path(url[len(prefix) :])
+
+
+def _utc_text(at: datetime) -> str:
+    """A fixed-width UTC timestamp, so that text order is time order."""
+    return at.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%S.%f+00:00")
+
+
+def _row_to_feedback(row: sqlite3.Row) -> Feedback:
+    return Feedback(
+        facility_id=row["facility_id"],
+        verdict=row["verdict"],
+        at=datetime.fromisoformat(row["at"]),
+        reason=row["reason"],
+        comment=row["comment"],
+        client=row["client"],
+        facility_version=row["facility_version"],
+        locale=row["locale"],
+        id=row["id"],
+    )
 
 
 def _dt(value: str | None) -> datetime | None:
@@ -554,6 +592,60 @@ class SQLiteStore(FacilityStore, PartnerStore):
                 self._put(conn, stored, revision)
                 self._log(conn, revision, at, "import", actor, old, stored, f.id)
         return len(facilities)
+
+    # -- rider feedback -----------------------------------------------------------
+
+    def add_feedback(self, feedback: Feedback) -> Feedback:
+        conn = self._conn()
+        conn.execute("BEGIN IMMEDIATE")
+        try:
+            row = conn.execute(
+                "INSERT INTO feedback (facility_id, facility_version, verdict, reason, comment, "
+                "client, locale, at) VALUES (?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    feedback.facility_id,
+                    feedback.facility_version,
+                    feedback.verdict,
+                    feedback.reason,
+                    feedback.comment,
+                    feedback.client,
+                    feedback.locale,
+                    _utc_text(feedback.at),
+                ),
+            ).fetchone()
+        except BaseException:
+            conn.execute("ROLLBACK")
+            raise
+        conn.execute("COMMIT")
+        return dataclasses.replace(feedback, id=int(row[0]))
+
+    def list_feedback(
+        self,
+        facility_id: str | None = None,
+        *,
+        since: datetime | None = None,
+        verdict: str | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[Feedback]:
+        clauses: builtins.list[str] = []
+        params: builtins.list[Any] = []
+        if facility_id is not None:
+            clauses.append("facility_id = ?")
+            params.append(facility_id)
+        if since is not None:
+            clauses.append("at > ?")
+            params.append(_utc_text(since))
+        if verdict is not None:
+            clauses.append("verdict = ?")
+            params.append(verdict)
+        sql = "SELECT * FROM feedback"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        sql += " ORDER BY at DESC, id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_row_to_feedback(r) for r in self._conn().execute(sql, params)]
 
     def close(self) -> None:
         self._closed = True

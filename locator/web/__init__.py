@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 from typing import Any
-from urllib.parse import urlencode
+from urllib.parse import parse_qsl, urlencode, urlsplit
 
 from flask import Blueprint, current_app, redirect, render_template, request, url_for
 from flask_babel import get_locale
@@ -16,10 +16,11 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from locator import maps
-from locator.api import place_index, service
-from locator.domain import AMENITIES, KINDS, STATUSES
+from locator.api import feedback_service, place_index, service, submit_feedback
+from locator.domain import AMENITIES, FEEDBACK_REASONS, KINDS, STATUSES
 from locator.errors import ValidationError
 from locator.geo import Datum
+from locator.limits import feedback_limit
 from locator.queries import ParsedNearest, parse_nearest
 from locator.riders import need_toggles, ranked_nearest
 from locator.web import present
@@ -71,7 +72,26 @@ def page_args(args: MultiDict[str, str] | None = None) -> dict[str, str]:
         else:
             out[key] = values[0]
     out.setdefault("open_now", "true")
+    out.pop("fb", None)
+    out.pop("fb_id", None)
     return out
+
+
+def thanks() -> dict[str, str] | None:
+    """The "thank you" to show after a feedback form posted without JavaScript."""
+    verdict, fid = request.args.get("fb", ""), request.args.get("fb_id", "")
+    return {"verdict": verdict, "id": fid} if verdict in {"confirm", "problem"} and fid else None
+
+
+def safe_next(url: str) -> str | None:
+    """``url`` if it is a path on this site (no scheme, no host), without fb markers."""
+    if not url.startswith("/") or url.startswith("//") or "\\" in url:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme or parts.netloc:
+        return None
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in {"fb", "fb_id"}]
+    return parts.path + ("?" + urlencode(query) if query else "")
 
 
 def selected(args: dict[str, str], name: str) -> list[str]:
@@ -190,6 +210,8 @@ def nearest() -> str | Response:
         nav_apps=present.nav_apps(),
         saved_at=present.saved_at_text(now),
         lite_url=url_for("web.lite") + "?" + urlencode(args),
+        next_url=url_for("web.nearest") + "?" + urlencode(args),
+        thanks=thanks(),
     )
 
 
@@ -229,6 +251,8 @@ def lite() -> str:
         nav_apps=present.nav_apps(),
         saved_at=present.saved_at_text(now),
         full_url=url_for("web.nearest") + "?" + urlencode(full),
+        next_url=url_for("web.lite") + "?" + urlencode(args),
+        thanks=thanks(),
         **(_areas() if parsed is None else {}),
     )
 
@@ -270,15 +294,33 @@ def facility(facility_id: str) -> str:
         parsed = parse_nearest({"lon": args.get("lon", ""), "lat": args.get("lat", "")}, datetime.now(UTC))
         origin = (parsed.query.lon, parsed.query.lat)
     now = datetime.now(UTC)
+    problems = feedback_service().recent_problems(f.id, now)
+    here: dict[str, Any] = {k: v for k, v in args.items() if k in {"lon", "lat"}}
     return render_template(
         "facility.html",
         r=present.facility_view(f, now, origin=origin),
+        problems=[(FEEDBACK_REASONS[p.reason].get(locale()), max(0, (now - p.at).days)) for p in problems],
+        reasons=[(k, v.get(locale())) for k, v in FEEDBACK_REASONS.items()],
+        next_url=url_for("web.facility", facility_id=f.id, **here),
+        thanks=thanks(),
         kinds=KINDS,
         amenities=AMENITIES,
         statuses=STATUSES,
         nav_modes=present.nav_modes(),
         nav_apps=present.nav_apps(),
     )
+
+
+@bp.post("/facility/<facility_id>/feedback")
+@feedback_limit
+def facility_feedback(facility_id: str) -> Response:
+    """The feedback forms without JavaScript: store, then go back with a thank-you (303)."""
+    result = submit_feedback(facility_id, request.form, locale())
+    fid = result.feedback.facility_id
+    back = safe_next(request.form.get("next", "")) or url_for("web.facility", facility_id=fid)
+    sep = "&" if "?" in back else "?"
+    target = f"{back}{sep}{urlencode({'fb': result.feedback.verdict, 'fb_id': fid})}#f-{fid}"
+    return redirect(target, code=303)
 
 
 @bp.get("/map")
