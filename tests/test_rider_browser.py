@@ -124,7 +124,7 @@ def test_lite_page_renders_without_javascript(chromium, server: LiveServer) -> N
     # filters work without JavaScript (plain GET form)
     page.locator("select[name=kind]").select_option("nursing_room")
     with page.expect_navigation():
-        page.locator("form button[type=submit]").click()
+        page.locator("#lite-filters button[type=submit]").click()
     assert "kind=nursing_room" in page.url and page.locator("#results > li").count() > 0
     shot(page, "rider-lite-nojs-zh")
     clean(watch, context)
@@ -206,3 +206,47 @@ def test_tap_targets_are_at_least_44_px(phone, server: LiveServer) -> None:
                .filter(([_, h]) => h < 44)"""
         )
         assert small == [], (url, small)
+
+
+def test_feedback_in_one_tap_and_a_problem_report(phone, server: LiveServer) -> None:
+    page = phone.new_page()
+    watch = PageWatch(page)
+    page.goto(server.url + f"/nearest?{WUDAOKOU_Q}")
+    first = page.locator("#results li.result").first
+    fid = first.get_attribute("data-facility-id")
+    url_before = page.url
+    first.locator("form.fb-yes button[type=submit]").tap()
+    status = first.locator(".fb-status")
+    status.wait_for()
+    assert status.inner_text() == "谢谢！您的确认已保存。" and page.url == url_before
+    # report a problem from the facility page
+    with page.expect_navigation():
+        first.locator("a.fb-report").tap()
+    page.locator("label.toggle", has=page.locator("input[value=moved]")).tap()
+    page.locator("#comment").fill("搬到马路对面了")
+    page.locator("#report button[type=submit]").tap()
+    page.locator("#report .fb-status").wait_for()
+    assert "报告已保存" in page.locator("#report .fb-status").inner_text()
+    stored = server.app.extensions["locator"].store.list_feedback(fid)
+    assert [(x.verdict, x.reason, x.comment) for x in stored] == [
+        ("problem", "moved", "搬到马路对面了"),
+        ("confirm", "", ""),
+    ]
+    clean(watch, phone)
+
+
+def test_feedback_form_works_without_javascript(chromium, server: LiveServer) -> None:
+    context = chromium.new_context(**PHONE, java_script_enabled=False)
+    page = context.new_page()
+    watch = PageWatch(page)
+    page.goto(server.url + f"/nearest?{WUDAOKOU_Q}")
+    first = page.locator("#results li.result").first
+    with page.expect_navigation():
+        first.locator("form.fb-yes button[type=submit]").click()
+    assert "fb=confirm" in page.url and page.url.startswith(server.url + "/nearest?")
+    assert (
+        page.locator("#results li.result").first.locator(".fb-status").inner_text()
+        == "谢谢！您的确认已保存。"
+    )
+    clean(watch, context)
+    context.close()
