@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from flask import Flask, request
+from flask import Flask, Response, request
 from flask_babel import Babel
 
 LOCALES = ("zh", "en")
@@ -21,8 +21,22 @@ def select_locale() -> str:
     return request.accept_languages.best_match(LOCALES, default="zh") or "zh"
 
 
+def remember_choice(response: Response) -> Response:
+    """Keep a language picked with the switch (``?lang=`` on a page) in the ``lang`` cookie.
+
+    One year, ``SameSite=Lax``; API calls never set it.
+    """
+    value = (request.args.get("lang") or "").strip().lower()
+    if value not in LOCALES or request.path.startswith("/api/"):
+        return response
+    if request.cookies.get(LANG_COOKIE) != value:
+        response.set_cookie(LANG_COOKIE, value, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+    return response
+
+
 def init_app(app: Flask) -> None:
     """Install Flask-Babel with our locale selector; translations in locator/translations."""
     app.config.setdefault("BABEL_DEFAULT_LOCALE", "zh")
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
     babel.init_app(app, locale_selector=select_locale)
+    app.after_request(remember_choice)
