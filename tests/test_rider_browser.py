@@ -250,3 +250,66 @@ def test_feedback_form_works_without_javascript(chromium, server: LiveServer) ->
     )
     clean(watch, context)
     context.close()
+
+
+def test_map_permalink_reopens_the_same_view(chromium, server: LiveServer) -> None:
+    context = chromium.new_context(**PHONE)
+    context.grant_permissions(["clipboard-read", "clipboard-write"])
+    page = context.new_page()
+    watch = PageWatch(page)
+    page.goto(server.url + "/map")
+    page.wait_for_selector(".marker-cluster", state="attached", timeout=15000)
+    map_var = "window[document.querySelector('.folium-map').id]"
+    page.evaluate(f"{map_var}.setView([39.9925, 116.3376], 15, {{animate: false}})")
+    page.wait_for_function("location.search.includes('zoom=15')")
+    shared = page.locator("#share-url").input_value()
+    assert shared == page.url and "lon=116.33" in shared and "lat=39.99" in shared
+    page.locator("#share-button").tap()
+    page.locator(".share-status").wait_for()
+    assert page.evaluate("navigator.clipboard.readText()") == shared
+    # a fresh page from the link shows the same centre and zoom
+    other = context.new_page()
+    other.goto(shared)
+    other.wait_for_selector(".marker-cluster", state="attached", timeout=15000)
+    centre = other.evaluate(
+        f"(() => {{ const m = {map_var}; const c = m.getCenter(); return [c.lng, c.lat, m.getZoom()]; }})()"
+    )
+    assert centre[2] == 15 and geodesic_distance_m(centre[0], centre[1], 116.3376, 39.9925) < 5
+    shot(other, "rider-map-permalink")
+    clean(watch, context)
+    context.close()
+
+
+def test_large_text_and_keyboard_path(phone, server: LiveServer) -> None:
+    page = phone.new_page()
+    watch = PageWatch(page)
+    page.goto(server.url + f"/nearest?{WUDAOKOU_Q}")
+    assert page.evaluate("getComputedStyle(document.documentElement).fontSize") == "16px"
+    with page.expect_navigation():
+        page.locator("a.text-size").tap()
+    assert page.evaluate("getComputedStyle(document.documentElement).fontSize") == "20px"
+    assert page.locator("#results li.result").count() == 10
+    shot(page, "rider-results-large-text")
+    # keyboard: the first Tab reaches the skip link, which jumps to the content
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.className") == "skip"
+    page.keyboard.press("Enter")
+    for _ in range(80):
+        page.keyboard.press("Tab")
+        if page.evaluate("!!document.activeElement.closest('#results li.result .name')"):
+            break
+    else:
+        pytest.fail("the first result's name is not reachable by keyboard")
+    # every control in the page has an accessible name
+    unnamed = page.evaluate(
+        """() => Array.from(document.querySelectorAll(
+             'main a, main button, main input, main select, main textarea'))
+           .filter(el => el.type !== 'hidden' && !el.closest('.leaflet-container'))
+           .filter(el => !((el.labels && el.labels.length) || el.getAttribute('aria-label') ||
+                           el.getAttribute('aria-labelledby') || (el.textContent || '').trim()))
+           .map(el => el.outerHTML.slice(0, 80))"""
+    )
+    assert unnamed == []
+    page.goto(server.url + "/")
+    assert page.evaluate("getComputedStyle(document.documentElement).fontSize") == "20px"  # remembered
+    clean(watch, phone)

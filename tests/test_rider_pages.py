@@ -62,30 +62,58 @@ def test_results_use_the_rider_ranking(demo_app: Flask) -> None:
 def test_hours_in_words_and_freshness_are_shown(app: Flask) -> None:
     svc: LocatorService = app.extensions["locator"]
     now = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)  # the page's at= instant; freshness is as of then
-    svc.create({"kind": "warm_station", "name": "Night", "lon": 116.40, "lat": 39.90,
-                "opening_hours": "Mo-Su 18:00-02:00", "verified_at": (now - timedelta(days=3)).isoformat()},
-               Datum.WGS84)
-    svc.create({"kind": "warm_station", "name": "Old", "lon": 116.4001, "lat": 39.90,
-                "opening_hours": "24/7", "verified_at": (now - timedelta(days=200)).isoformat()}, Datum.WGS84)
+    svc.create(
+        {
+            "kind": "warm_station",
+            "name": "Night",
+            "lon": 116.40,
+            "lat": 39.90,
+            "opening_hours": "Mo-Su 18:00-02:00",
+            "verified_at": (now - timedelta(days=3)).isoformat(),
+        },
+        Datum.WGS84,
+    )
+    svc.create(
+        {
+            "kind": "warm_station",
+            "name": "Old",
+            "lon": 116.4001,
+            "lat": 39.90,
+            "opening_hours": "24/7",
+            "verified_at": (now - timedelta(days=200)).isoformat(),
+        },
+        Datum.WGS84,
+    )
     c = app.test_client()
-    html = c.get("/nearest?lon=116.40&lat=39.90&open_now=false&at=2026-11-23T23:00:00%2B08:00&lang=en",
-                 ).get_data(as_text=True)
+    html = c.get(
+        "/nearest?lon=116.40&lat=39.90&open_now=false&at=2026-11-23T23:00:00%2B08:00&lang=en",
+    ).get_data(as_text=True)
     assert "Open until 02:00 (past midnight)" in html
     assert "Open 24 h" in html
     assert "Verified 3 days ago" in html
     assert "Not verified for 200 days" in html and "Check before you go" in html
-    zh = c.get("/nearest?lon=116.40&lat=39.90&open_now=false&at=2026-11-23T23:00:00%2B08:00")
+    zh = c.get("/nearest?lon=116.40&lat=39.90&open_now=false&at=2026-11-23T23:00:00%2B08:00&lang=zh")
     zh = zh.get_data(as_text=True)
     assert "营业至次日02:00" in zh and "24小时开放" in zh
 
 
 def test_public_holiday_note(app: Flask) -> None:
     svc: LocatorService = app.extensions["locator"]
-    svc.create({"kind": "warm_station", "name": "Bank", "lon": 116.40, "lat": 39.90,
-                "opening_hours": "Mo-Fr 08:30-17:30; PH off"}, Datum.WGS84)
-    html = app.test_client().get(
-        "/nearest?lon=116.40&lat=39.90&open_now=false&at=2026-10-01T10:00:00%2B08:00&lang=en"
-    ).get_data(as_text=True)
+    svc.create(
+        {
+            "kind": "warm_station",
+            "name": "Bank",
+            "lon": 116.40,
+            "lat": 39.90,
+            "opening_hours": "Mo-Fr 08:30-17:30; PH off",
+        },
+        Datum.WGS84,
+    )
+    html = (
+        app.test_client()
+        .get("/nearest?lon=116.40&lat=39.90&open_now=false&at=2026-10-01T10:00:00%2B08:00&lang=en")
+        .get_data(as_text=True)
+    )
     assert "Closed · opens tomorrow at 08:30" in html
     assert "Public holiday today" in html
 
@@ -107,3 +135,62 @@ def test_facility_page(demo_app: Flask) -> None:
     assert ("已" in html) if fr.stale else ("核实" in html)
     r = demo_app.test_client().get("/facility/nope", headers={"Accept": "text/html"})
     assert r.status_code == 404 and r.mimetype == "text/html"
+
+
+def test_large_text_setting_works_without_javascript(demo_client) -> None:
+    html = demo_client.get(f"/nearest?{WUDAOKOU}").get_data(as_text=True)
+    link = re.search(r'<a href="([^"]+)" class="text-size">大字号</a>', html)
+    assert link and 'class="large-text"' not in html
+    r = demo_client.get(link.group(1).replace("&amp;", "&"))
+    assert r.status_code == 303 and r.headers["Location"].startswith(f"/nearest?{WUDAOKOU}")
+    assert "text=large" in r.headers["Set-Cookie"]
+    html = demo_client.get(r.headers["Location"]).get_data(as_text=True)
+    assert 'class="large-text"' in html and 'class="text-size">标准字号</a>' in html
+    assert 'class="lg"' in demo_client.get("/lite").get_data(as_text=True)
+    back = re.search(r'<a href="([^"]+)" class="text-size">', html).group(1).replace("&amp;", "&")
+    demo_client.get(back)
+    assert 'class="large-text"' not in demo_client.get("/").get_data(as_text=True)
+    assert demo_client.get("/prefs/text?size=huge").status_code == 400
+    assert demo_client.get("/prefs/text?size=large&next=//evil.example").headers["Location"] == "/"
+
+
+def test_map_permalink_view_is_parsed_and_converted(tmp_path, demo_db) -> None:
+    import html as htmlmod
+    import json as jsonmod
+
+    from locator.geo import Datum, from_wgs84
+
+    from .conftest import make_app
+
+    def view(app, qs: str):  # type: ignore[no-untyped-def]
+        r = app.test_client().get("/map?" + qs)
+        assert r.status_code == 200, r.get_data(as_text=True)[:300]
+        m = re.search(r'data-view="([^"]+)"', r.get_data(as_text=True))
+        return None if m is None else jsonmod.loads(htmlmod.unescape(m.group(1)))
+
+    wgs = make_app(tmp_path / "a.sqlite3", LOCATOR_TILES="osm")
+    assert view(wgs, "") is None
+    assert view(wgs, "lon=116.4&lat=39.9&zoom=14") == [39.9, 116.4, 14]
+    glon, glat = from_wgs84(116.4, 39.9, Datum.GCJ02)
+    back = view(wgs, f"lon={glon}&lat={glat}&zoom=12&datum=gcj02")
+    assert back[2] == 12 and abs(back[0] - 39.9) < 1e-6 and abs(back[1] - 116.4) < 1e-6
+    gcj = make_app(
+        tmp_path / "b.sqlite3",
+        LOCATOR_TILES="custom",
+        LOCATOR_TILE_URL="https://tiles.example/{z}/{x}/{y}.png",
+        LOCATOR_TILE_DATUM="gcj02",
+    )
+    shifted = view(gcj, "lon=116.4&lat=39.9&zoom=14")
+    assert shifted == [round(glat, 6), round(glon, 6), 14]
+    c = wgs.test_client()
+    for bad in ("lon=116.4&lat=39.9", "lon=116.4&lat=39.9&zoom=30", "lon=abc&lat=39.9&zoom=3", "zoom=5"):
+        assert c.get("/map?" + bad, headers={"Accept": "text/html"}).status_code == 400, bad
+    for app in (wgs, gcj):
+        app.extensions["locator"].store.close()
+
+
+def test_nearest_page_offers_its_permalink(demo_client) -> None:
+    html = demo_client.get(f"/nearest?{WUDAOKOU}&kind=union_home").get_data(as_text=True)
+    m = re.search(r'<input type="text" id="share-url" readonly value="([^"]+)">', html)
+    assert m and m.group(1).replace("&amp;", "&").startswith(f"http://localhost/nearest?{WUDAOKOU}")
+    assert "kind=union_home" in m.group(1)

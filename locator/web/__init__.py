@@ -19,9 +19,9 @@ from locator import maps
 from locator.api import feedback_service, place_index, service, submit_feedback
 from locator.domain import AMENITIES, FEEDBACK_REASONS, KINDS, STATUSES
 from locator.errors import ValidationError
-from locator.geo import Datum
+from locator.geo import Datum, from_wgs84, to_wgs84
 from locator.limits import feedback_limit
-from locator.queries import ParsedNearest, parse_nearest
+from locator.queries import ParsedNearest, parse_datum, parse_float, parse_nearest
 from locator.riders import need_toggles, ranked_nearest
 from locator.web import present
 
@@ -211,6 +211,7 @@ def nearest() -> str | Response:
         saved_at=present.saved_at_text(now),
         lite_url=url_for("web.lite") + "?" + urlencode(args),
         next_url=url_for("web.nearest") + "?" + urlencode(args),
+        share_url=url_for("web.nearest", _external=True) + "?" + urlencode(args),
         thanks=thanks(),
     )
 
@@ -323,9 +324,58 @@ def facility_feedback(facility_id: str) -> Response:
     return redirect(target, code=303)
 
 
+#: Cookie that keeps the large-text setting.
+TEXT_COOKIE = "text"
+
+
+@bp.get("/prefs/text")
+def text_size() -> Response:
+    """Switch large text on (``size=large``) or off (``size=normal``), then go back.
+
+    A plain link, so it works without JavaScript; kept for a year in a cookie.
+    """
+    size = request.args.get("size", "")
+    if size not in {"large", "normal"}:
+        raise ValidationError("size must be large or normal", param="size")
+    back = safe_next(request.args.get("next", "")) or url_for("web.index")
+    resp = redirect(back, code=303)
+    if size == "large":
+        resp.set_cookie(TEXT_COOKIE, "large", max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+    else:
+        resp.delete_cookie(TEXT_COOKIE)
+    return resp
+
+
+#: Zoom levels a shared map view may ask for.
+ZOOM_MIN, ZOOM_MAX = 3, 19
+
+
+def map_view(args: dict[str, str], tiles: maps.TileProvider) -> list[float] | None:
+    """The view a permalink asks for, as ``[lat, lon, zoom]`` in the tiles' datum.
+
+    ``lon``/``lat`` are in ``datum`` (default WGS-84, the map's share button writes the
+    tiles' datum), ``zoom`` in [3, 19]. None when the URL names no view.
+    """
+    if not (args.get("lon") or args.get("lat") or args.get("zoom")):
+        return None
+    datum = parse_datum(args)
+    lon = parse_float(args, "lon", -180, 180, required=True)
+    lat = parse_float(args, "lat", -90, 90, required=True)
+    zoom = parse_float(args, "zoom", ZOOM_MIN, ZOOM_MAX, required=True)
+    assert lon is not None and lat is not None and zoom is not None
+    wlon, wlat = to_wgs84(lon, lat, datum)
+    dlon, dlat = from_wgs84(wlon, wlat, tiles.datum)
+    return [round(dlat, 6), round(dlon, 6), round(zoom, 2)]
+
+
 @bp.get("/map")
 def city_map() -> str:
-    """Every open facility of the city, clustered per kind, with district outlines."""
+    """Every open facility of the city, clustered per kind, with district outlines.
+
+    ``?lon=&lat=&zoom=[&datum=]`` reopens a shared view (see :func:`map_view`).
+    """
+    args = page_args()
+    view = map_view(args, tile_provider())
     svc = service()
     facilities = [f for f in svc.index.facilities() if f.status != "removed"]
     loc = locale()
@@ -334,7 +384,9 @@ def city_map() -> str:
         facilities, current_app.extensions["locator.districts_geojson"], tiles,
         asset_url=asset_url, locale=loc,
     )
-    return render_template("map.html", map_parts=parts, count=len(facilities))
+    return render_template(
+        "map.html", map_parts=parts, count=len(facilities), view=view, tiles_datum=tiles.datum.value
+    )
 
 
 @bp.app_context_processor
@@ -344,7 +396,13 @@ def _template_globals() -> dict[str, object]:
         args["lang"] = [code]
         return request.path + "?" + urlencode(args, doseq=True)
 
-    return {"locale": locale(), "lang_url": lang_url}
+    def text_url() -> str:
+        size = "normal" if large else "large"
+        here = request.full_path.rstrip("?") if request.query_string else request.path
+        return url_for("web.text_size", size=size, next=here)
+
+    large = request.cookies.get(TEXT_COOKIE) == "large"
+    return {"locale": locale(), "lang_url": lang_url, "large_text": large, "text_url": text_url}
 
 
 from locator.web import offline as _offline  # noqa: E402,F401  (routes on bp)

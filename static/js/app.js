@@ -2,6 +2,7 @@
 (function () {
   "use strict";
   var root = document.documentElement;
+  root.classList.add("js");
   var servedOffline = root.getAttribute("data-offline") === "1";
   function online() { if (!servedOffline) { root.setAttribute("data-offline", "0"); } }
   window.addEventListener("offline", function () { root.setAttribute("data-offline", "1"); });
