@@ -271,6 +271,8 @@ def test_map_permalink_reopens_the_same_view(chromium, server: LiveServer) -> No
     other = context.new_page()
     other.goto(shared)
     other.wait_for_selector(".marker-cluster", state="attached", timeout=15000)
+    # the shared view is applied once the map's own opening animation has finished
+    other.wait_for_function(f"{map_var}.getZoom() === 15", timeout=5000)
     centre = other.evaluate(
         f"(() => {{ const m = {map_var}; const c = m.getCenter(); return [c.lng, c.lat, m.getZoom()]; }})()"
     )

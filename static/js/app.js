@@ -11,7 +11,12 @@
   navigator.serviceWorker.addEventListener("message", function (event) {
     if (event.data && event.data.type === "saved") { root.setAttribute("data-saved", "1"); }
   });
-  navigator.serviceWorker.register(root.dataset.sw || "/sw.js", { scope: "/" }).catch(function () {});
+  // Register after the page has loaded, so that installing (and caching the app shell)
+  // never competes with the first paint on a slow phone.
+  function register() {
+    navigator.serviceWorker.register(root.dataset.sw || "/sw.js", { scope: "/" }).catch(function () {});
+  }
+  if (document.readyState === "complete") { register(); } else { window.addEventListener("load", register); }
   if (root.dataset.saveResults === "1" && !servedOffline) {
     navigator.serviceWorker.ready.then(function (reg) {
       if (reg.active) { reg.active.postMessage({ type: "save-results", url: location.href }); }

@@ -27,6 +27,7 @@
         var url = location.pathname + "?" + params.toString();
         history.replaceState(null, "", url);
         input.value = location.href;
+        button.href = location.href;
       };
       var start = function () {
         if (box.dataset.view) {
@@ -36,13 +37,17 @@
         map.on("moveend", update);
         if (box.dataset.view) { update(); }
       };
-      // The map script fits its bounds with an animated zoom; a setView during that
-      // animation is ignored by Leaflet, so wait for it to end.
-      if (map._animatingZoom) { map.once("zoomend", start); } else { start(); }
+      // The map script fits its bounds with an animated zoom that Leaflet starts on the
+      // next animation frame; a setView before or during it is undone or ignored. So
+      // look after that frame, and if the zoom is animating, wait for it to end.
+      requestAnimationFrame(function () {
+        if (map._animatingZoom) { map.once("zoomend", start); } else { start(); }
+      });
     }
   }
 
-  button.addEventListener("click", function () {
+  button.addEventListener("click", function (event) {
+    event.preventDefault();
     var url = input.value;
     if (navigator.share) {
       navigator.share({ title: box.dataset.title || document.title, url: url }).catch(function () {});
