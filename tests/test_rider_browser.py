@@ -195,8 +195,9 @@ def test_place_search_suggests_and_opens_results(phone, server: LiveServer) -> N
 
 def test_tap_targets_are_at_least_44_px(phone, server: LiveServer) -> None:
     page = phone.new_page()
-    for url in ("/", f"/nearest?{WUDAOKOU_Q}"):
-        page.goto(server.url + url)
+    for url in ("/", f"/nearest?{WUDAOKOU_Q}", "/facility/demo-cb-aoi-000021", "/places?q=五道口"):
+        response = page.goto(server.url + url)
+        assert response is not None and response.status == 200, url
         small = page.evaluate(
             """() => Array.from(document.querySelectorAll(
                  'main a, main button, main select, main input:not([type=hidden]), header a'))
