@@ -81,6 +81,7 @@ def test_filters_change_the_results(phone, server: LiveServer) -> None:
     watch = PageWatch(page)
     page.goto(server.url + f"/nearest?{WUDAOKOU_Q}&kind=warm_station")
     before = result_ids(page)
+    page.locator("details.more-filters > summary").tap()
     with page.expect_navigation():
         page.locator("label.toggle", has=page.locator("input[value=food_heating]")).tap()
     assert "amenity=food_heating" in page.url
