@@ -58,10 +58,10 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
 
     i18n.init_app(app)
     compression.init_app(app)
-    limits.init_app(app)
     register_store(app)
     register_blueprints(app)
     public.init_app(app)  # partners: keys, quotas, CORS, embed, OGC API, OpenAPI, caching
+    limits.init_app(app)  # after public: its key check runs before the limiter's hook
     register_error_handlers(app)
     cli.init_app(app)
     return app

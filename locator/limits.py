@@ -1,6 +1,9 @@
-"""Rate limits (Flask-Limiter), keyed by the client's address.
+"""Rate limits: the app's one Flask-Limiter, keyed by the client's address by default.
 
-One :data:`limiter` for the app, initialised in :func:`locator.create_app`. Counters
+Every limit in the app is declared on :data:`limiter`: rider feedback (here), the
+partners' quotas and keyless allowance (:mod:`locator.public.access`, keyed by partner)
+and, for managers, login throttling. It is initialised in :func:`locator.create_app`
+after the public API's key check, so that partner-keyed limits see the partner. Counters
 live in ``LOCATOR_RATELIMIT_STORAGE_URI`` (default ``memory://``: per worker process,
 so with N gunicorn workers a client gets up to N times the limit; use Redis or
 Memcached to share them). Behind a reverse proxy, install werkzeug's ``ProxyFix`` so
@@ -17,7 +20,13 @@ from flask import Flask, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
-limiter = Limiter(key_func=get_remote_address)
+limiter = Limiter(
+    key_func=get_remote_address,
+    headers_enabled=True,
+    strategy="fixed-window",
+    key_prefix="locator",
+    retry_after="delta-seconds",
+)
 
 
 def feedback_rate() -> str:
@@ -32,7 +41,6 @@ feedback_limit = limiter.shared_limit(feedback_rate, scope="rider-feedback", met
 
 def init_app(app: Flask) -> None:
     """Configure Flask-Limiter from ``LOCATOR_RATELIMIT_STORAGE_URI`` and install it."""
-    app.config.setdefault("RATELIMIT_STORAGE_URI", app.config.get("LOCATOR_RATELIMIT_STORAGE_URI", "memory://"))
-    app.config.setdefault("RATELIMIT_HEADERS_ENABLED", True)
+    app.config["RATELIMIT_STORAGE_URI"] = app.config.get("LOCATOR_RATELIMIT_STORAGE_URI", "memory://")
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     limiter.init_app(app)

@@ -29,9 +29,9 @@ from __future__ import annotations
 
 from flask import Flask, Response, current_app, g, request
 from flask_cors.core import get_cors_options, set_cors_headers
-from flask_limiter import Limiter
 
 from locator.errors import ForbiddenError, ValidationError
+from locator.limits import limiter
 from locator.partners import PartnerService, normalize_origin
 from locator.stores.base import Partner
 
@@ -146,8 +146,7 @@ def _quota_headers(resp: Response) -> Response:
 
     ``X-RateLimit-*`` describe the limit closest to being hit (often the burst rate).
     """
-    limiter: Limiter | None = current_app.extensions.get("locator.limiter")
-    if limiter is None or current_partner() is None:
+    if current_partner() is None:
         return resp
     for lim in limiter.current_limits:
         if lim.limit.GRANULARITY.name == "day":
@@ -176,32 +175,25 @@ def cors(resp: Response) -> Response:
     return resp
 
 
-def init_app(app: Flask) -> Limiter:
-    """Install key authentication, Flask-Limiter and CORS on the public API blueprints.
+#: The public API's one budget per caller (partner or keyless IP) over all its blueprints.
+public_api_limit = limiter.shared_limit(
+    rate_limits, scope="public-api", key_func=rate_key, methods=["GET", "HEAD"], error_message=_breach_message
+)
 
-    Call after the public blueprints are registered.
+
+def init_app(app: Flask) -> None:
+    """Install key authentication, the public API's limits and CORS on its blueprints.
+
+    Call after the public blueprints are registered and before
+    :func:`locator.limits.init_app` (the key check must run before the limiter's hook).
     """
-    app.before_request(authenticate)  # before the limiter's hook: limits depend on the key
-    app.after_request(_retry_after_only_on_429)  # runs after the limiter's header hook
-    app.after_request(_quota_headers)
-    limiter = Limiter(
-        rate_key,
-        storage_uri=app.config["LOCATOR_RATELIMIT_STORAGE_URI"],
-        headers_enabled=True,
-        strategy="fixed-window",
-        key_prefix="locator",
-        retry_after="delta-seconds",
-    )
-    limiter.init_app(app)
-    shared = limiter.shared_limit(
-        rate_limits, scope="public-api", methods=["GET", "HEAD"], error_message=_breach_message
-    )
     from locator.api import bp as api_bp
     from locator.public import ogc, sync
 
+    app.before_request(authenticate)
+    app.after_request(_retry_after_only_on_429)  # runs after the limiter's header hook
+    app.after_request(_quota_headers)
     for blueprint in (api_bp, sync.bp, ogc.bp):
         assert blueprint.name in PUBLIC_API_BLUEPRINTS
-        shared(blueprint)
+        public_api_limit(blueprint)  # idempotent: the same limit group each time
     app.after_request(cors)
-    app.extensions["locator.limiter"] = limiter
-    return limiter

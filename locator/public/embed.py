@@ -26,11 +26,12 @@ from locator.api import service
 from locator.domain import AMENITIES, KINDS
 from locator.errors import NotFoundError
 from locator.hours import hours_state
+from locator.navigation import amap_url
 from locator.partners import validate_name
 from locator.public.access import partners
 from locator.public.headers import allow_framing
 from locator.queries import parse_int, parse_list, parse_nearest
-from locator.web import amap_link, asset_url, locale, tile_provider
+from locator.web import asset_url, locale, tile_provider
 
 bp = Blueprint("embed", __name__)
 
@@ -130,7 +131,11 @@ def embed_map() -> str:
     origin = (parsed.query.lon, parsed.query.lat)
     map_parts = maps.nearest_map(origin, hits, tile_provider(), asset_url=asset_url, locale=loc)
     results = [
-        {"hit": h, "hours": hours_state(h.facility.opening_hours, parsed.at), "amap": amap_link(h.facility)}
+        {
+            "hit": h,
+            "hours": hours_state(h.facility.opening_hours, parsed.at),
+            "amap": amap_url((h.facility.lon, h.facility.lat), h.facility.name, "walk"),
+        }
         for h in hits
     ]
     filters = {k: request.args[k] for k in ("kind", "amenity") if request.args.get(k)}
@@ -168,8 +173,10 @@ def embed_docs() -> str:
     amenity = ",".join(sorted(parse_list(args, "amenity", AMENITIES) or ()))
     registered = partners().active(name) if name else None
     code = snippet(public_base_url(), name or None, kind=kind or None, amenity=amenity or None, lang=locale())
-    preview = url_for("embed.embed_map") + "?" + urlencode(
-        {k: v for k, v in (("kind", kind), ("amenity", amenity), ("lang", locale())) if v}
+    preview = (
+        url_for("embed.embed_map")
+        + "?"
+        + urlencode({k: v for k, v in (("kind", kind), ("amenity", amenity), ("lang", locale())) if v})
     )
     return render_template(
         "embed_docs.html",
