@@ -11,70 +11,15 @@ import pytest
 from flask import Flask
 
 from locator.config import ConfigError, load_config
-from locator.domain import Feedback
 from locator.errors import NotFoundError, ValidationError
 from locator.feedback import CONFIRMATION_WINDOW, FEEDBACK_ACTOR, FeedbackService, client_pseudonym
 from locator.geo import Datum
 from locator.index import NearestQuery
 from locator.services import LocatorService
-from locator.stores.base import FacilityStore
 
 from .conftest import make_app
 
 T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
-
-
-# --- the store contract (parametrize over every backend: add "postgis" when it lands) ---
-
-
-@pytest.fixture(params=["sqlite"])
-def feedback_store(request, tmp_path: Path) -> Iterator[FacilityStore]:
-    if request.param == "sqlite":
-        from locator.stores.sqlite import SQLiteStore
-
-        store: FacilityStore = SQLiteStore(tmp_path / "fb.sqlite3")
-    else:  # pragma: no cover - future backends
-        raise AssertionError(request.param)
-    store.init_schema()
-    yield store
-    store.close()
-
-
-def test_store_adds_and_lists_feedback_newest_first(feedback_store: FacilityStore) -> None:
-    rev = feedback_store.revision()
-    a = feedback_store.add_feedback(
-        Feedback("f1", "confirm", T0, client="c1", facility_version=3, locale="zh")
-    )
-    b = feedback_store.add_feedback(
-        Feedback("f1", "problem", T0 + timedelta(hours=1), reason="closed", comment="锁着\n<b>", client="c2")
-    )
-    c = feedback_store.add_feedback(Feedback("f2", "confirm", T0 + timedelta(hours=2)))
-    assert a.id is not None and a.id < b.id < c.id
-    assert feedback_store.revision() == rev  # feedback is not facility data
-    assert [x.id for x in feedback_store.list_feedback()] == [c.id, b.id, a.id]
-    assert [x.id for x in feedback_store.list_feedback("f1")] == [b.id, a.id]
-    got = feedback_store.list_feedback("f1", verdict="problem")[0]
-    assert got == b and got.comment == "锁着\n<b>" and got.at == T0 + timedelta(hours=1)
-    assert feedback_store.list_feedback("f1")[1] == a
-    # since is strict
-    assert [x.id for x in feedback_store.list_feedback(since=T0)] == [c.id, b.id]
-    assert [x.id for x in feedback_store.list_feedback(since=T0 - timedelta(microseconds=1), limit=1)] == [
-        c.id
-    ]
-    assert feedback_store.list_feedback("nope") == []
-
-
-def test_store_compares_instants_not_text(feedback_store: FacilityStore) -> None:
-    # The same instant in another zone, and whole seconds vs microseconds, order correctly.
-    from zoneinfo import ZoneInfo
-
-    bj = ZoneInfo("Asia/Shanghai")
-    feedback_store.add_feedback(
-        Feedback("f", "confirm", datetime(2026, 11, 1, 20, 0, 0, tzinfo=bj))
-    )  # 12:00Z
-    feedback_store.add_feedback(Feedback("f", "confirm", datetime(2026, 11, 1, 12, 0, 0, 500, tzinfo=UTC)))
-    got = feedback_store.list_feedback("f", since=datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC))
-    assert len(got) == 1 and got[0].at == datetime(2026, 11, 1, 12, 0, 0, 500, tzinfo=UTC)
 
 
 # --- the verification rule --------------------------------------------------------------

@@ -25,7 +25,7 @@ import pytest
 from flask import Flask
 
 from locator import create_app
-from locator.domain import Facility, validate_facility
+from locator.domain import Facility, Feedback, validate_facility
 from locator.errors import (
     ConflictError,
     NotFoundError,
@@ -198,11 +198,19 @@ def filled(store: FacilityStore) -> FacilityStore:
         fac("b-1", kind="warm_station", lon=116.30, lat=39.90, amenities=frozenset({"toilet"})),
         fac("B_2", kind="union_home", lon=116.40, lat=39.95, amenities=frozenset({"toilet", "wifi"})),
         fac("a.3", kind="nursing_room", lon=116.50, lat=40.00, amenities=frozenset(), status="removed"),
-        fac("A:4", kind="warm_station", lon=116.20, lat=39.80, status="temporarily_closed",
-            district_adcode="110105", district_name="朝阳区"),
+        fac(
+            "A:4",
+            kind="warm_station",
+            lon=116.20,
+            lat=39.80,
+            status="temporarily_closed",
+            district_adcode="110105",
+            district_name="朝阳区",
+        ),
         fac("a-5", kind="union_home", lon=116.30, lat=40.00, amenities=frozenset({"wifi", "rest"})),
-        fac("a5", kind="warm_station", lon=116.45, lat=39.85,
-            amenities=frozenset({"wifi", "toilet", "rest"})),
+        fac(
+            "a5", kind="warm_station", lon=116.45, lat=39.85, amenities=frozenset({"wifi", "toilet", "rest"})
+        ),
     ]
     for f in rows:
         store.add(f)
@@ -241,12 +249,18 @@ def test_list_limit_offset(filled: FacilityStore) -> None:
         (ListFilter(amenities=frozenset({"toilet", "wifi"})), ["B_2", "a5"]),
         (ListFilter(amenities=frozenset({"wifi", "rest", "toilet"})), ["a5"]),
         (ListFilter(district_adcodes=frozenset({"110105"})), ["A:4"]),
-        (ListFilter(district_adcodes=frozenset({"110108", "110105"})),
-         ["A:4", "B_2", "a-5", "a.3", "a5", "b-1"]),
+        (
+            ListFilter(district_adcodes=frozenset({"110108", "110105"})),
+            ["A:4", "B_2", "a-5", "a.3", "a5", "b-1"],
+        ),
         (ListFilter(ids=frozenset({"a5", "b-1", "nope"})), ["a5", "b-1"]),
         (
-            ListFilter(kinds=frozenset({"warm_station", "union_home"}), statuses=frozenset({"open"}),
-                       amenities=frozenset({"wifi"}), bbox=(116.0, 39.0, 116.42, 41.0)),
+            ListFilter(
+                kinds=frozenset({"warm_station", "union_home"}),
+                statuses=frozenset({"open"}),
+                amenities=frozenset({"wifi"}),
+                bbox=(116.0, 39.0, 116.42, 41.0),
+            ),
             ["B_2", "a-5"],
         ),
     ],
@@ -279,7 +293,10 @@ def test_history_records_every_write_with_field_diffs(store: FacilityStore) -> N
     assert [e.version for e in h] == [1, 2, 3, 0]
     assert [e.revision for e in h] == [1, 2, 3, 4]
     assert [(e.actor, e.reason) for e in h] == [
-        ("alice", "new"), ("bob", "fix name"), ("import", "file.geojson"), ("carol", "closed for good")
+        ("alice", "new"),
+        ("bob", "fix name"),
+        ("import", "file.geojson"),
+        ("carol", "closed for good"),
     ]
     assert [e.seq for e in h] == sorted(e.seq for e in h)
     assert all(e.facility_id == "a1" and e.at.tzinfo is not None for e in h)
@@ -525,8 +542,16 @@ def random_queries(n: int, seed: int) -> list[NearestQuery]:
         statuses = frozenset({"open"}) if rng.random() < 0.85 else frozenset({"open", "temporarily_closed"})
         radius = rng.choice([300.0, 1000.0, 5000.0]) if rng.random() < 0.15 else None
         out.append(
-            NearestQuery(lon, lat, k=rng.choice([1, 3, 5, 10, 20]), kinds=kinds, amenities=amenities,
-                         statuses=statuses, open_at=open_at, radius_m=radius)
+            NearestQuery(
+                lon,
+                lat,
+                k=rng.choice([1, 3, 5, 10, 20]),
+                kinds=kinds,
+                amenities=amenities,
+                statuses=statuses,
+                open_at=open_at,
+                radius_m=radius,
+            )
         )
     return out
 
@@ -731,8 +756,14 @@ def test_create_app_with_an_unreachable_database_fails_fast_and_clearly() -> Non
     url = f"postgresql://locator:s3cret-pw@127.0.0.1:{port}/locator"
     t0 = time.monotonic()
     with pytest.raises(StoreUnavailableError) as err:
-        create_app({"TESTING": True, "LOCATOR_DATABASE_URL": url, "LOCATOR_DB_TIMEOUT_S": 2,
-                    "LOCATOR_SECRET_KEY": "test-secret-key-0123456789"})
+        create_app(
+            {
+                "TESTING": True,
+                "LOCATOR_DATABASE_URL": url,
+                "LOCATOR_DB_TIMEOUT_S": 2,
+                "LOCATOR_SECRET_KEY": "test-secret-key-0123456789",
+            }
+        )
     assert time.monotonic() - t0 < 2 + 1.5
     message = str(err.value)
     assert f"127.0.0.1:{port}/locator" in message and "cannot connect" in message
@@ -749,7 +780,12 @@ def test_cli_against_an_unreachable_database_exits_non_zero() -> None:
     }
     proc = subprocess.run(  # noqa: S603
         [sys.executable, "-m", "flask", "--app", "app", "locator", "init-db"],
-        cwd=ROOT, env=env, capture_output=True, text=True, timeout=120, check=False,
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
     )
     assert proc.returncode != 0
     assert f"cannot connect to PostgreSQL at locator@127.0.0.1:{port}/locator" in proc.stderr
@@ -767,7 +803,12 @@ def test_cli_init_db_and_load_demo_on_postgis(postgis_url: str, demo_client: Any
     for args, expected in ((["init-db"], "Schema ready (postgis)"), (["load-demo"], "Loaded 3908 DEMO")):
         proc = subprocess.run(  # noqa: S603
             [sys.executable, "-m", "flask", "--app", "app", "locator", *args],
-            cwd=ROOT, env=env, capture_output=True, text=True, timeout=300, check=False,
+            cwd=ROOT,
+            env=env,
+            capture_output=True,
+            text=True,
+            timeout=300,
+            check=False,
         )
         assert proc.returncode == 0, proc.stderr
         assert expected in proc.stdout
@@ -792,3 +833,41 @@ WUDAOKOU_QUERIES = [
     "&at=2026-11-20T10:00:00%2B08:00",
     "/api/v1/nearest?lon=116.3438&lat=39.9934&datum=gcj02&open_now=true&at=2026-11-21T22:30:00%2B08:00",
 ]
+
+
+# --- rider feedback (locator.feedback): kept apart from facility data -----------------
+
+FB_T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
+
+
+def test_feedback_is_added_and_listed_newest_first(store: FacilityStore) -> None:
+    rev = store.revision()
+    a = store.add_feedback(Feedback("f1", "confirm", FB_T0, client="c1", facility_version=3, locale="zh"))
+    b = store.add_feedback(
+        Feedback(
+            "f1", "problem", FB_T0 + timedelta(hours=1), reason="closed", comment="锁着\n<b>", client="c2"
+        )
+    )
+    c = store.add_feedback(Feedback("f2", "confirm", FB_T0 + timedelta(hours=2)))
+    assert a.id is not None and a.id < b.id < c.id
+    assert store.revision() == rev  # feedback is not facility data
+    assert [x.id for x in store.list_feedback()] == [c.id, b.id, a.id]
+    assert [x.id for x in store.list_feedback("f1")] == [b.id, a.id]
+    got = store.list_feedback("f1", verdict="problem")[0]
+    assert got == b and got.comment == "锁着\n<b>" and got.at == FB_T0 + timedelta(hours=1)
+    assert store.list_feedback("f1")[1] == a
+    # since is strict
+    assert [x.id for x in store.list_feedback(since=FB_T0)] == [c.id, b.id]
+    assert [x.id for x in store.list_feedback(since=FB_T0 - timedelta(microseconds=1), limit=1)] == [c.id]
+    assert store.list_feedback("nope") == []
+
+
+def test_feedback_since_compares_instants_not_text(store: FacilityStore) -> None:
+    # The same instant in another zone, and whole seconds vs microseconds, order correctly.
+    from zoneinfo import ZoneInfo
+
+    bj = ZoneInfo("Asia/Shanghai")
+    store.add_feedback(Feedback("f", "confirm", datetime(2026, 11, 1, 20, 0, 0, tzinfo=bj)))  # 12:00Z
+    store.add_feedback(Feedback("f", "confirm", datetime(2026, 11, 1, 12, 0, 0, 500, tzinfo=UTC)))
+    got = store.list_feedback("f", since=datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC))
+    assert len(got) == 1 and got[0].at == datetime(2026, 11, 1, 12, 0, 0, 500, tzinfo=UTC)

@@ -48,6 +48,7 @@ PostGIS ``<->`` and ``ST_Distance`` (https://postgis.net/docs/).
 from __future__ import annotations
 
 import builtins
+import dataclasses
 import logging
 import math
 import threading
@@ -65,7 +66,7 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Json
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
-from locator.domain import Facility, NearestHit
+from locator.domain import Facility, Feedback, NearestHit
 from locator.errors import ConflictError, NotFoundError, StoreUnavailableError, VersionConflictError
 from locator.geo import R_MIN_M, geodesic_inverse
 from locator.hours import TZ, is_open
@@ -163,6 +164,34 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             FOR EACH ROW EXECUTE FUNCTION facility_history_append_only();
         CREATE TRIGGER facility_history_no_truncate BEFORE TRUNCATE ON facility_history
             FOR EACH STATEMENT EXECUTE FUNCTION facility_history_append_only();
+        """,
+    ),
+    (
+        2,
+        "anonymous rider feedback (append-only), see locator.feedback",
+        """
+        CREATE TABLE feedback (
+            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
+            facility_id text COLLATE "C" NOT NULL,
+            facility_version integer NOT NULL DEFAULT 0,
+            verdict text NOT NULL CHECK (verdict IN ('confirm', 'problem')),
+            reason text NOT NULL DEFAULT ''
+                CHECK (reason IN ('', 'closed', 'gone', 'moved', 'missing_service', 'other')),
+            comment text NOT NULL DEFAULT '',
+            client text NOT NULL DEFAULT '',
+            locale text NOT NULL DEFAULT '',
+            at timestamptz NOT NULL
+        );
+        CREATE INDEX feedback_facility_at ON feedback (facility_id, at);
+        CREATE INDEX feedback_at ON feedback (at);
+        CREATE FUNCTION feedback_append_only() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION 'feedback is append-only';
+            END
+            $$;
+        CREATE TRIGGER feedback_no_update BEFORE UPDATE ON feedback
+            FOR EACH ROW EXECUTE FUNCTION feedback_append_only();
         """,
     ),
 ]
@@ -990,6 +1019,60 @@ class PostGISStore(FacilityStore):
         ]
 
     # -- lifecycle ---------------------------------------------------------------
+
+    # -- rider feedback ------------------------------------------------------------
+
+    def add_feedback(self, feedback: Feedback) -> Feedback:
+        """Store one rider report (no revision, no notification: facilities are unchanged)."""
+        with self._connection() as conn, conn.transaction():
+            row = conn.execute(
+                "INSERT INTO feedback (facility_id, facility_version, verdict, reason, comment, "
+                "client, locale, at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
+                (
+                    feedback.facility_id,
+                    feedback.facility_version,
+                    feedback.verdict,
+                    feedback.reason,
+                    feedback.comment,
+                    feedback.client,
+                    feedback.locale,
+                    feedback.at,
+                ),
+            ).fetchone()
+        assert row is not None
+        return dataclasses.replace(feedback, id=int(row[0]))
+
+    def list_feedback(
+        self,
+        facility_id: str | None = None,
+        *,
+        since: datetime | None = None,
+        verdict: str | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[Feedback]:
+        """Rider reports, newest first (``at`` in UTC)."""
+        clauses: builtins.list[sql.Composable] = []
+        params: builtins.list[Any] = []
+        for column, value in (("facility_id", facility_id), ("verdict", verdict)):
+            if value is not None:
+                clauses.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
+                params.append(value)
+        if since is not None:
+            clauses.append(sql.SQL("at > %s"))
+            params.append(since)
+        query: sql.Composable = sql.SQL(
+            "SELECT id, facility_id, facility_version, verdict, reason, comment, client, locale, at "
+            "FROM feedback"
+        )
+        if clauses:
+            query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses)
+        query += sql.SQL(" ORDER BY at DESC, id DESC")
+        if limit is not None:
+            query += sql.SQL(" LIMIT %s")
+            params.append(limit)
+        with self._connection() as conn:
+            rows = conn.cursor(row_factory=dict_row).execute(query, params).fetchall()
+        return [Feedback(**{**r, "at": r["at"].astimezone(UTC)}) for r in rows]
 
     def close(self) -> None:
         """Stop the listener and close the pool (idempotent)."""
