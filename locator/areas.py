@@ -7,6 +7,7 @@ for sources). Point-in-polygon uses :class:`shapely.STRtree` for candidates and
 
 from __future__ import annotations
 
+import functools
 import json
 from dataclasses import dataclass
 from pathlib import Path
@@ -91,8 +92,9 @@ class AreaIndex:
         return next((a for a in self.areas if a.code == code), None)
 
 
+@functools.lru_cache(maxsize=8)
 def load_districts(path: Path = DISTRICTS_FILE) -> AreaIndex:
-    """Beijing's 16 districts (code = 6-digit adcode)."""
+    """Beijing's 16 districts (code = 6-digit adcode); read once per process and path."""
     return AreaIndex(
         [
             Area(str(p["adcode"]), p["name"], p.get("name_en", ""), None, g)
@@ -101,8 +103,12 @@ def load_districts(path: Path = DISTRICTS_FILE) -> AreaIndex:
     )
 
 
+@functools.lru_cache(maxsize=8)
 def load_subdistricts(path: Path = SUBDISTRICTS_FILE) -> AreaIndex:
-    """Beijing's township-level units (街道/乡镇; code = our id, parent = district adcode)."""
+    """Beijing's township-level units (街道/乡镇; code = our id, parent = district adcode).
+
+    Read once per process and path (an :class:`AreaIndex` is never modified).
+    """
     return AreaIndex(
         [
             Area(str(p["id"]), p["name"], "", str(p.get("district_adcode") or "") or None, g)
