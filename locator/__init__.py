@@ -13,7 +13,7 @@ from typing import Any
 
 from flask import Flask
 
-from locator import cli, compression, i18n, limits, public
+from locator import auth, cli, cli_accounts, compression, i18n, limits, public
 from locator.areas import DISTRICTS_FILE, ServiceArea, load_districts, load_subdistricts, read_geojson
 from locator.config import ConfigError, load_config
 from locator.feedback import FeedbackService
@@ -59,11 +59,13 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     i18n.init_app(app)
     compression.init_app(app)
     register_store(app)
+    auth.init_app(app)
     register_blueprints(app)
     public.init_app(app)  # partners: keys, quotas, CORS, embed, OGC API, OpenAPI, caching
     limits.init_app(app)  # after public: its key check runs before the limiter's hook
     register_error_handlers(app)
     cli.init_app(app)
+    cli_accounts.init_app(app)
     return app
 
 
@@ -101,6 +103,10 @@ def register_blueprints(app: Flask) -> None:
     """Mount the API and the pages."""
     from locator.api import bp as api_bp
     from locator.web import bp as web_bp
+    from locator.web.auth import bp as auth_bp
+    from locator.web.manage import bp as manage_bp
 
     app.register_blueprint(api_bp)
     app.register_blueprint(web_bp)
+    app.register_blueprint(auth_bp)
+    app.register_blueprint(manage_bp)

@@ -19,6 +19,12 @@ start-up with a message naming the variable (never a failure on the first reques
 ``LOCATOR_DB_TIMEOUT_S``        PostGIS connect/statement timeout (default 5)
 ``LOCATOR_FEEDBACK_RATE_LIMIT`` rider feedback per client (default
                                 ``10 per minute;100 per day``)
+``LOCATOR_HTTPS``               ``true`` when served over HTTPS (behind a TLS proxy):
+                                session cookies get ``Secure`` (default false)
+``LOCATOR_LOGIN_RATE``          login attempts allowed per client address and per
+                                user name (default ``10 per minute``)
+``LOCATOR_STALE_DAYS``          days after which a facility counts as not verified
+                                recently (default 90)
 ==============================  ===================================================
 
 Partners and the public API (see ``docs/partners.md``):
@@ -42,6 +48,8 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+
+from limits import parse_many
 
 from locator.areas import CITY_BOUNDARY_FILE
 
@@ -133,13 +141,12 @@ def load_config(instance_path: Path, env: Mapping[str, str] | None = None) -> di
         raise ConfigError("LOCATOR_DB_POOL_MAX must be >= LOCATOR_DB_POOL_MIN")
     cfg["LOCATOR_DB_TIMEOUT_S"] = _float(env, "LOCATOR_DB_TIMEOUT_S", 5.0, 0.1, 120.0)
     cfg.update(_rate_config(env))
+    cfg.update(_management_config(env))
     return cfg
 
 
 def _rate_config(env: Mapping[str, str]) -> dict[str, Any]:
     """Rate limits (one Flask-Limiter, :mod:`locator.limits`) and the public URL."""
-    from limits import parse_many
-
     cfg: dict[str, Any] = {}
     uri = (env.get("LOCATOR_RATELIMIT_STORAGE_URI") or "memory://").strip()
     schemes = {"memory", "redis", "rediss", "redis+cluster", "redis+sentinel", "memcached", "mongodb"}
@@ -152,6 +159,7 @@ def _rate_config(env: Mapping[str, str]) -> dict[str, Any]:
         ("LOCATOR_RATELIMIT_KEYLESS", "60 per minute"),
         ("LOCATOR_RATELIMIT_BURST", "20 per second"),
         ("LOCATOR_FEEDBACK_RATE_LIMIT", "10 per minute;100 per day"),
+        ("LOCATOR_LOGIN_RATE", "10 per minute"),
     ):
         value = (env.get(name) or default).strip()
         try:
@@ -163,4 +171,15 @@ def _rate_config(env: Mapping[str, str]) -> dict[str, Any]:
     if public and not public.startswith(("http://", "https://")):
         raise ConfigError("LOCATOR_PUBLIC_URL must be an http(s) URL")
     cfg["LOCATOR_PUBLIC_URL"] = public
+    return cfg
+
+
+def _management_config(env: Mapping[str, str]) -> dict[str, Any]:
+    """Accounts and cookies (see the table in the module docstring)."""
+    cfg: dict[str, Any] = {}
+    https = (env.get("LOCATOR_HTTPS") or "false").strip().lower()
+    if https not in {"true", "false", "1", "0", "yes", "no"}:
+        raise ConfigError(f"LOCATOR_HTTPS must be true or false, got {https!r}")
+    cfg["LOCATOR_HTTPS"] = https in {"true", "1", "yes"}
+    cfg["LOCATOR_STALE_DAYS"] = int(_float(env, "LOCATOR_STALE_DAYS", 90, 1, 3650))
     return cfg

@@ -105,3 +105,20 @@ class StoreUnavailableError(LocatorError):
     status = 503
     code = "store-unavailable"
     title = "Service unavailable"
+
+
+class UnauthorizedError(LocatorError):
+    """No valid credentials were sent (401); the API answers with ``WWW-Authenticate``."""
+
+    status = 401
+    code = "unauthorized"
+    title = "Unauthorized"
+    headers = {"WWW-Authenticate": 'Bearer realm="locator"'}
+
+
+class PreconditionRequiredError(LocatorError):
+    """A write that must be conditional came without ``If-Match`` (428)."""
+
+    status = 428
+    code = "precondition-required"
+    title = "Precondition required"

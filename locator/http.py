@@ -52,7 +52,9 @@ def register_error_handlers(app: Flask) -> None:
             extra["param"] = exc.param
         if exc.status >= 500:
             log.warning("%s: %s", exc.code, exc.detail)
-        return _render(exc.status, exc.title, exc.detail, exc.code, extra)
+        resp = _render(exc.status, exc.title, exc.detail, exc.code, extra)
+        resp.headers.extend(getattr(exc, "headers", {}))
+        return resp
 
     @app.errorhandler(HTTPException)
     def _http_error(exc: HTTPException) -> Response:

@@ -454,3 +454,133 @@ class FacilityStore(abc.ABC):
             NearestHit(facility=f, distance_m=d, bearing_deg=b, rank=r)
             for r, (d, b, f) in enumerate(ranked[: query.k], start=1)
         ]
+
+# --- accounts: users and API tokens (issue 5) ---------------------------------------
+
+#: Account roles, from most to least powerful (see ``docs/managers.md``).
+ROLES = ("admin", "district_manager", "station_manager")
+
+
+@dataclass(frozen=True, slots=True)
+class User:
+    """A management account.
+
+    Attributes
+    ----------
+    name : str
+        Login name, unique, case-sensitive.
+    role : str
+        One of :data:`ROLES`.
+    password_hash : str
+        An argon2 hash (``$argon2id$…``); stores never see passwords.
+    districts : frozenset of str
+        District adcodes a ``district_manager`` manages (point-in-polygon scope).
+    facilities : frozenset of str
+        Facility ids a ``station_manager`` manages.
+    active : bool
+        Inactive accounts cannot log in or use their tokens.
+    created_at : datetime or None
+        Set by the store (UTC).
+    """
+
+    name: str
+    role: str
+    password_hash: str
+    districts: frozenset[str] = frozenset()
+    facilities: frozenset[str] = frozenset()
+    active: bool = True
+    created_at: datetime | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class ApiToken:
+    """A bearer token for the management API. Only its SHA-256 hash is stored.
+
+    Attributes
+    ----------
+    id : str
+        Public identifier (``tok_…``), safe to show and to log.
+    user_name : str
+        The account the token acts as.
+    token_hash : str
+        Lower-case hex SHA-256 of the secret token text.
+    label : str
+    created_at, revoked_at : datetime or None
+        Set by the store (UTC); a revoked token no longer authenticates.
+    """
+
+    id: str
+    user_name: str
+    token_hash: str
+    label: str = ""
+    created_at: datetime | None = None
+    revoked_at: datetime | None = None
+
+
+class AccountStore(abc.ABC):
+    """Users and API tokens. Every write is one transaction; none touches the revision.
+
+    Errors: :class:`~locator.errors.NotFoundError` for an unknown user or token,
+    :class:`~locator.errors.ConflictError` for a duplicate user name or token.
+    """
+
+    @abc.abstractmethod
+    def add_user(self, user: User) -> User:
+        """Store a new user (``created_at`` set by the store) and return it.
+
+        Raises
+        ------
+        ConflictError
+            If the name is taken.
+        """
+
+    @abc.abstractmethod
+    def get_user(self, name: str) -> User:
+        """Return one user.
+
+        Raises
+        ------
+        NotFoundError
+        """
+
+    @abc.abstractmethod
+    def list_users(self) -> builtins.list[User]:
+        """Every user, by name."""
+
+    @abc.abstractmethod
+    def update_user(self, user: User) -> User:
+        """Replace role, password hash, districts, facilities and ``active`` of ``user.name``.
+
+        Raises
+        ------
+        NotFoundError
+        """
+
+    @abc.abstractmethod
+    def add_token(self, token: ApiToken) -> ApiToken:
+        """Store a new token (``created_at`` set by the store).
+
+        Raises
+        ------
+        NotFoundError
+            If ``token.user_name`` is no user.
+        ConflictError
+            If the id or hash exists.
+        """
+
+    @abc.abstractmethod
+    def find_token(self, token_hash: str) -> ApiToken | None:
+        """The token with this hash (revoked ones included), or None."""
+
+    @abc.abstractmethod
+    def list_tokens(self, user_name: str | None = None) -> builtins.list[ApiToken]:
+        """Tokens (of one user, or all), oldest first."""
+
+    @abc.abstractmethod
+    def revoke_token(self, token_id: str) -> None:
+        """Mark a token revoked (idempotent).
+
+        Raises
+        ------
+        NotFoundError
+        """

@@ -24,13 +24,16 @@ from locator.domain import Facility, Feedback
 from locator.errors import ConflictError, NotFoundError, StoreUnavailableError, VersionConflictError
 from locator.stores.base import (
     SYSTEM,
+    AccountStore,
     Actor,
+    ApiToken,
     ChangeSet,
     FacilityStore,
     HistoryEntry,
     ListFilter,
     Partner,
     PartnerStore,
+    User,
     field_changes,
 )
 
@@ -116,6 +119,27 @@ MIGRATIONS: list[str] = [
     CREATE INDEX feedback_at ON feedback (at);
     CREATE TRIGGER feedback_append_only_u BEFORE UPDATE ON feedback
         BEGIN SELECT RAISE(ABORT, 'feedback is append-only'); END;
+    """,
+    # 4: accounts (users, API tokens: only a SHA-256 hash of each token is stored).
+    """
+    CREATE TABLE users (
+        name TEXT PRIMARY KEY CHECK (length(trim(name)) > 0),
+        role TEXT NOT NULL CHECK (role IN ('admin', 'district_manager', 'station_manager')),
+        password_hash TEXT NOT NULL,
+        districts TEXT NOT NULL DEFAULT '[]',
+        facilities TEXT NOT NULL DEFAULT '[]',
+        active INTEGER NOT NULL DEFAULT 1,
+        created_at TEXT NOT NULL
+    );
+    CREATE TABLE api_tokens (
+        id TEXT PRIMARY KEY,
+        user_name TEXT NOT NULL REFERENCES users (name),
+        token_hash TEXT NOT NULL UNIQUE,
+        label TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        revoked_at TEXT
+    );
+    CREATE INDEX api_tokens_user ON api_tokens (user_name);
     """,
 ]
 
@@ -228,7 +252,7 @@ _UPSERT = (
 )
 
 
-class SQLiteStore(FacilityStore, PartnerStore):
+class SQLiteStore(FacilityStore, PartnerStore, AccountStore):
     """Facility store in one SQLite file (see the module docstring).
 
     Parameters
@@ -425,8 +449,8 @@ class SQLiteStore(FacilityStore, PartnerStore):
         )
 
     @contextmanager
-    def _partner_write(self) -> Iterator[sqlite3.Connection]:
-        """A write transaction that takes no facility revision."""
+    def _tx(self) -> Iterator[sqlite3.Connection]:
+        """A write transaction that does not touch the facility revision."""
         conn = self._conn()
         conn.execute("BEGIN IMMEDIATE")
         try:
@@ -444,7 +468,7 @@ class SQLiteStore(FacilityStore, PartnerStore):
         return self._row_to_partner(row)
 
     def add_partner(self, partner: Partner) -> Partner:
-        with self._partner_write() as conn:
+        with self._tx() as conn:
             try:
                 conn.execute(
                     "INSERT INTO partners (name, origins, daily_quota, key_hash, key_prefix, "
@@ -476,7 +500,7 @@ class SQLiteStore(FacilityStore, PartnerStore):
         return [self._row_to_partner(r) for r in rows]
 
     def set_partner_key(self, name: str, key_hash: str, key_prefix: str, at: datetime) -> Partner:
-        with self._partner_write() as conn:
+        with self._tx() as conn:
             if not self._fetch_partner(conn, name).active:
                 raise ConflictError(f"partner {name!r} is revoked", param="name")
             try:
@@ -489,13 +513,106 @@ class SQLiteStore(FacilityStore, PartnerStore):
             return self._fetch_partner(conn, name)
 
     def revoke_partner(self, name: str, at: datetime) -> Partner:
-        with self._partner_write() as conn:
+        with self._tx() as conn:
             self._fetch_partner(conn, name)
             conn.execute(
                 "UPDATE partners SET revoked_at = coalesce(revoked_at, ?) WHERE name = ?",
                 (_utc_iso(at), name),
             )
             return self._fetch_partner(conn, name)
+
+    # -- accounts (AccountStore) ----------------------------------------------------
+
+    def add_user(self, user: User) -> User:
+        stored = dataclasses.replace(user, created_at=datetime.now(UTC))
+        with self._tx() as conn:
+            if conn.execute("SELECT 1 FROM users WHERE name = ?", (user.name,)).fetchone():
+                raise ConflictError(f"a user named {user.name!r} exists", param="name")
+            conn.execute(
+                "INSERT INTO users (name, role, password_hash, districts, facilities, active, created_at) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    stored.name,
+                    stored.role,
+                    stored.password_hash,
+                    json.dumps(sorted(stored.districts)),
+                    json.dumps(sorted(stored.facilities)),
+                    int(stored.active),
+                    _utc_iso(stored.created_at),
+                ),
+            )
+        return stored
+
+    def get_user(self, name: str) -> User:
+        row = self._conn().execute("SELECT * FROM users WHERE name = ?", (name,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no user named {name!r}", param="name")
+        return _row_to_user(row)
+
+    def list_users(self) -> builtins.list[User]:
+        return [_row_to_user(r) for r in self._conn().execute("SELECT * FROM users ORDER BY name")]
+
+    def update_user(self, user: User) -> User:
+        with self._tx() as conn:
+            cur = conn.execute(
+                "UPDATE users SET role = ?, password_hash = ?, districts = ?, facilities = ?, active = ? "
+                "WHERE name = ?",
+                (
+                    user.role,
+                    user.password_hash,
+                    json.dumps(sorted(user.districts)),
+                    json.dumps(sorted(user.facilities)),
+                    int(user.active),
+                    user.name,
+                ),
+            )
+            if cur.rowcount != 1:
+                raise NotFoundError(f"no user named {user.name!r}", param="name")
+            row = conn.execute("SELECT * FROM users WHERE name = ?", (user.name,)).fetchone()
+        return _row_to_user(row)
+
+    def add_token(self, token: ApiToken) -> ApiToken:
+        stored = dataclasses.replace(token, created_at=datetime.now(UTC), revoked_at=None)
+        with self._tx() as conn:
+            if not conn.execute("SELECT 1 FROM users WHERE name = ?", (token.user_name,)).fetchone():
+                raise NotFoundError(f"no user named {token.user_name!r}", param="name")
+            dup = conn.execute(
+                "SELECT 1 FROM api_tokens WHERE id = ? OR token_hash = ?", (token.id, token.token_hash)
+            ).fetchone()
+            if dup:
+                raise ConflictError("a token with this id or hash exists", param="token")
+            conn.execute(
+                "INSERT INTO api_tokens (id, user_name, token_hash, label, created_at) "
+                "VALUES (?, ?, ?, ?, ?)",
+                (stored.id, stored.user_name, stored.token_hash, stored.label, _utc_iso(stored.created_at)),
+            )
+        return stored
+
+    def find_token(self, token_hash: str) -> ApiToken | None:
+        row = self._conn().execute(
+            "SELECT * FROM api_tokens WHERE token_hash = ?", (token_hash,)
+        ).fetchone()
+        return None if row is None else _row_to_token(row)
+
+    def list_tokens(self, user_name: str | None = None) -> builtins.list[ApiToken]:
+        if user_name is None:
+            rows = self._conn().execute("SELECT * FROM api_tokens ORDER BY created_at, id")
+        else:
+            rows = self._conn().execute(
+                "SELECT * FROM api_tokens WHERE user_name = ? ORDER BY created_at, id", (user_name,)
+            )
+        return [_row_to_token(r) for r in rows]
+
+    def revoke_token(self, token_id: str) -> None:
+        with self._tx() as conn:
+            row = conn.execute("SELECT revoked_at FROM api_tokens WHERE id = ?", (token_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no token {token_id!r}", param="token")
+            if row["revoked_at"] is None:
+                conn.execute(
+                    "UPDATE api_tokens SET revoked_at = ? WHERE id = ?",
+                    (datetime.now(UTC).isoformat(), token_id),
+                )
 
     # -- writes ------------------------------------------------------------------
 
@@ -654,6 +771,29 @@ class SQLiteStore(FacilityStore, PartnerStore):
         for conn in conns:
             conn.close()
         self._local = threading.local()
+
+
+def _row_to_user(row: sqlite3.Row) -> User:
+    return User(
+        name=row["name"],
+        role=row["role"],
+        password_hash=row["password_hash"],
+        districts=frozenset(json.loads(row["districts"])),
+        facilities=frozenset(json.loads(row["facilities"])),
+        active=bool(row["active"]),
+        created_at=_dt(row["created_at"]),
+    )
+
+
+def _row_to_token(row: sqlite3.Row) -> ApiToken:
+    return ApiToken(
+        id=row["id"],
+        user_name=row["user_name"],
+        token_hash=row["token_hash"],
+        label=row["label"],
+        created_at=_dt(row["created_at"]),
+        revoked_at=_dt(row["revoked_at"]),
+    )
 
 
 def _split_sql(script: str) -> builtins.list[str]:
