@@ -31,6 +31,7 @@ from flask_wtf.csrf import CSRFProtect
 from locator import limits
 from locator.accounts import AccountService, session_fingerprint
 from locator.errors import StoreUnavailableError, UnauthorizedError
+from locator.management import ManagementService
 from locator.stores.base import AccountStore, User
 
 login_manager = LoginManager()
@@ -53,6 +54,12 @@ class LoginUser(UserMixin):
     def is_active(self) -> bool:
         """Inactive accounts cannot log in."""
         return self.user.active
+
+
+def management() -> ManagementService:
+    """The app's :class:`~locator.management.ManagementService`."""
+    svc: ManagementService = current_app.extensions["locator.manage"]
+    return svc
 
 
 def accounts() -> AccountService:
@@ -150,7 +157,7 @@ def safe_next(target: str | None, default: str = "/manage") -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Session cookies, CSRF, Flask-Login, the rate limiter and the account service."""
+    """Session cookies, CSRF, Flask-Login, the rate limiter, the account and management services."""
     https = bool(app.config.get("LOCATOR_HTTPS"))
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
@@ -172,6 +179,9 @@ def init_app(app: Flask) -> None:
     login_manager.session_protection = "basic"
     login_manager.anonymous_user = AnonymousUserMixin
     limits.init_app(app)
+    app.extensions["locator.manage"] = ManagementService(
+        app.extensions["locator"], stale_days=int(app.config.get("LOCATOR_STALE_DAYS", 90))
+    )
     store = app.extensions["locator"].store
     if isinstance(store, AccountStore):
         # ARGON2_PARAMETERS (PasswordHasher keyword arguments) exists for tests only.

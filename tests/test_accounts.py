@@ -170,6 +170,7 @@ def test_login_page_gives_one_message_for_unknown_user_and_wrong_password(app: F
     assert wrong.status_code == unknown.status_code == 200
     for resp in (wrong, unknown):
         assert "Unknown user name or wrong password." in resp.get_data(as_text=True)
+
     def strip(resp) -> str:  # type: ignore[no-untyped-def]
         html = resp.get_data(as_text=True).replace('value="ann"', "").replace('value="nobody"', "")
         return re.sub(r'(csrf_token" value=|csrf-token" content=)"[^"]+"', "", html)
@@ -279,8 +280,16 @@ def test_password_change_ends_existing_sessions(app: Flask) -> None:
 def test_cli_create_user_reads_password_from_stdin(app: Flask) -> None:
     runner = app.test_cli_runner()
     result = runner.invoke(
-        args=["locator", "create-user", "haidian", "--role", "district_manager", "--district", HAIDIAN,
-              "--password-stdin"],
+        args=[
+            "locator",
+            "create-user",
+            "haidian",
+            "--role",
+            "district_manager",
+            "--district",
+            HAIDIAN,
+            "--password-stdin",
+        ],
         input=PASSWORD + "\n",
     )
     assert result.exit_code == 0, result.output

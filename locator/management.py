@@ -1,0 +1,631 @@
+"""Managing facilities: scopes, edits, status lifecycle, verification, history, restore.
+
+No Flask here: the management pages and API parse requests, call
+:class:`ManagementService`, and render what it returns. **Every rule lives here**, so a
+hidden button is never the only thing standing between a manager and another
+district's facility.
+
+Scopes
+------
+* ``admin``: every facility; the only role that may delete.
+* ``district_manager``: the facilities whose *location* lies in one of the account's
+  districts, decided by point-in-polygon on the district polygons (WGS-84). An edit is
+  checked twice — the facility as stored and the facility as it would be stored — so
+  moving a facility out of one's districts, or creating one outside them, is refused.
+  Listings use the stored ``district_adcode`` (assigned by the same point-in-polygon at
+  every write), so they agree with the checks.
+* ``station_manager``: only the facility ids assigned to the account; cannot create.
+
+Every refused action raises :class:`~locator.errors.ForbiddenError` before anything is
+written. Writes go through the store with the version the caller based them on, so a
+stale edit raises :class:`~locator.errors.VersionConflictError` and changes nothing.
+Every write is recorded in the store's append-only history with
+``Actor(user name, reason)``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import re
+import unicodedata
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, date, datetime, timedelta
+from typing import Any, Final
+
+from locator.domain import KINDS, STATUSES, Facility
+from locator.errors import ForbiddenError, NotFoundError, ValidationError
+from locator.geo import Datum
+from locator.hours import TZ
+from locator.index import NearestQuery
+from locator.services import LocatorService
+from locator.stores.base import TRACKED_FIELDS, Actor, HistoryEntry, User
+
+#: Fields a manager may change with :meth:`ManagementService.update` (``lon``/``lat``
+#: in the declared datum). Status has its own operation; district and subdistrict are
+#: always assigned by point-in-polygon.
+CHANGEABLE_FIELDS: Final = (
+    "kind",
+    "name",
+    "address",
+    "lon",
+    "lat",
+    "amenities",
+    "opening_hours",
+    "host_type",
+    "phone",
+    "status",
+    "status_until",
+    "status_reason",
+)
+
+#: Fields restored by :meth:`ManagementService.restore` (verification is not restored).
+RESTORED_FIELDS: Final = (*CHANGEABLE_FIELDS, "source")
+
+#: Radius (geodesic metres) within which a facility of the same kind is a likely duplicate.
+SAME_KIND_RADIUS_M: Final = 30.0
+#: Radius (geodesic metres) within which a similar name is a likely duplicate.
+SIMILAR_NAME_RADIUS_M: Final = 200.0
+#: ``difflib`` ratio from which two names (generic words removed) count as similar.
+NAME_SIMILARITY: Final = 0.75
+
+_GENERIC_WORDS: Final = sorted(
+    {
+        *(label.zh for label in KINDS.values()),
+        "户外劳动者服务站点", "工会服务站点", "暖心驿站", "爱心驿站", "驿站", "母婴室",
+        "服务站", "示例", "demo", "warm station", "union home", "nursing room",
+    },
+    key=len,
+    reverse=True,
+)
+_PUNCT_RE: Final = re.compile(r"[\W_]+", re.UNICODE)
+
+
+def normalise_name(name: str) -> str:
+    """A facility name reduced for comparison: NFKC, lower case, generic words and punctuation removed.
+
+    >>> normalise_name("示例·颐和园北区 暖心驿站")
+    '颐和园北区'
+    """
+    text = unicodedata.normalize("NFKC", name).lower()
+    for word in _GENERIC_WORDS:
+        text = text.replace(word.lower(), " ")
+    return _PUNCT_RE.sub("", text)
+
+
+def similar_names(a: str, b: str) -> bool:
+    """True when two facility names probably name the same place.
+
+    >>> similar_names("海淀桥暖心驿站", "海淀桥 户外劳动者暖心驿站")
+    True
+    >>> similar_names("海淀桥暖心驿站", "中关村暖心驿站")
+    False
+    """
+    na, nb = normalise_name(a), normalise_name(b)
+    if na == nb:
+        return True
+    if min(len(na), len(nb)) >= 2 and (na in nb or nb in na):
+        return True
+    return difflib.SequenceMatcher(None, na, nb).ratio() >= NAME_SIMILARITY
+
+
+@dataclass(frozen=True, slots=True)
+class NearbyWarning:
+    """A likely duplicate near a facility being saved.
+
+    Attributes
+    ----------
+    facility : Facility
+        The existing facility.
+    distance_m : float
+        Geodesic distance on WGS-84, metres.
+    reasons : tuple of str
+        ``same_kind`` (same kind within :data:`SAME_KIND_RADIUS_M`) and/or
+        ``similar_name`` (similar name within :data:`SIMILAR_NAME_RADIUS_M`).
+    """
+
+    facility: Facility
+    distance_m: float
+    reasons: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class FacilityFilter:
+    """Filters for :meth:`ManagementService.facilities`; None/empty means no constraint.
+
+    ``text`` matches id, name or address (case-insensitive substring). ``stale`` keeps
+    facilities not verified within the stale period; ``with_reports`` those with open
+    rider reports (see :meth:`ManagementService.open_report_counts`).
+    """
+
+    text: str = ""
+    kinds: frozenset[str] = frozenset()
+    statuses: frozenset[str] = frozenset()
+    districts: frozenset[str] = frozenset()
+    stale: bool = False
+    with_reports: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Conflict:
+    """What a stale edit would have changed, next to what is stored now.
+
+    Attributes
+    ----------
+    current : Facility
+        The facility as stored now.
+    base : dict
+        Tracked fields of the version the edit was based on (from history; may be empty).
+    mine : dict
+        The edit's changed fields ``{field: value}`` (JSON values, lon/lat WGS-84).
+    theirs : dict
+        Fields changed by others since the base ``{field: [base value, current value]}``.
+    """
+
+    current: Facility
+    base: dict[str, Any]
+    mine: dict[str, Any]
+    theirs: dict[str, list[Any]] = field(default_factory=dict)
+
+    @property
+    def overlapping(self) -> list[str]:
+        """Fields both sides changed (to different values)."""
+        return sorted(k for k in self.mine if k in self.theirs and self.theirs[k][1] != self.mine[k])
+
+
+def jsonable(value: Any) -> Any:
+    """A tracked field value as history stores it (sorted lists, ISO strings)."""
+    if isinstance(value, frozenset | set):
+        return sorted(value)
+    if isinstance(value, date | datetime):
+        return value.isoformat()
+    return value
+
+
+class ManagementService:
+    """The management rules over a :class:`LocatorService` (its store and index).
+
+    Parameters
+    ----------
+    locator : LocatorService
+    stale_days : int
+        A facility not verified for this many days is stale.
+    clock : callable, optional
+        Returns the current instant (timezone-aware); tests pass a fixed one.
+    """
+
+    def __init__(
+        self,
+        locator: LocatorService,
+        *,
+        stale_days: int = 90,
+        clock: Callable[[], datetime] | None = None,
+    ) -> None:
+        self.locator = locator
+        self.stale_days = stale_days
+        self.clock = clock or (lambda: datetime.now(UTC))
+
+    @property
+    def store(self) -> Any:
+        """The facility store (also an account and report store where supported)."""
+        return self.locator.store
+
+    # -- scopes -------------------------------------------------------------------
+
+    def district_of(self, lon: float, lat: float) -> str | None:
+        """Adcode of the district covering WGS-84 ``(lon, lat)`` (point-in-polygon), or None."""
+        area = self.locator.districts.locate(lon, lat)
+        return area.code if area else None
+
+    def in_scope(self, user: User, f: Facility) -> bool:
+        """Whether ``user`` may manage ``f`` as it is (location in WGS-84)."""
+        if user.role == "admin":
+            return True
+        if user.role == "district_manager":
+            return self.district_of(f.lon, f.lat) in user.districts
+        if user.role == "station_manager":
+            return f.id in user.facilities
+        return False
+
+    def _listed(self, user: User, f: Facility) -> bool:
+        """Scope test for listings (stored district; see the module docstring)."""
+        if user.role == "admin":
+            return True
+        if user.role == "district_manager":
+            return f.district_adcode in user.districts
+        return user.role == "station_manager" and f.id in user.facilities
+
+    def check(self, user: User, f: Facility, action: str) -> None:
+        """Raise :class:`ForbiddenError` unless ``user`` may ``action`` facility ``f``.
+
+        Raises
+        ------
+        ForbiddenError
+        """
+        if not self.in_scope(user, f):
+            raise ForbiddenError(
+                f"you may not {action} facility {f.id!r}: it is outside your {self._scope_words(user)}",
+                param="id",
+            )
+
+    @staticmethod
+    def _scope_words(user: User) -> str:
+        if user.role == "district_manager":
+            return "district" + ("s" if len(user.districts) > 1 else "")
+        return "assigned facilities"
+
+    def can_create(self, user: User) -> bool:
+        """Admins and district managers create facilities; station managers do not."""
+        return user.role in {"admin", "district_manager"}
+
+    # -- reads --------------------------------------------------------------------
+
+    def facilities(self, user: User, flt: FacilityFilter | None = None) -> list[Facility]:
+        """The facilities ``user`` manages that pass ``flt``, by name then id.
+
+        Reads the in-memory index (caught up with the store first).
+        """
+        flt = flt or FacilityFilter()
+        text = flt.text.strip().lower()
+        reports = self.open_report_counts(user) if flt.with_reports else {}
+        out = []
+        for f in self.locator.index.facilities():
+            if not self._listed(user, f):
+                continue
+            if flt.kinds and f.kind not in flt.kinds:
+                continue
+            if flt.statuses and f.status not in flt.statuses:
+                continue
+            if flt.districts and f.district_adcode not in flt.districts:
+                continue
+            if flt.stale and not self.is_stale(f):
+                continue
+            if flt.with_reports and not reports.get(f.id):
+                continue
+            if text and not any(text in s.lower() for s in (f.id, f.name, f.address)):
+                continue
+            out.append(f)
+        out.sort(key=lambda f: (f.name, f.id))
+        return out
+
+    def get(self, user: User, facility_id: str) -> Facility:
+        """One facility in ``user``'s scope, read from the store.
+
+        Raises
+        ------
+        NotFoundError, ForbiddenError
+        """
+        f = self.store.get(facility_id)
+        self.check(user, f, "manage")
+        return f
+
+    def is_stale(self, f: Facility, now: datetime | None = None) -> bool:
+        """True when ``f`` was never verified or not within ``stale_days`` (removed ones never are)."""
+        if f.status == "removed":
+            return False
+        if f.verified_at is None:
+            return True
+        return (now or self.clock()) - f.verified_at > timedelta(days=self.stale_days)
+
+    def stale(self, user: User) -> list[Facility]:
+        """``user``'s stale facilities, least recently verified first."""
+        now = self.clock()
+        items = [f for f in self.facilities(user) if self.is_stale(f, now)]
+        oldest = datetime.min.replace(tzinfo=UTC)
+        items.sort(key=lambda f: (f.verified_at or oldest, f.id))
+        return items
+
+    def open_report_counts(self, user: User) -> dict[str, int]:
+        """``{facility id: open rider reports}`` in ``user``'s scope (empty without a report store)."""
+        return {}
+
+    # -- writes -------------------------------------------------------------------
+
+    def _actor(self, user: User, reason: str) -> Actor:
+        return Actor(user.name, (reason or "").strip()[:500])
+
+    def create(self, user: User, record: Mapping[str, Any], datum: Datum, *, reason: str = "") -> Facility:
+        """Validate, scope-check and store a new facility.
+
+        Parameters
+        ----------
+        record : mapping
+            Domain fields; ``lon``/``lat`` in ``datum`` degrees (required), ``kind`` and
+            ``name`` required. ``id`` is generated when absent.
+        datum : Datum
+            Datum of ``lon``/``lat``; converted to WGS-84 before anything else.
+
+        Raises
+        ------
+        ValidationError, ForbiddenError, ConflictError
+        """
+        if not self.can_create(user):
+            raise ForbiddenError("station managers cannot create facilities")
+        rec = {k: v for k, v in record.items() if k in (*CHANGEABLE_FIELDS, "id", "source")}
+        rec.setdefault("source", f"manage:{user.name}")
+        built = self.locator.build(rec, datum)
+        self.check(user, built, "create")
+        stored = self.store.add(built, self._actor(user, reason or "created"))
+        self.locator.refresh(force=True)
+        return stored
+
+    def update(
+        self,
+        user: User,
+        facility_id: str,
+        changes: Mapping[str, Any],
+        expected_version: int,
+        datum: Datum | None = None,
+        *,
+        reason: str = "",
+    ) -> Facility:
+        """Apply a partial change to a facility still at ``expected_version``.
+
+        Parameters
+        ----------
+        changes : mapping
+            Any of :data:`CHANGEABLE_FIELDS`. ``lon`` and ``lat`` come together, with
+            ``datum``.
+        datum : Datum, optional
+            Required when the change moves the facility.
+
+        Raises
+        ------
+        ValidationError
+            An unknown field, a move without a datum, or an invalid value.
+        ForbiddenError
+            The facility is outside the scope, or would be after the change.
+        NotFoundError, VersionConflictError
+        """
+        unknown = sorted(set(changes) - set(CHANGEABLE_FIELDS))
+        if unknown:
+            raise ValidationError(f"field cannot be changed here: {', '.join(unknown)}", param=unknown[0])
+        moving = "lon" in changes or "lat" in changes
+        if moving and not ("lon" in changes and "lat" in changes):
+            raise ValidationError("send lon and lat together", param="location")
+        if moving and datum is None:
+            raise ValidationError("a new location must declare its datum", param="datum")
+        base = self.store.get(facility_id)
+        self.check(user, base, "edit")
+        built = self.locator.build(changes, datum or Datum.WGS84, base=base)
+        if not self.in_scope(user, built):
+            raise ForbiddenError(
+                f"this change would move facility {facility_id!r} out of your {self._scope_words(user)}",
+                param="location",
+            )
+        stored = self.store.update(built, expected_version, self._actor(user, reason or "edited"))
+        self.locator.refresh(force=True)
+        return stored
+
+    def set_status(
+        self,
+        user: User,
+        facility_id: str,
+        status: str,
+        *,
+        until: date | str | None = None,
+        reason: str = "",
+        expected_version: int | None = None,
+    ) -> Facility:
+        """Open, temporarily close (optionally until a date) or remove a facility.
+
+        Parameters
+        ----------
+        status : str
+            ``open``, ``temporarily_closed`` or ``removed``.
+        until : date or ISO date string, optional
+            Only for ``temporarily_closed``: the expected reopening day (Asia/Shanghai),
+            today or later.
+        reason : str
+            Required for ``removed``.
+        expected_version : int, optional
+            The version the caller saw; default the current one.
+
+        Raises
+        ------
+        ValidationError, ForbiddenError, NotFoundError, VersionConflictError
+        """
+        if status not in STATUSES:
+            raise ValidationError(f"status must be one of {', '.join(STATUSES)}", param="status")
+        reason = (reason or "").strip()
+        until_date = _parse_day(until)
+        if until_date is not None and status != "temporarily_closed":
+            raise ValidationError("until is only for temporarily_closed", param="until")
+        if until_date is not None and until_date < self.clock().astimezone(TZ).date():
+            raise ValidationError("until must be today or later", param="until")
+        if status == "removed" and not reason:
+            raise ValidationError("say why the facility is removed", param="reason")
+        changes = {
+            "status": status,
+            "status_until": until_date.isoformat() if until_date else None,
+            "status_reason": "" if status == "open" else reason,
+        }
+        return self._write(user, facility_id, changes, expected_version, f"status: {status}", reason)
+
+    def verify(
+        self, user: User, facility_id: str, *, expected_version: int | None = None, reason: str = ""
+    ) -> Facility:
+        """Record that the facility was checked and is right, now.
+
+        Raises
+        ------
+        ForbiddenError, NotFoundError, VersionConflictError
+        """
+        changes = {"verified_at": self.clock()}
+        return self._write(user, facility_id, changes, expected_version, "verified", reason)
+
+    def _write(
+        self,
+        user: User,
+        facility_id: str,
+        changes: Mapping[str, Any],
+        expected_version: int | None,
+        what: str,
+        reason: str,
+    ) -> Facility:
+        base = self.store.get(facility_id)
+        self.check(user, base, "change")
+        built = self.locator.build(changes, Datum.WGS84, base=base)
+        version = base.version if expected_version is None else expected_version
+        actor = self._actor(user, f"{what}: {reason}" if reason else what)
+        stored = self.store.update(built, version, actor)
+        self.locator.refresh(force=True)
+        return stored
+
+    def delete(self, user: User, facility_id: str, expected_version: int, *, reason: str = "") -> None:
+        """Delete a facility for good (admins only; others set status ``removed``).
+
+        Raises
+        ------
+        ForbiddenError, NotFoundError, VersionConflictError
+        """
+        if user.role != "admin":
+            raise ForbiddenError("only administrators delete facilities; set the status to removed")
+        self.store.delete(facility_id, expected_version, self._actor(user, reason or "deleted"))
+        self.locator.refresh(force=True)
+
+    # -- history ------------------------------------------------------------------
+
+    def history(self, user: User, facility_id: str) -> list[HistoryEntry]:
+        """The facility's append-only history, oldest first.
+
+        Raises
+        ------
+        NotFoundError
+            Unknown id (or a deleted facility, for anyone but an admin).
+        ForbiddenError
+        """
+        try:
+            self.get(user, facility_id)
+        except NotFoundError:
+            if user.role != "admin":
+                raise
+        entries: list[HistoryEntry] = self.store.history(facility_id)
+        if not entries:
+            raise NotFoundError(f"no facility with id {facility_id!r}", param="id")
+        return entries
+
+    @staticmethod
+    def state_after(entries: Iterable[HistoryEntry], seq: int) -> dict[str, Any]:
+        """The tracked fields as they were right after history entry ``seq``.
+
+        Replays the entries' ``changes`` in order (a create or import from nothing
+        carries every field, a delete clears them).
+
+        Raises
+        ------
+        NotFoundError
+            If no entry has this ``seq``.
+        """
+        state: dict[str, Any] = {}
+        found = False
+        for e in entries:
+            for name, (_old, new) in e.changes.items():
+                state[name] = new
+            if e.action == "delete":
+                state = {}
+            if e.seq == seq:
+                found = True
+                break
+        if not found:
+            raise NotFoundError(f"no history entry {seq}", param="seq")
+        return {name: state.get(name) for name in TRACKED_FIELDS}
+
+    def restore(
+        self, user: User, facility_id: str, seq: int, expected_version: int, *, reason: str = ""
+    ) -> Facility:
+        """Make the facility look as it did right after history entry ``seq``: a new change.
+
+        Restores :data:`RESTORED_FIELDS` (not the verification time); the result is
+        scope-checked like any edit, and recorded as ``update`` with the reason
+        ``restore #seq``.
+
+        Raises
+        ------
+        NotFoundError, ForbiddenError, VersionConflictError, ValidationError
+        """
+        entries = self.history(user, facility_id)
+        entry = next((e for e in entries if e.seq == seq), None)
+        if entry is None or entry.action == "delete":
+            raise NotFoundError(f"no restorable history entry {seq}", param="seq")
+        state = self.state_after(entries, seq)
+        changes = {name: state[name] for name in RESTORED_FIELDS if name != "source"}
+        note = f"restore #{seq} (version {entry.version})" + (f": {reason}" if reason else "")
+        return self.update(user, facility_id, changes, expected_version, Datum.WGS84, reason=note)
+
+    def conflict(
+        self, user: User, facility_id: str, based_on: int, mine: Mapping[str, Any]
+    ) -> Conflict:
+        """Describe a refused stale edit: the stored facility, the base, both sides' changes.
+
+        Parameters
+        ----------
+        based_on : int
+            The version the edit started from.
+        mine : mapping
+            The edit's values (JSON values; ``lon``/``lat`` WGS-84); only those that
+            differ from the base count as the editor's changes.
+        """
+        current = self.get(user, facility_id)
+        entries = self.store.history(facility_id)
+        base: dict[str, Any] = {}
+        for e in reversed(entries):
+            if e.version == based_on and e.action != "delete":
+                base = self.state_after(entries, e.seq)
+                break
+        now = {name: jsonable(getattr(current, name)) for name in TRACKED_FIELDS}
+        if base:
+            my_changes = {k: v for k, v in mine.items() if base.get(k) != v}
+            theirs = {k: [base.get(k), now[k]] for k in TRACKED_FIELDS if base.get(k) != now[k]}
+        else:
+            my_changes = {k: v for k, v in mine.items() if now.get(k) != v}
+            theirs = {}
+        ignored = {"district_adcode", "district_name", "subdistrict"}
+        theirs = {k: v for k, v in theirs.items() if k not in ignored}
+        return Conflict(current, base, my_changes, theirs)
+
+    # -- likely duplicates ----------------------------------------------------------
+
+    def nearby_warnings(
+        self, lon: float, lat: float, kind: str, name: str, *, exclude_id: str | None = None
+    ) -> list[NearbyWarning]:
+        """Likely duplicates of a facility at WGS-84 ``(lon, lat)``: nearest first.
+
+        A facility (not removed) counts when it has the same kind within
+        :data:`SAME_KIND_RADIUS_M` or a similar name (:func:`similar_names`) within
+        :data:`SIMILAR_NAME_RADIUS_M`; distances are WGS-84 geodesic metres from the
+        in-memory index.
+        """
+        query = NearestQuery(
+            lon=lon,
+            lat=lat,
+            k=100,
+            statuses=frozenset({"open", "temporarily_closed"}),
+            radius_m=SIMILAR_NAME_RADIUS_M,
+        )
+        out = []
+        for hit in self.locator.index.nearest(query):
+            f = hit.facility
+            if f.id == exclude_id:
+                continue
+            reasons = []
+            if f.kind == kind and hit.distance_m <= SAME_KIND_RADIUS_M:
+                reasons.append("same_kind")
+            if name and similar_names(name, f.name):
+                reasons.append("similar_name")
+            if reasons:
+                out.append(NearbyWarning(f, hit.distance_m, tuple(reasons)))
+        return out
+
+
+def _parse_day(value: date | str | None) -> date | None:
+    if value is None or value == "":
+        return None
+    if isinstance(value, datetime):
+        raise ValidationError("until must be a date (YYYY-MM-DD)", param="until")
+    if isinstance(value, date):
+        return value
+    try:
+        return date.fromisoformat(str(value).strip())
+    except ValueError:
+        raise ValidationError("until must be a date (YYYY-MM-DD)", param="until") from None
