@@ -102,11 +102,13 @@ def register_store(app: Flask) -> None:
 def register_blueprints(app: Flask) -> None:
     """Mount the API and the pages."""
     from locator.api import bp as api_bp
+    from locator.api.manage import bp as manage_api_bp
     from locator.web import bp as web_bp
     from locator.web.auth import bp as auth_bp
     from locator.web.manage import bp as manage_bp
 
     app.register_blueprint(api_bp)
+    app.register_blueprint(manage_api_bp)
     app.register_blueprint(web_bp)
     app.register_blueprint(auth_bp)
     app.register_blueprint(manage_bp)

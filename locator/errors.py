@@ -26,6 +26,8 @@ class LocatorError(Exception):
     status = 500
     code = "internal-error"
     title = "Internal error"
+    #: Extra response headers (e.g. ``WWW-Authenticate``, the current ``ETag``).
+    headers: dict[str, str] = {}  # replaced per instance, never mutated
 
     def __init__(self, detail: str, *, param: str | None = None, **extra: Any) -> None:
         super().__init__(detail)

@@ -136,3 +136,14 @@ def places_collection(matches: Iterable[Any], query: str, datum: Datum) -> dict[
         "numberReturned": len(features),
         "features": features,
     }
+
+
+def facility_etag(f: Facility) -> str:
+    """The ``ETag`` of a facility's representations: ``W/"<id>-v<version>"``.
+
+    Weak, because representations differ in ways that do not change the facility (the
+    ``datum`` of the coordinates, ``open_now`` at the time of the request); the version
+    alone decides whether a cached copy is current. ``If-Match`` on the management API
+    compares this version (see ``docs/managers.md``).
+    """
+    return f'W/"{f.id}-v{f.version}"'

@@ -14,7 +14,7 @@ from locator.limits import feedback_limit
 from locator.places import PLACE_KINDS, PlaceIndex, area_places, load_subway
 from locator.queries import parse_datum, parse_int, parse_list, parse_nearest
 from locator.sameorigin import check_same_origin
-from locator.serialize import facility_feature, nearest_collection, places_collection
+from locator.serialize import facility_etag, facility_feature, nearest_collection, places_collection
 from locator.services import LocatorService
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -104,7 +104,9 @@ def facility(facility_id: str) -> Response:
     """One facility as a GeoJSON Feature."""
     datum = parse_datum(request.args)
     f = service().get(facility_id)
-    return geojson_response(facility_feature(f, datum, at=datetime.now(UTC)))
+    resp = geojson_response(facility_feature(f, datum, at=datetime.now(UTC)))
+    resp.headers["ETag"] = facility_etag(f)
+    return resp
 
 
 @bp.get("/places")
