@@ -324,6 +324,21 @@ class ManagementService:
     def _actor(self, user: User, reason: str) -> Actor:
         return Actor(user.name, (reason or "").strip()[:500])
 
+    def prepare_create(self, user: User, record: Mapping[str, Any], datum: Datum) -> Facility:
+        """Every check of :meth:`create`, without writing: the facility as it would be stored.
+
+        Raises
+        ------
+        ValidationError, ForbiddenError
+        """
+        if not self.can_create(user):
+            raise ForbiddenError("station managers cannot create facilities")
+        rec = {k: v for k, v in record.items() if k in (*CHANGEABLE_FIELDS, "id", "source")}
+        rec.setdefault("source", f"manage:{user.name}")
+        built = self.locator.build(rec, datum)
+        self.check(user, built, "create")
+        return built
+
     def create(self, user: User, record: Mapping[str, Any], datum: Datum, *, reason: str = "") -> Facility:
         """Validate, scope-check and store a new facility.
 
@@ -339,15 +354,42 @@ class ManagementService:
         ------
         ValidationError, ForbiddenError, ConflictError
         """
-        if not self.can_create(user):
-            raise ForbiddenError("station managers cannot create facilities")
-        rec = {k: v for k, v in record.items() if k in (*CHANGEABLE_FIELDS, "id", "source")}
-        rec.setdefault("source", f"manage:{user.name}")
-        built = self.locator.build(rec, datum)
-        self.check(user, built, "create")
+        built = self.prepare_create(user, record, datum)
         stored = self.store.add(built, self._actor(user, reason or "created"))
         self.locator.refresh(force=True)
         return stored
+
+    def prepare_update(
+        self, user: User, facility_id: str, changes: Mapping[str, Any], datum: Datum | None = None
+    ) -> Facility:
+        """Every check of :meth:`update` except the version, without writing.
+
+        Returns
+        -------
+        Facility
+            The facility as it would be stored (WGS-84, areas assigned).
+
+        Raises
+        ------
+        ValidationError, ForbiddenError, NotFoundError
+        """
+        unknown = sorted(set(changes) - set(CHANGEABLE_FIELDS))
+        if unknown:
+            raise ValidationError(f"field cannot be changed here: {', '.join(unknown)}", param=unknown[0])
+        moving = "lon" in changes or "lat" in changes
+        if moving and not ("lon" in changes and "lat" in changes):
+            raise ValidationError("send lon and lat together", param="location")
+        if moving and datum is None:
+            raise ValidationError("a new location must declare its datum", param="datum")
+        base = self.store.get(facility_id)
+        self.check(user, base, "edit")
+        built = self.locator.build(changes, datum or Datum.WGS84, base=base)
+        if not self.in_scope(user, built):
+            raise ForbiddenError(
+                f"this change would move facility {facility_id!r} out of your {self._scope_words(user)}",
+                param="location",
+            )
+        return built
 
     def update(
         self,
@@ -377,22 +419,7 @@ class ManagementService:
             The facility is outside the scope, or would be after the change.
         NotFoundError, VersionConflictError
         """
-        unknown = sorted(set(changes) - set(CHANGEABLE_FIELDS))
-        if unknown:
-            raise ValidationError(f"field cannot be changed here: {', '.join(unknown)}", param=unknown[0])
-        moving = "lon" in changes or "lat" in changes
-        if moving and not ("lon" in changes and "lat" in changes):
-            raise ValidationError("send lon and lat together", param="location")
-        if moving and datum is None:
-            raise ValidationError("a new location must declare its datum", param="datum")
-        base = self.store.get(facility_id)
-        self.check(user, base, "edit")
-        built = self.locator.build(changes, datum or Datum.WGS84, base=base)
-        if not self.in_scope(user, built):
-            raise ForbiddenError(
-                f"this change would move facility {facility_id!r} out of your {self._scope_words(user)}",
-                param="location",
-            )
+        built = self.prepare_update(user, facility_id, changes, datum)
         stored = self.store.update(built, expected_version, self._actor(user, reason or "edited"))
         self.locator.refresh(force=True)
         return stored

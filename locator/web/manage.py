@@ -1,12 +1,43 @@
-"""The management pages (``/manage``): parse forms, call the management service, render."""
+"""The management pages (``/manage``): parse forms, call the management service, render.
+
+Every rule (scopes, versions, validation) is enforced by
+:class:`locator.management.ManagementService`; these views only translate forms into
+calls and results into pages. Every state-changing form carries the CSRF token.
+
+Location input
+--------------
+A facility's location comes from exactly one of:
+
+* the **map pin**: hidden ``lon``/``lat`` in the datum of the map's tiles, declared in
+  the hidden ``map_datum`` field (``gcj02`` for AMap tiles, ``wgs84`` for OSM);
+* **typed or pasted coordinates** (``coords``, e.g. ``116.3376, 39.9925``) with their
+  datum chosen in ``coords_datum`` (AMap/Tencent pickers give GCJ-02, Baidu BD-09).
+
+Either way the pin must be confirmed (``pin_confirmed=1``): a new facility whose pin
+was never placed and confirmed cannot be saved, and an edit leaves the location alone
+unless a moved pin is confirmed. The service converts to WGS-84 before storing.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint, render_template
-from flask_login import login_required
+import re
+from datetime import UTC, datetime
+from typing import Any
 
-from locator.auth import session_user
+from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_login import login_required
+from werkzeug.datastructures import MultiDict
+from werkzeug.wrappers import Response
+
+from locator.auth import management, safe_next, session_user
+from locator.domain import AMENITIES, HOST_TYPES, KINDS, STATUSES, Facility
+from locator.errors import ForbiddenError, LocatorError, ValidationError, VersionConflictError
+from locator.geo import Datum, from_wgs84, to_wgs84, valid_lonlat
+from locator.hours import TZ
+from locator.hours_preview import preview_hours
+from locator.management import FacilityFilter, NearbyWarning, jsonable
 from locator.stores.base import User
+from locator.web import locale
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
 
@@ -14,6 +45,28 @@ ROLE_LABELS = {
     "admin": "Administrator",
     "district_manager": "District manager",
     "station_manager": "Station manager",
+}
+DATUM_LABELS = {
+    "wgs84": "WGS-84 (GPS, OpenStreetMap)",
+    "gcj02": "GCJ-02 (AMap 高德, Tencent 腾讯)",
+    "bd09": "BD-09 (Baidu 百度)",
+}
+FORM_FIELDS = ("kind", "name", "address", "amenities", "opening_hours", "phone", "host_type")
+PAGE_SIZE = 100
+#: Centre of the editing map before a pin is placed (Tiananmen, WGS-84).
+BEIJING_CENTRE = (116.3975, 39.9087)
+
+# TEMP until locator/maps.py from the maps branch is merged: its TILE_PROVIDERS has
+# these entries (the stub on this branch only has "osm").
+_TILE_FALLBACK: dict[str, tuple[str, str, Datum, str, int]] = {
+    "amap": (
+        "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
+        "© 高德地图 AutoNavi",
+        Datum.GCJ02,
+        "1234",
+        18,
+    ),
+    "none": ("", "", Datum.WGS84, "", 19),
 }
 
 
@@ -24,13 +77,478 @@ def account() -> User:
     return user
 
 
+def map_tiles() -> dict[str, Any]:
+    """The editing map's tile layer: URL template, attribution, datum, subdomains, max zoom."""
+    from locator.web import tile_provider
+
+    name = current_app.config["LOCATOR_TILES"]
+    try:
+        t = tile_provider()
+    except KeyError:
+        url, attribution, datum, subdomains, max_zoom = _TILE_FALLBACK[name]
+        return {"url": url, "attribution": attribution, "datum": datum.value,
+                "subdomains": subdomains, "max_zoom": max_zoom}
+    return {
+        "url": t.url,
+        "attribution": t.attribution,
+        "datum": Datum(t.datum).value,
+        "subdomains": getattr(t, "subdomains", "abc"),
+        "max_zoom": getattr(t, "max_zoom", 19),
+    }
+
+
 @bp.context_processor
 def _manage_globals() -> dict[str, object]:
-    return {"account": session_user(), "role_labels": ROLE_LABELS}
+    return {
+        "account": session_user(),
+        "role_labels": ROLE_LABELS,
+        "kinds": KINDS,
+        "statuses": STATUSES,
+        "amenities": AMENITIES,
+        "host_types": HOST_TYPES,
+        "datum_labels": DATUM_LABELS,
+        "locale": locale(),
+    }
+
+
+# --- form parsing -------------------------------------------------------------------------
+
+
+def form_record(form: MultiDict[str, str]) -> dict[str, Any]:
+    """The facility fields of a submitted form (strings stripped, amenities a list)."""
+    rec: dict[str, Any] = {k: (form.get(k) or "").strip() for k in FORM_FIELDS if k != "amenities"}
+    rec["amenities"] = sorted({a for a in form.getlist("amenities") if a})
+    return rec
+
+
+_PAIR_SPLIT = re.compile(r"[,，;；\s]+")
+
+
+def parse_coord_pair(text: str) -> tuple[float, float]:
+    """Parse typed or pasted coordinates into ``(lon, lat)``.
+
+    Accepts ``lon, lat`` (AMap and Baidu pickers) and ``lat, lon`` (Tencent's picker)
+    when the order is unambiguous (exactly one number beyond ±90 is the longitude);
+    otherwise longitude first.
+
+    >>> parse_coord_pair("116.3376, 39.9925")
+    (116.3376, 39.9925)
+    >>> parse_coord_pair("39.9925,116.3376")
+    (116.3376, 39.9925)
+
+    Raises
+    ------
+    ValidationError
+        Unless two finite numbers in range are given (``param="coords"``).
+    """
+    parts = [p for p in _PAIR_SPLIT.split(text.strip()) if p]
+    try:
+        a, b = (float(p) for p in parts)
+    except ValueError:
+        raise ValidationError("type two numbers: longitude, latitude", param="coords") from None
+    if abs(a) <= 90 < abs(b):
+        a, b = b, a
+    if not valid_lonlat(a, b):
+        raise ValidationError("coordinates out of range", param="coords")
+    return a, b
+
+
+def form_location(form: MultiDict[str, str], *, required: bool) -> tuple[float, float, Datum] | None:
+    """The location a form asks for, in its declared datum (see the module docstring).
+
+    Returns
+    -------
+    (lon, lat, datum) or None
+        None when the location is left unchanged (edits only).
+
+    Raises
+    ------
+    ValidationError
+        A missing/unconfirmed pin, bad coordinates, or a missing datum.
+    """
+    confirmed = form.get("pin_confirmed") == "1"
+    coords = (form.get("coords") or "").strip()
+    if coords:
+        lon, lat = parse_coord_pair(coords)
+        raw_datum = (form.get("coords_datum") or "").strip()
+        if not raw_datum:
+            raise ValidationError("choose the datum of the typed coordinates", param="coords_datum")
+        try:
+            datum = Datum.parse(raw_datum)
+        except ValueError:
+            raise ValidationError("unknown datum", param="coords_datum") from None
+    elif form.get("lon") and form.get("lat"):
+        try:
+            lon, lat = float(form["lon"]), float(form["lat"])
+            datum = Datum.parse(form.get("map_datum") or "")
+        except ValueError:
+            raise ValidationError("the pin position is not valid; place it again", param="location") from None
+        if not valid_lonlat(lon, lat):
+            raise ValidationError("the pin position is not valid; place it again", param="location")
+    elif required:
+        raise ValidationError("place the pin on the map (tap the map) and confirm it", param="location")
+    else:
+        return None
+    if not confirmed:
+        raise ValidationError("confirm the pin position before saving", param="pin_confirmed")
+    return lon, lat, datum
+
+
+def form_values(form: MultiDict[str, str] | None, f: Facility | None = None) -> dict[str, Any]:
+    """Values to fill the form with: the submitted form, else the facility, else blanks."""
+    if form is not None:
+        values: dict[str, Any] = form_record(form)
+        for key in ("lon", "lat", "coords", "coords_datum", "pin_confirmed", "reason", "version"):
+            values[key] = form.get(key, "")
+        return values
+    if f is not None:
+        return {
+            "kind": f.kind,
+            "name": f.name,
+            "address": f.address,
+            "amenities": sorted(f.amenities),
+            "opening_hours": f.opening_hours,
+            "phone": f.phone,
+            "host_type": f.host_type,
+            "version": str(f.version),
+        }
+    return {"kind": "warm_station", "amenities": []}
+
+
+def editor_map(f: Facility | None, values: dict[str, Any], user: User) -> dict[str, Any]:
+    """Configuration of the pin map: tiles, centre and pin in the map's datum."""
+    tiles = map_tiles()
+    datum = Datum(tiles["datum"])
+    pin: list[float] | None = None
+    moved = False
+    try:
+        if values.get("lon") and values.get("lat"):
+            pin = [float(values["lat"]), float(values["lon"])]
+            moved = True
+    except ValueError:
+        pin = None
+    if pin is None and f is not None:
+        lon, lat = from_wgs84(f.lon, f.lat, datum)
+        pin = [lat, lon]
+    if pin is not None:
+        centre, zoom = pin, 17
+    else:
+        clon, clat = BEIJING_CENTRE
+        districts = sorted(user.districts)
+        area = management().locator.districts.by_code(districts[0]) if districts else None
+        if area is not None:
+            pt = area.geometry.representative_point()
+            clon, clat = pt.x, pt.y
+        lon, lat = from_wgs84(clon, clat, datum)
+        centre, zoom = [lat, lon], 13 if area is not None else 11
+    return {"tiles": tiles, "datum": datum.value, "centre": centre, "zoom": zoom, "pin": pin, "moved": moved}
+
+
+def _changes(base: Facility, rec: dict[str, Any]) -> dict[str, Any]:
+    """The form fields that differ from the stored facility."""
+    out = {}
+    for key, value in rec.items():
+        if jsonable(getattr(base, key)) != value:
+            out[key] = value
+    return out
+
+
+def _warnings(
+    lon: float, lat: float, kind: str, name: str, exclude_id: str | None = None
+) -> list[NearbyWarning]:
+    if kind not in KINDS:
+        return []
+    return management().nearby_warnings(lon, lat, kind, name, exclude_id=exclude_id)
+
+
+# --- list ---------------------------------------------------------------------------------
 
 
 @bp.get("")
 @login_required
 def facilities() -> str:
-    """The manager's facilities."""
-    return render_template("manage/facilities.html")
+    """The manager's facilities with search and filters."""
+    user = account()
+    mg = management()
+    args = request.args
+    flt = FacilityFilter(
+        text=args.get("q", "")[:200],
+        kinds=frozenset(k for k in args.getlist("kind") if k in KINDS),
+        statuses=frozenset(s for s in args.getlist("status") if s in STATUSES),
+        districts=frozenset(d for d in args.getlist("district") if d),
+        stale=args.get("stale") == "1",
+        with_reports=args.get("reports") == "1",
+    )
+    items = mg.facilities(user, flt)
+    try:
+        page = max(1, int(args.get("page", "1")))
+    except ValueError:
+        page = 1
+    shown = items[(page - 1) * PAGE_SIZE : page * PAGE_SIZE]
+    if user.role == "admin":
+        districts = sorted(mg.locator.districts.areas, key=lambda a: a.code)
+    else:
+        districts = sorted(
+            (a for a in mg.locator.districts.areas if a.code in user.districts), key=lambda a: a.code
+        )
+    return render_template(
+        "manage/facilities.html",
+        items=shown,
+        total=len(items),
+        page=page,
+        pages=max(1, -(-len(items) // PAGE_SIZE)),
+        flt=flt,
+        districts=districts,
+        reports=mg.open_report_counts(user),
+        stale_ids={f.id for f in shown if mg.is_stale(f)},
+        can_create=mg.can_create(user),
+    )
+
+
+# --- create / edit ----------------------------------------------------------------------------
+
+
+def _render_form(
+    f: Facility | None,
+    values: dict[str, Any],
+    *,
+    error: LocatorError | None = None,
+    warnings: list[NearbyWarning] | None = None,
+    status: int = 200,
+) -> tuple[str, int]:
+    user = account()
+    now = datetime.now(UTC)
+    return (
+        render_template(
+            "manage/facility_form.html",
+            f=f,
+            values=values,
+            error=error,
+            warnings=warnings or [],
+            editor=editor_map(f, values, user),
+            hours=preview_hours(values.get("opening_hours", ""), now),
+            stale=f is not None and management().is_stale(f),
+        ),
+        status,
+    )
+
+
+@bp.route("/new", methods=["GET", "POST"])
+@login_required
+def new_facility() -> tuple[str, int] | Response:
+    """Create a facility: fields, a confirmed pin (or typed coordinates with a datum)."""
+    user = account()
+    mg = management()
+    if not mg.can_create(user):
+        raise ForbiddenError("station managers cannot create facilities")
+    if request.method == "GET":
+        return _render_form(None, form_values(None))
+    form = request.form
+    values = form_values(form)
+    try:
+        rec = form_record(form)
+        loc = form_location(form, required=True)
+        assert loc is not None
+        if form.get("ack_warnings") != "1":
+            built = mg.prepare_create(user, {**rec, "lon": loc[0], "lat": loc[1]}, loc[2])
+            found = _warnings(built.lon, built.lat, built.kind, built.name)
+            if found:
+                return _render_form(None, values, warnings=found)
+        stored = mg.create(user, {**rec, "lon": loc[0], "lat": loc[1]}, loc[2], reason=form.get("reason", ""))
+    except ValidationError as exc:
+        return _render_form(None, values, error=exc, status=400)
+    except ForbiddenError as exc:
+        return _render_form(None, values, error=exc, status=403)
+    flash(f"Created “{stored.name}”.", "success")
+    return redirect(url_for("manage.edit_facility", facility_id=stored.id), code=303)
+
+
+@bp.route("/f/<facility_id>/edit", methods=["GET", "POST"])
+@login_required
+def edit_facility(facility_id: str) -> tuple[str, int] | Response:
+    """Edit a facility; a stale version shows both versions (see :func:`_conflict_page`)."""
+    user = account()
+    mg = management()
+    base = mg.get(user, facility_id)
+    if request.method == "GET":
+        return _render_form(base, form_values(None, base))
+    form = request.form
+    values = form_values(form)
+    try:
+        version = int(form.get("version", ""))
+    except ValueError:
+        raise ValidationError("the form lacks its version; reload the page", param="version") from None
+    try:
+        changes = _changes(base, form_record(form))
+        loc = form_location(form, required=False)
+        datum = None
+        if loc is not None:
+            changes.update(lon=loc[0], lat=loc[1])
+            datum = loc[2]
+        if not changes:
+            flash("Nothing changed.", "info")
+            return redirect(url_for("manage.edit_facility", facility_id=facility_id), code=303)
+        if form.get("ack_warnings") != "1" and ({"name", "kind"} & changes.keys() or loc is not None):
+            built = mg.prepare_update(user, facility_id, changes, datum)
+            found = _warnings(built.lon, built.lat, built.kind, built.name, base.id)
+            if found:
+                return _render_form(base, values, warnings=found)
+        stored = mg.update(user, facility_id, changes, version, datum, reason=form.get("reason", ""))
+    except VersionConflictError:
+        return _conflict_page(user, base.id, version, values)
+    except ValidationError as exc:
+        return _render_form(base, values, error=exc, status=400)
+    except ForbiddenError as exc:
+        return _render_form(base, values, error=exc, status=403)
+    flash(f"Saved “{stored.name}” (version {stored.version}).", "success")
+    return redirect(url_for("manage.edit_facility", facility_id=facility_id), code=303)
+
+
+def _conflict_page(user: User, facility_id: str, based_on: int, values: dict[str, Any]) -> tuple[str, int]:
+    """Someone saved first: flash it and show the form again on top of their version."""
+    current = management().get(user, facility_id)
+    flash(
+        f"Someone else saved this facility (now version {current.version}) after you opened it. "
+        "Your changes were not saved; check the form and save again.",
+        "warning",
+    )
+    values = {**values, "version": str(current.version)}
+    return _render_form(current, values, status=409)
+
+
+# --- status, verification ----------------------------------------------------------------------
+
+
+def _back(facility_id: str) -> str:
+    return safe_next(request.form.get("next"), url_for("manage.edit_facility", facility_id=facility_id))
+
+
+@bp.post("/f/<facility_id>/status")
+@login_required
+def set_status(facility_id: str) -> Response:
+    """Open, temporarily close (until a date) or remove; a stale version is refused."""
+    user = account()
+    form = request.form
+    version: int | None
+    try:
+        version = int(form.get("version", ""))
+    except ValueError:
+        version = None
+    try:
+        stored = management().set_status(
+            user,
+            facility_id,
+            form.get("status", ""),
+            until=form.get("until") or None,
+            reason=form.get("reason", ""),
+            expected_version=version,
+        )
+    except VersionConflictError:
+        flash("Someone else changed this facility meanwhile; check it and try again.", "warning")
+        return redirect(_back(facility_id), code=303)
+    except ValidationError as exc:
+        flash(f"Status not changed: {exc.detail}", "error")
+        return redirect(_back(facility_id), code=303)
+    flash(f"Status of “{stored.name}”: {STATUSES[stored.status].get(locale())}.", "success")
+    return redirect(_back(facility_id), code=303)
+
+
+@bp.post("/f/<facility_id>/verify")
+@login_required
+def verify(facility_id: str) -> Response:
+    """“Verified today”: one tap."""
+    stored = management().verify(account(), facility_id)
+    flash(f"“{stored.name}” verified today.", "success")
+    return redirect(_back(facility_id), code=303)
+
+
+# --- small helpers for the editor's JavaScript (GET, same origin) -------------------------------
+
+
+@bp.get("/preview/hours")
+@login_required
+def hours_fragment() -> str:
+    """The plain-words preview of ``?value=`` (an HTML fragment)."""
+    value = request.args.get("value", "")[:500]
+    return render_template("manage/_hours_preview.html", hours=preview_hours(value, datetime.now(UTC)))
+
+
+@bp.get("/preview/nearby")
+@login_required
+def nearby_fragment() -> str:
+    """Likely duplicates near ``?lon&lat&datum`` for ``kind``/``name`` (an HTML fragment)."""
+    args = request.args
+    try:
+        lon, lat = float(args.get("lon", "")), float(args.get("lat", ""))
+        datum = Datum.parse(args.get("datum", "wgs84"))
+    except ValueError:
+        return ""
+    if not valid_lonlat(lon, lat):
+        return ""
+    wlon, wlat = to_wgs84(lon, lat, datum)
+    found = _warnings(wlon, wlat, args.get("kind", ""), args.get("name", ""), args.get("id") or None)
+    return render_template("manage/_nearby.html", warnings=found)
+
+
+@bp.get("/convert")
+@login_required
+def convert() -> Response:
+    """Convert typed ``coords`` from datum ``from`` to ``to`` (JSON ``{lon, lat}``) for the pin."""
+    import json
+
+    args = request.args
+    try:
+        lon, lat = parse_coord_pair(args.get("coords", ""))
+        src, dst = Datum.parse(args.get("from", "")), Datum.parse(args.get("to", ""))
+    except (ValidationError, ValueError) as exc:
+        detail = exc.detail if isinstance(exc, ValidationError) else str(exc)
+        return Response(json.dumps({"error": detail}), status=400, mimetype="application/json")
+    wlon, wlat = to_wgs84(lon, lat, src)
+    out = from_wgs84(wlon, wlat, dst)
+    return Response(
+        json.dumps({"lon": round(out[0], 7), "lat": round(out[1], 7), "input": [lon, lat]}),
+        mimetype="application/json",
+    )
+
+
+# --- history ----------------------------------------------------------------------------------
+
+
+@bp.get("/f/<facility_id>/history")
+@login_required
+def history(facility_id: str) -> str:
+    """Who changed what, when and why; “restore this version” on each entry."""
+    user = account()
+    mg = management()
+    entries = mg.history(user, facility_id)
+    try:
+        current: Facility | None = mg.store.get(facility_id)
+    except LocatorError:
+        current = None
+    return render_template(
+        "manage/history.html",
+        facility_id=facility_id,
+        current=current,
+        entries=list(reversed(entries)),
+        tz=TZ,
+    )
+
+
+@bp.post("/f/<facility_id>/restore")
+@login_required
+def restore(facility_id: str) -> Response:
+    """Restore the state after one history entry, as a new change."""
+    user = account()
+    form = request.form
+    try:
+        seq, version = int(form.get("seq", "")), int(form.get("version", ""))
+    except ValueError:
+        raise ValidationError("the form lacks seq or version; reload the page", param="seq") from None
+    try:
+        stored = management().restore(user, facility_id, seq, version, reason=form.get("reason", ""))
+    except VersionConflictError:
+        flash("Someone else changed this facility meanwhile; nothing was restored. Check the history again.",
+              "warning")
+        return redirect(url_for("manage.history", facility_id=facility_id), code=303)
+    flash(f"Restored entry #{seq} as version {stored.version}.", "success")
+    return redirect(url_for("manage.history", facility_id=facility_id), code=303)

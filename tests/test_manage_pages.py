@@ -1,0 +1,327 @@
+"""The /manage pages without a browser: forms with real CSRF tokens, scopes, pins, datums, history."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from werkzeug.datastructures import MultiDict
+
+from locator.domain import Facility
+from locator.geo import Datum, from_wgs84, geodesic_distance_m
+from locator.management import ManagementService
+
+from .manage_support import CHAOYANG, HAIDIAN, demo_copy, login, make_user, page_csrf
+
+
+@pytest.fixture
+def app(tmp_path: Path, demo_db: Path) -> Iterator[Flask]:
+    application = demo_copy(tmp_path, demo_db)
+    make_user(application, "root", "admin")
+    make_user(application, "hd", "district_manager", districts=[HAIDIAN])
+    yield application
+    application.extensions["locator"].store.close()
+
+
+@pytest.fixture
+def hd(app: Flask) -> FlaskClient:
+    client = app.test_client()
+    assert login(client, "hd").status_code == 303
+    return client
+
+
+def mg(app: Flask) -> ManagementService:
+    svc: ManagementService = app.extensions["locator.manage"]
+    return svc
+
+
+def first_in(app: Flask, adcode: str, kind: str = "warm_station") -> Facility:
+    return next(
+        f
+        for f in mg(app).locator.index.facilities()
+        if f.district_adcode == adcode and f.status == "open" and f.kind == kind
+    )
+
+
+def form_error(html: str) -> str:
+    m = re.search(r'id="form-error">([^<]*)<', html)
+    return m.group(1) if m else ""
+
+
+def new_form(client: FlaskClient, **fields: str) -> dict[str, str]:
+    return {
+        "csrf_token": page_csrf(client, "/manage/new"),
+        "kind": "warm_station",
+        "name": "测试驿站",
+        **fields,
+    }
+
+
+def edit_form(client: FlaskClient, f: Facility, **fields: str) -> dict[str, str]:
+    html = client.get(f"/manage/f/{f.id}/edit").get_data(as_text=True)
+    version = re.search(r'name="version" value="(\d+)"', html).group(1)
+    base = {
+        "csrf_token": page_csrf(client, f"/manage/f/{f.id}/edit"),
+        "version": version,
+        "kind": f.kind,
+        "name": f.name,
+        "address": f.address,
+        "opening_hours": f.opening_hours,
+        "phone": f.phone,
+        "host_type": f.host_type,
+    }
+    base.update(fields)
+    return base
+
+
+def post_edit(client: FlaskClient, f: Facility, amenities: list[str] | None = None, **fields: str):  # type: ignore[no-untyped-def]
+    data = MultiDict(edit_form(client, f, **fields))
+    for a in sorted(f.amenities) if amenities is None else amenities:
+        data.add("amenities", a)
+    return client.post(f"/manage/f/{f.id}/edit", data=data)
+
+
+# --- access ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("path", ["/manage", "/manage/new", "/manage/preview/hours?value=24/7"])
+def test_pages_need_a_login(app: Flask, path: str) -> None:
+    resp = app.test_client().get(path)
+    assert resp.status_code == 302 and "/login?next=" in resp.headers["Location"]
+
+
+def test_list_shows_only_the_scope(app: Flask, hd: FlaskClient) -> None:
+    html = hd.get("/manage").get_data(as_text=True)
+    ids = set(re.findall(r'<tr data-facility-id="([^"]+)"', html))
+    haidian = {f.id for f in mg(app).locator.index.facilities() if f.district_adcode == HAIDIAN}
+    assert ids and ids <= haidian
+    assert first_in(app, CHAOYANG).id not in html
+    total = int(re.search(r"(\d+) facilities", html).group(1))
+    assert total == len(haidian)
+
+
+def test_list_filters(app: Flask, hd: FlaskClient) -> None:
+    html = hd.get("/manage?kind=nursing_room&stale=1").get_data(as_text=True)
+    ids = re.findall(r'<tr data-facility-id="([^"]+)"', html)
+    assert ids
+    for fid in ids:
+        f = mg(app).store.get(fid)
+        assert f.kind == "nursing_room" and mg(app).is_stale(f)
+    f = first_in(app, HAIDIAN)
+    html = hd.get(f"/manage?q={f.id}").get_data(as_text=True)
+    assert re.findall(r'<tr data-facility-id="([^"]+)"', html) == [f.id]
+
+
+def test_another_districts_facility_is_refused(app: Flask, hd: FlaskClient) -> None:
+    f = first_in(app, CHAOYANG)
+    before = (mg(app).store.get(f.id), len(mg(app).store.history(f.id)))
+    assert hd.get(f"/manage/f/{f.id}/edit").status_code == 403
+    assert hd.get(f"/manage/f/{f.id}/history").status_code == 403
+    token = page_csrf(hd)
+    for path, data in [
+        (f"/manage/f/{f.id}/edit", {"version": str(f.version), "name": "mine", "kind": f.kind}),
+        (f"/manage/f/{f.id}/status", {"version": str(f.version), "status": "removed", "reason": "x"}),
+        (f"/manage/f/{f.id}/verify", {}),
+        (f"/manage/f/{f.id}/restore", {"seq": "1", "version": str(f.version)}),
+    ]:
+        resp = hd.post(path, data={"csrf_token": token, **data})
+        assert resp.status_code == 403, path
+        assert "outside your district" in resp.get_data(as_text=True)
+    assert (mg(app).store.get(f.id), len(mg(app).store.history(f.id))) == before
+
+
+def test_station_manager_cannot_open_the_create_form(app: Flask) -> None:
+    f = first_in(app, HAIDIAN)
+    make_user(app, "sm", "station_manager", facilities=[f.id])
+    client = app.test_client()
+    login(client, "sm")
+    assert client.get("/manage/new").status_code == 403
+    html = client.get("/manage").get_data(as_text=True)
+    assert re.findall(r'<tr data-facility-id="([^"]+)"', html) == [f.id]
+    assert "Add a facility" not in html
+
+
+@pytest.mark.parametrize(
+    "path_fmt",
+    ["/manage/f/{id}/edit", "/manage/f/{id}/status", "/manage/f/{id}/verify", "/manage/new", "/logout"],
+)
+def test_forms_without_csrf_token_are_refused(app: Flask, hd: FlaskClient, path_fmt: str) -> None:
+    f = first_in(app, HAIDIAN)
+    before = (mg(app).store.get(f.id), mg(app).store.count())
+    resp = hd.post(
+        path_fmt.format(id=f.id),
+        data={"version": str(f.version), "name": "x", "kind": f.kind, "status": "removed", "reason": "x"},
+    )
+    assert resp.status_code == 400
+    assert (mg(app).store.get(f.id), mg(app).store.count()) == before
+
+
+# --- creating: the pin must be placed and confirmed ------------------------------------------------
+
+
+def test_a_new_facility_needs_a_placed_and_confirmed_pin(app: Flask, hd: FlaskClient) -> None:
+    n = mg(app).store.count()
+    resp = hd.post("/manage/new", data=new_form(hd))
+    assert resp.status_code == 400 and "place the pin" in form_error(resp.get_data(as_text=True))
+    inside = first_in(app, HAIDIAN)
+    pin = {"lon": f"{inside.lon + 0.003:.7f}", "lat": f"{inside.lat:.7f}", "map_datum": "wgs84"}
+    resp = hd.post("/manage/new", data=new_form(hd, **pin))
+    assert resp.status_code == 400 and "confirm the pin" in form_error(resp.get_data(as_text=True))
+    assert mg(app).store.count() == n
+    resp = hd.post("/manage/new", data=new_form(hd, **pin, pin_confirmed="1", reason="新建"))
+    assert resp.status_code == 303
+    fid = resp.headers["Location"].split("/")[3]
+    f = mg(app).store.get(fid)
+    assert (f.lon, f.lat) == (round(inside.lon + 0.003, 7), round(inside.lat, 7))
+    assert f.district_adcode == HAIDIAN and f.subdistrict
+    assert mg(app).store.history(fid)[0].reason == "新建"
+
+
+def test_typed_gcj02_coordinates_are_stored_as_wgs84(app: Flask, hd: FlaskClient) -> None:
+    inside = first_in(app, HAIDIAN)
+    want = (inside.lon + 0.004, inside.lat + 0.002)
+    glon, glat = from_wgs84(*want, Datum.GCJ02)
+    typed = f"{glat:.7f}，{glon:.7f}"  # Tencent's picker order and a full-width comma
+    no_datum = hd.post("/manage/new", data=new_form(hd, coords=typed, pin_confirmed="1"))
+    assert no_datum.status_code == 400 and "datum" in form_error(no_datum.get_data(as_text=True))
+    resp = hd.post("/manage/new", data=new_form(hd, coords=typed, coords_datum="gcj02", pin_confirmed="1"))
+    assert resp.status_code == 303
+    f = mg(app).store.get(resp.headers["Location"].split("/")[3])
+    assert geodesic_distance_m(f.lon, f.lat, *want) < 0.05
+
+
+def test_amap_tiles_make_the_map_gcj02_and_pins_are_converted_back(tmp_path: Path, demo_db: Path) -> None:
+    app = demo_copy(tmp_path, demo_db, LOCATOR_TILES="amap")
+    make_user(app, "hd", "district_manager", districts=[HAIDIAN])
+    client = app.test_client()
+    login(client, "hd")
+    f = first_in(app, HAIDIAN)
+    html = client.get(f"/manage/f/{f.id}/edit").get_data(as_text=True)
+    assert 'name="map_datum" id="pin-datum" value="gcj02"' in html and "GCJ-02" in html
+    glon, glat = from_wgs84(f.lon, f.lat, Datum.GCJ02)
+    assert f'"pin": [{glat}, {glon}]' in html.replace("\\u0027", "'")
+    # Drag 50 m east on the GCJ-02 map: the stored WGS-84 point moves 50 m east, not 500.
+    target = (f.lon + 50 / 85_000, f.lat)
+    tlon, tlat = from_wgs84(*target, Datum.GCJ02)
+    resp = post_edit(client, f, lon=f"{tlon:.7f}", lat=f"{tlat:.7f}", map_datum="gcj02", pin_confirmed="1")
+    assert resp.status_code == 303, form_error(resp.get_data(as_text=True))
+    stored = mg(app).store.get(f.id)
+    assert geodesic_distance_m(stored.lon, stored.lat, *target) < 0.05
+    app.extensions["locator"].store.close()
+
+
+def test_likely_duplicates_warn_with_distance_then_save_when_acknowledged(
+    app: Flask, hd: FlaskClient
+) -> None:
+    f = first_in(app, HAIDIAN)
+    pin = {"lon": f"{f.lon:.7f}", "lat": f"{f.lat + 0.0002:.7f}", "map_datum": "wgs84", "pin_confirmed": "1"}
+    n = mg(app).store.count()
+    resp = hd.post("/manage/new", data=new_form(hd, **pin, kind=f.kind, name="另一个"))
+    html = resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "Possible duplicates nearby" in html
+    assert re.search(r"— 2[23] m:\s*same kind within 30 m", html)
+    assert 'name="ack_warnings"' in html and mg(app).store.count() == n
+    resp = hd.post("/manage/new", data=new_form(hd, **pin, kind=f.kind, name="另一个", ack_warnings="1"))
+    assert resp.status_code == 303 and mg(app).store.count() == n + 1
+
+
+def test_opening_hours_are_validated_with_a_plain_words_preview(app: Flask, hd: FlaskClient) -> None:
+    f = first_in(app, HAIDIAN)
+    resp = post_edit(hd, f, opening_hours="Mo-Fr 8-6pm")
+    assert resp.status_code == 400 and "opening_hours" in form_error(resp.get_data(as_text=True))
+    assert mg(app).store.get(f.id).opening_hours == f.opening_hours
+    preview = hd.get("/manage/preview/hours?value=Mo-Fr 08:00-18:00; Sa 09:00-12:00; PH off").get_data(
+        as_text=True
+    )
+    assert "08:00–18:00" in preview and "09:00–12:00" in preview and "closed" in preview
+    assert "open all day" in hd.get("/manage/preview/hours?value=24/7").get_data(as_text=True)
+    assert "Not valid" in hd.get("/manage/preview/hours?value=sometimes").get_data(as_text=True)
+
+
+# --- editing ----------------------------------------------------------------------------------------
+
+
+def test_edit_changes_only_what_changed_and_keeps_the_location(app: Flask, hd: FlaskClient) -> None:
+    f = first_in(app, HAIDIAN)
+    resp = post_edit(hd, f, name="改过的名字", phone="010-62345678", reason="电话更新")
+    assert resp.status_code == 303
+    stored = mg(app).store.get(f.id)
+    assert (stored.name, stored.phone, stored.lon, stored.lat) == ("改过的名字", "010-62345678", f.lon, f.lat)
+    last = mg(app).store.history(f.id)[-1]
+    assert set(last.changes) == {"name", "phone"} and last.actor == "hd" and last.reason == "电话更新"
+    again = post_edit(hd, stored)
+    assert again.status_code == 303
+    assert mg(app).store.get(f.id).version == stored.version  # nothing changed, nothing written
+    assert "Nothing changed" in hd.get(again.headers["Location"]).get_data(as_text=True)
+
+
+def test_moving_out_of_the_district_is_refused_on_the_page(app: Flask, hd: FlaskClient) -> None:
+    f = first_in(app, HAIDIAN)
+    out = first_in(app, CHAOYANG)
+    before = mg(app).store.get(f.id)
+    resp = post_edit(hd, f, lon=f"{out.lon:.7f}", lat=f"{out.lat:.7f}", map_datum="wgs84", pin_confirmed="1")
+    assert resp.status_code == 403 and "out of your district" in resp.get_data(as_text=True)
+    assert mg(app).store.get(f.id) == before
+
+
+def test_an_unconfirmed_moved_pin_is_not_saved(app: Flask, hd: FlaskClient) -> None:
+    f = first_in(app, HAIDIAN)
+    resp = post_edit(hd, f, lon=f"{f.lon + 0.001:.7f}", lat=f"{f.lat:.7f}", map_datum="wgs84")
+    assert resp.status_code == 400 and "confirm the pin" in form_error(resp.get_data(as_text=True))
+    assert mg(app).store.get(f.id).lon == f.lon
+
+
+def test_status_and_verify_forms(app: Flask, hd: FlaskClient) -> None:
+    f = first_in(app, HAIDIAN)
+    token = page_csrf(hd)
+    resp = hd.post(
+        f"/manage/f/{f.id}/status",
+        data={
+            "csrf_token": token,
+            "version": str(f.version),
+            "status": "temporarily_closed",
+            "reason": "装修",
+        },
+    )
+    assert resp.status_code == 303
+    assert mg(app).store.get(f.id).status == "temporarily_closed"
+    stale = hd.post(
+        f"/manage/f/{f.id}/status", data={"csrf_token": token, "version": str(f.version), "status": "open"}
+    )
+    assert "changed this facility meanwhile" in hd.get(stale.headers["Location"]).get_data(as_text=True)
+    assert mg(app).store.get(f.id).status == "temporarily_closed"
+    resp = hd.post(f"/manage/f/{f.id}/verify", data={"csrf_token": token, "next": "/manage?stale=1"})
+    assert resp.status_code == 303 and resp.headers["Location"] == "/manage?stale=1"
+    assert not mg(app).is_stale(mg(app).store.get(f.id))
+    evil = hd.post(f"/manage/f/{f.id}/verify", data={"csrf_token": token, "next": "//evil.example/"})
+    assert evil.headers["Location"] == f"/manage/f/{f.id}/edit"
+
+
+# --- history ----------------------------------------------------------------------------------------
+
+
+def test_history_page_and_restore(app: Flask, hd: FlaskClient) -> None:
+    f = first_in(app, HAIDIAN)
+    post_edit(hd, f, name="第一次改名", reason="试试")
+    html = hd.get(f"/manage/f/{f.id}/history").get_data(as_text=True)
+    assert "第一次改名" in html and "试试" in html and ">hd<" in html
+    seqs = re.findall(r'name="seq" value="(\d+)"', html)
+    assert len(seqs) == 1  # the oldest entry can be restored; the newest is the current state
+    version = re.search(r'name="version" value="(\d+)"', html).group(1)
+    resp = hd.post(
+        f"/manage/f/{f.id}/restore", data={"csrf_token": page_csrf(hd), "seq": seqs[0], "version": version}
+    )
+    assert resp.status_code == 303
+    stored = mg(app).store.get(f.id)
+    assert stored.name == f.name and stored.version == f.version + 2
+    html = hd.get(f"/manage/f/{f.id}/history").get_data(as_text=True)
+    assert f"restore #{seqs[0]}" in html
+    stale = hd.post(
+        f"/manage/f/{f.id}/restore", data={"csrf_token": page_csrf(hd), "seq": seqs[0], "version": version}
+    )
+    assert "nothing was restored" in hd.get(stale.headers["Location"]).get_data(as_text=True)
+    assert mg(app).store.get(f.id).version == stored.version
