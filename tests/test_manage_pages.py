@@ -325,3 +325,84 @@ def test_history_page_and_restore(app: Flask, hd: FlaskClient) -> None:
     )
     assert "nothing was restored" in hd.get(stale.headers["Location"]).get_data(as_text=True)
     assert mg(app).store.get(f.id).version == stored.version
+
+
+# --- no lost edits ---------------------------------------------------------------------------
+
+
+def _form_fields(html: str, form_id: str = "facility-form") -> MultiDict:
+    """The values a browser would submit from a form (inputs, checked boxes, selected options)."""
+    start = html.index(f'id="{form_id}"')
+    body = html[start : html.index("</form>", start)]
+    data: MultiDict = MultiDict()
+    for tag in re.findall(r"<input[^>]*>", body):
+        name = re.search(r'name="([^"]+)"', tag)
+        if not name:
+            continue
+        kind = re.search(r'type="([^"]+)"', tag)
+        value = re.search(r'value="([^"]*)"', tag)
+        if kind and kind.group(1) in {"checkbox", "radio"} and " checked" not in tag:
+            continue
+        data.add(name.group(1), html_unescape(value.group(1)) if value else "")
+    for sel in re.finditer(r'<select[^>]*name="([^"]+)"[^>]*>(.*?)</select>', body, re.S):
+        opt = re.search(r'<option value="([^"]*)"[^>]*selected', sel.group(2))
+        data.add(sel.group(1), html_unescape(opt.group(1)) if opt else "")
+    return data
+
+
+def html_unescape(s: str) -> str:
+    import html
+
+    return html.unescape(s)
+
+
+def test_second_save_is_refused_with_both_versions_and_a_way_to_reapply(app: Flask, hd: FlaskClient) -> None:
+    f = first_in(app, HAIDIAN)
+    root = app.test_client()
+    login(root, "root")
+    mine = _form_fields(hd.get(f"/manage/f/{f.id}/edit").get_data(as_text=True))  # hd opens the form
+    theirs = post_edit(root, f, phone="010-88888888", reason="root fixes the phone")  # root saves first
+    assert theirs.status_code == 303
+    after_root = mg(app).store.get(f.id)
+    mine["name"] = "hd 的新名字"
+    mine["reason"] = "hd renames"
+    refused = hd.post(f"/manage/f/{f.id}/edit", data=mine)
+    assert refused.status_code == 409
+    assert mg(app).store.get(f.id) == after_root  # nothing of hd's was written
+    html = refused.get_data(as_text=True)
+    assert "Someone else saved this facility first" in html
+    rows = dict(re.findall(r'<tr class="[^"]*" data-field="([^"]+)">(.*?)</tr>', html, re.S))
+    assert set(rows) == {"name", "phone"}
+    assert "hd 的新名字" in rows["name"] and "010-88888888" in rows["phone"]
+    merged = _form_fields(html)
+    assert merged["version"] == str(after_root.version)
+    assert merged["name"] == "hd 的新名字" and merged["phone"] == "010-88888888"
+    resp = hd.post(f"/manage/f/{f.id}/edit", data=merged)
+    assert resp.status_code == 303
+    final = mg(app).store.get(f.id)
+    assert (final.name, final.phone, final.version) == ("hd 的新名字", "010-88888888", after_root.version + 1)
+    history = mg(app).store.history(f.id)
+    assert [e.actor for e in history[-2:]] == ["root", "hd"]
+    assert set(history[-1].changes) == {"name"}  # only hd's change; root's phone stays
+
+
+def test_conflict_marks_fields_both_changed_and_carries_a_moved_pin(app: Flask, hd: FlaskClient) -> None:
+    f = first_in(app, HAIDIAN)
+    root = app.test_client()
+    login(root, "root")
+    mine = _form_fields(hd.get(f"/manage/f/{f.id}/edit").get_data(as_text=True))
+    post_edit(root, f, name="root 的名字")
+    mine["name"] = "hd 的名字"
+    for key, value in {"lon": f"{f.lon + 0.0004:.7f}", "lat": f"{f.lat:.7f}", "pin_confirmed": "1"}.items():
+        mine[key] = value  # replaces (MultiDict.update would append)
+    refused = hd.post(f"/manage/f/{f.id}/edit", data=mine)
+    assert refused.status_code == 409
+    html = refused.get_data(as_text=True)
+    assert re.search(r'<tr class="both" data-field="name">', html)
+    assert re.search(r'data-field="lon"', html)
+    merged = _form_fields(html)
+    assert merged["pin_confirmed"] == "1" and merged["lon"] == f"{f.lon + 0.0004:.7f}"
+    merged["ack_warnings"] = "1"
+    assert hd.post(f"/manage/f/{f.id}/edit", data=merged).status_code == 303
+    final = mg(app).store.get(f.id)
+    assert final.name == "hd 的名字" and abs(final.lon - (f.lon + 0.0004)) < 1e-9

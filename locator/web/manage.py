@@ -35,7 +35,7 @@ from locator.errors import ForbiddenError, LocatorError, ValidationError, Versio
 from locator.geo import Datum, from_wgs84, to_wgs84, valid_lonlat
 from locator.hours import TZ
 from locator.hours_preview import preview_hours
-from locator.management import FacilityFilter, NearbyWarning, jsonable
+from locator.management import Conflict, FacilityFilter, NearbyWarning, jsonable
 from locator.stores.base import User
 from locator.web import locale
 
@@ -314,6 +314,8 @@ def _render_form(
     *,
     error: LocatorError | None = None,
     warnings: list[NearbyWarning] | None = None,
+    conflict: Conflict | None = None,
+    based_on: int | None = None,
     status: int = 200,
 ) -> tuple[str, int]:
     user = account()
@@ -328,6 +330,9 @@ def _render_form(
             editor=editor_map(f, values, user),
             hours=preview_hours(values.get("opening_hours", ""), now),
             stale=f is not None and management().is_stale(f),
+            conflict=conflict,
+            conflict_rows=conflict_rows(conflict) if conflict else [],
+            based_on=based_on,
         ),
         status,
     )
@@ -379,12 +384,14 @@ def edit_facility(facility_id: str) -> tuple[str, int] | Response:
     except ValueError:
         raise ValidationError("the form lacks its version; reload the page", param="version") from None
     try:
-        changes = _changes(base, form_record(form))
+        rec = form_record(form)
         loc = form_location(form, required=False)
-        datum = None
+        datum = loc[2] if loc is not None else None
+        if version != base.version:
+            return _conflict_page(user, base.id, version, rec, loc)
+        changes = _changes(base, rec)
         if loc is not None:
             changes.update(lon=loc[0], lat=loc[1])
-            datum = loc[2]
         if not changes:
             flash("Nothing changed.", "info")
             return redirect(url_for("manage.edit_facility", facility_id=facility_id), code=303)
@@ -394,8 +401,8 @@ def edit_facility(facility_id: str) -> tuple[str, int] | Response:
             if found:
                 return _render_form(base, values, warnings=found)
         stored = mg.update(user, facility_id, changes, version, datum, reason=form.get("reason", ""))
-    except VersionConflictError:
-        return _conflict_page(user, base.id, version, values)
+    except VersionConflictError:  # someone saved between our read and our write
+        return _conflict_page(user, base.id, version, rec, loc)
     except ValidationError as exc:
         return _render_form(base, values, error=exc, status=400)
     except ForbiddenError as exc:
@@ -404,16 +411,56 @@ def edit_facility(facility_id: str) -> tuple[str, int] | Response:
     return redirect(url_for("manage.edit_facility", facility_id=facility_id), code=303)
 
 
-def _conflict_page(user: User, facility_id: str, based_on: int, values: dict[str, Any]) -> tuple[str, int]:
-    """Someone saved first: flash it and show the form again on top of their version."""
-    current = management().get(user, facility_id)
-    flash(
-        f"Someone else saved this facility (now version {current.version}) after you opened it. "
-        "Your changes were not saved; check the form and save again.",
-        "warning",
-    )
-    values = {**values, "version": str(current.version)}
-    return _render_form(current, values, status=409)
+def conflict_rows(conflict: Conflict) -> list[dict[str, Any]]:
+    """One row per field either side changed: base, theirs (now stored), mine."""
+    now = conflict.current
+    rows = []
+    for name in (*FORM_FIELDS, "lon", "lat", "status", "status_until", "status_reason", "verified_at"):
+        if name not in conflict.mine and name not in conflict.theirs:
+            continue
+        rows.append(
+            {
+                "field": name,
+                "base": conflict.base.get(name),
+                "theirs": jsonable(getattr(now, name)),
+                "mine": conflict.mine.get(name),
+                "by_them": name in conflict.theirs,
+                "by_me": name in conflict.mine,
+                "both": name in conflict.overlapping,
+            }
+        )
+    return rows
+
+
+def _conflict_page(
+    user: User,
+    facility_id: str,
+    based_on: int,
+    rec: dict[str, Any],
+    loc: tuple[float, float, Datum] | None,
+) -> tuple[str, int]:
+    """Someone saved first: show both versions and the editor with *my* changes re-applied on *theirs*.
+
+    Only the fields this editor changed (compared with the version they started from,
+    rebuilt from the history) are carried over, so re-applying never reverts the other
+    person's edit of a field this editor did not touch.
+    """
+    mg = management()
+    mine = dict(rec)
+    if loc is not None:
+        mine["lon"], mine["lat"] = to_wgs84(*loc)
+    conflict = mg.conflict(user, facility_id, based_on, mine)
+    current = conflict.current
+    merged = form_values(None, current)
+    for key, value in conflict.mine.items():
+        if key not in ("lon", "lat"):
+            merged[key] = value
+    if "lon" in conflict.mine or "lat" in conflict.mine:
+        datum = Datum(map_tiles()["datum"])
+        mlon, mlat = from_wgs84(mine["lon"], mine["lat"], datum)
+        merged.update(lon=f"{mlon:.7f}", lat=f"{mlat:.7f}", pin_confirmed="1")
+    merged["reason"] = request.form.get("reason", "")
+    return _render_form(current, merged, conflict=conflict, based_on=based_on, status=409)
 
 
 # --- status, verification ----------------------------------------------------------------------
