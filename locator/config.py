@@ -25,6 +25,9 @@ start-up with a message naming the variable (never a failure on the first reques
                                 user name (default ``10 per minute``)
 ``LOCATOR_STALE_DAYS``          days after which a facility counts as not verified
                                 recently (default 90)
+``LOCATOR_UPLOAD_DIR``          where bulk uploads wait between dry run and apply
+                                (default ``instance/uploads``; shared storage when
+                                several app nodes serve ``/manage``)
 ==============================  ===================================================
 
 Partners and the public API (see ``docs/partners.md``):
@@ -182,4 +185,6 @@ def _management_config(env: Mapping[str, str]) -> dict[str, Any]:
         raise ConfigError(f"LOCATOR_HTTPS must be true or false, got {https!r}")
     cfg["LOCATOR_HTTPS"] = https in {"true", "1", "yes"}
     cfg["LOCATOR_STALE_DAYS"] = int(_float(env, "LOCATOR_STALE_DAYS", 90, 1, 3650))
+    upload_dir = (env.get("LOCATOR_UPLOAD_DIR") or "").strip()
+    cfg["LOCATOR_UPLOAD_DIR"] = Path(upload_dir) if upload_dir else None
     return cfg

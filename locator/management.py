@@ -34,12 +34,19 @@ from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
 from locator.domain import KINDS, STATUSES, Facility
-from locator.errors import ForbiddenError, NotFoundError, ValidationError
-from locator.geo import Datum
+from locator.errors import (
+    ForbiddenError,
+    ImportRejectedError,
+    LocatorError,
+    NotFoundError,
+    ValidationError,
+    VersionConflictError,
+)
+from locator.geo import Datum, geodesic_distance_m
 from locator.hours import TZ
-from locator.index import NearestQuery
+from locator.index import FacilityIndex, NearestQuery
 from locator.services import LocatorService
-from locator.stores.base import TRACKED_FIELDS, Actor, HistoryEntry, User
+from locator.stores.base import TRACKED_FIELDS, Actor, CheckedBatchStore, HistoryEntry, User, field_changes
 
 #: Fields a manager may change with :meth:`ManagementService.update` (``lon``/``lat``
 #: in the declared datum). Status has its own operation; district and subdistrict are
@@ -61,6 +68,9 @@ CHANGEABLE_FIELDS: Final = (
 
 #: Fields restored by :meth:`ManagementService.restore` (verification is not restored).
 RESTORED_FIELDS: Final = (*CHANGEABLE_FIELDS, "source")
+
+#: Columns a bulk upload may set (others are ignored and listed in the dry-run report).
+IMPORT_FIELDS: Final = ("id", *CHANGEABLE_FIELDS, "verified_at", "source")
 
 #: Radius (geodesic metres) within which a facility of the same kind is a likely duplicate.
 SAME_KIND_RADIUS_M: Final = 30.0
@@ -171,6 +181,67 @@ class Conflict:
     def overlapping(self) -> list[str]:
         """Fields both sides changed (to different values)."""
         return sorted(k for k in self.mine if k in self.theirs and self.theirs[k][1] != self.mine[k])
+
+
+@dataclass(slots=True)
+class PlannedRow:
+    """One row of a bulk upload's dry run.
+
+    Attributes
+    ----------
+    row : int
+        Row number in the file (1 = first data row).
+    action : str
+        ``new``, ``update``, ``unchanged`` or ``error``.
+    facility_id, name : str
+    param, error : str
+        For ``error``: the field at fault and why.
+    moved_m : float or None
+        For ``update``: how far the facility moves (WGS-84 geodesic metres).
+    changed : list of str
+        For ``update``: the fields that change.
+    duplicates : list of NearbyWarning
+        Likely duplicates already stored (new or moved rows).
+    file_duplicates : list of (int, float, tuple of str)
+        Likely duplicates among the file's other rows: (row, metres, reasons).
+    """
+
+    row: int
+    action: str
+    facility_id: str = ""
+    name: str = ""
+    param: str = ""
+    error: str = ""
+    moved_m: float | None = None
+    changed: list[str] = field(default_factory=list)
+    duplicates: list[NearbyWarning] = field(default_factory=list)
+    file_duplicates: list[tuple[int, float, tuple[str, ...]]] = field(default_factory=list)
+
+
+@dataclass(slots=True)
+class ImportPlan:
+    """The dry run of a bulk upload: what applying it would do, row by row.
+
+    ``to_write`` holds the facilities ``apply`` would store (new and updated rows) and
+    ``expected`` the version each was read at (None for new ones); ``seen`` the version
+    of every row's facility, unchanged ones included (what a later apply compares).
+    """
+
+    datum: Datum
+    rows: list[PlannedRow]
+    to_write: list[Facility] = field(default_factory=list)
+    expected: dict[str, int | None] = field(default_factory=dict)
+    seen: dict[str, int | None] = field(default_factory=dict)
+    ignored_columns: list[str] = field(default_factory=list)
+
+    @property
+    def ok(self) -> bool:
+        """True when no row has an error (``apply`` may proceed)."""
+        return not any(r.action == "error" for r in self.rows)
+
+    def count(self, action: str) -> int:
+        """Number of rows with this action."""
+        return sum(1 for r in self.rows if r.action == action)
 
 
 def jsonable(value: Any) -> Any:
@@ -610,6 +681,150 @@ class ManagementService:
         ignored = {"district_adcode", "district_name", "subdistrict"}
         theirs = {k: v for k, v in theirs.items() if k not in ignored}
         return Conflict(current, base, my_changes, theirs)
+
+    # -- bulk upload and export ---------------------------------------------------------
+
+    def plan_import(
+        self, user: User, records: Iterable[tuple[int, Mapping[str, Any]]], datum: Datum
+    ) -> ImportPlan:
+        """Dry-run a bulk upload: validate and scope-check every row; write nothing.
+
+        Rows with the id of a stored facility update the columns present in the file
+        (a partial update; empty ``lon`` and ``lat`` keep the location); other rows
+        create facilities (ids generated when absent).
+
+        Parameters
+        ----------
+        records : iterable of (row number, record)
+            As :func:`locator.bulk.read_upload` returns them.
+        datum : Datum
+            The datum of every row's ``lon``/``lat``.
+        """
+        plan = ImportPlan(datum, [])
+        seen: dict[str, int] = {}
+        columns: set[str] = set()
+        for row, rec in records:
+            columns.update(rec)
+            fields = {k: v for k, v in rec.items() if k in IMPORT_FIELDS}
+            if fields.get("lon") in (None, "") and fields.get("lat") in (None, ""):
+                fields.pop("lon", None)
+                fields.pop("lat", None)
+            rid = str(fields.pop("id", "") or "").strip()
+            item = PlannedRow(row, "new", rid, str(fields.get("name") or ""))
+            plan.rows.append(item)
+            try:
+                if rid and rid in seen:
+                    raise ValidationError(f"duplicate id {rid!r} (first on row {seen[rid]})", param="id")
+                try:
+                    existing: Facility | None = self.store.get(rid) if rid else None
+                except NotFoundError:
+                    existing = None
+                if existing is None:
+                    if not self.can_create(user):
+                        raise ForbiddenError("station managers cannot create facilities")
+                    if "lon" not in fields:
+                        raise ValidationError("lon and lat are missing", param="location")
+                    built = self.locator.build({**fields, **({"id": rid} if rid else {})}, datum)
+                    self.check(user, built, "create")
+                    item.duplicates = self.nearby_warnings(built.lon, built.lat, built.kind, built.name)
+                else:
+                    self.check(user, existing, "update")
+                    built = self.locator.build(fields, datum, base=existing)
+                    if not self.in_scope(user, built):
+                        raise ForbiddenError(f"row would move {rid!r} out of your {self._scope_words(user)}")
+                    changes = {
+                        k: v
+                        for k, v in field_changes(existing, built).items()
+                        if k not in {"district_adcode", "district_name", "subdistrict"}
+                    }
+                    item.action = "update" if changes else "unchanged"
+                    item.changed = sorted(changes)
+                    if "lon" in changes or "lat" in changes:
+                        item.moved_m = geodesic_distance_m(existing.lon, existing.lat, built.lon, built.lat)
+                        item.duplicates = self.nearby_warnings(
+                            built.lon, built.lat, built.kind, built.name, exclude_id=built.id
+                        )
+                item.facility_id, item.name = built.id, built.name
+                seen[built.id] = row
+                plan.seen[built.id] = None if existing is None else existing.version
+                if item.action != "unchanged":
+                    plan.to_write.append(built)
+                    plan.expected[built.id] = None if existing is None else existing.version
+            except LocatorError as exc:
+                item.action, item.param, item.error = "error", exc.param or "", exc.detail
+        plan.ignored_columns = sorted(columns - set(IMPORT_FIELDS))
+        self._file_duplicates(plan)
+        return plan
+
+    @staticmethod
+    def _file_duplicates(plan: ImportPlan) -> None:
+        """Mark rows that look like duplicates of other rows in the same file."""
+        rows = {r.facility_id: r for r in plan.rows if r.action in {"new", "update"}}
+        written = [f for f in plan.to_write if f.id in rows]
+        if len(written) < 2:
+            return
+        index = FacilityIndex([f.replace(status="open") for f in written])
+        for f in written:
+            query = NearestQuery(lon=f.lon, lat=f.lat, k=20, radius_m=SIMILAR_NAME_RADIUS_M)
+            for hit in index.nearest(query):
+                other = hit.facility
+                if other.id == f.id:
+                    continue
+                reasons = []
+                if other.kind == f.kind and hit.distance_m <= SAME_KIND_RADIUS_M:
+                    reasons.append("same_kind")
+                if similar_names(f.name, other.name):
+                    reasons.append("similar_name")
+                if reasons:
+                    rows[f.id].file_duplicates.append((rows[other.id].row, hit.distance_m, tuple(reasons)))
+
+    def apply_import(
+        self,
+        user: User,
+        records: Iterable[tuple[int, Mapping[str, Any]]],
+        datum: Datum,
+        *,
+        dry_run_versions: Mapping[str, int | None] | None = None,
+        reason: str = "",
+    ) -> ImportPlan:
+        """Apply a bulk upload: every row is written, or none.
+
+        The rows are planned again (validated and scope-checked against the store as it
+        is now). With ``dry_run_versions`` (the ``expected`` of the dry run the manager
+        saw), a facility changed since that dry run refuses the whole upload.
+
+        Returns
+        -------
+        ImportPlan
+            What was written.
+
+        Raises
+        ------
+        ImportRejectedError
+            If any row has an error; nothing is written.
+        VersionConflictError
+            If a facility changed since the dry run (or during the write); nothing is
+            written.
+        """
+        plan = self.plan_import(user, records, datum)
+        if not plan.ok:
+            raise ImportRejectedError([(r.row, r.param, r.error) for r in plan.rows if r.action == "error"])
+        if dry_run_versions is not None:
+            for fid, version in plan.seen.items():
+                if fid in dry_run_versions and dry_run_versions[fid] != version:
+                    raise VersionConflictError(
+                        f"facility {fid!r} changed since the dry run; run the dry run again",
+                        current_version=version or 0,
+                    )
+        if not plan.to_write:
+            return plan
+        actor = self._actor(user, reason or "bulk upload")
+        if isinstance(self.store, CheckedBatchStore):
+            self.store.write_batch(plan.to_write, plan.expected, actor)
+        else:  # stores without checked batches: versions were checked just above
+            self.store.import_many(plan.to_write, actor)
+        self.locator.refresh(force=True)
+        return plan
 
     # -- likely duplicates ----------------------------------------------------------
 

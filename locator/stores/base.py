@@ -44,7 +44,7 @@ from __future__ import annotations
 
 import abc
 import builtins
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import TYPE_CHECKING, Any
@@ -583,4 +583,46 @@ class AccountStore(abc.ABC):
         Raises
         ------
         NotFoundError
+        """
+
+
+# --- checked batch writes (issue 5: bulk upload "apply") --------------------------------
+
+
+class CheckedBatchStore(abc.ABC):
+    """All-or-nothing batch writes that, unlike ``import_many``, respect versions."""
+
+    @abc.abstractmethod
+    def write_batch(
+        self,
+        facilities: Sequence[Facility],
+        expected_versions: Mapping[str, int | None],
+        actor: Actor = SYSTEM,
+    ) -> int:
+        """Insert or replace ``facilities`` in one transaction, each only if unchanged since read.
+
+        Parameters
+        ----------
+        facilities : sequence of Facility
+            Complete, validated facilities (WGS-84).
+        expected_versions : mapping
+            For every facility id: the stored version the caller based the row on, or
+            None for a facility that must not exist yet.
+        actor : Actor
+
+        Returns
+        -------
+        int
+            Rows written. Each gets ``version`` = old + 1 (1 when new), the batch's
+            revision, and a history entry with action ``import``.
+
+        Raises
+        ------
+        VersionConflictError
+            If any stored version differs (``current_version`` is 0 for a facility
+            that does not exist, and the message names the id); nothing is written.
+        ConflictError
+            For duplicate ids in the batch.
+        ValueError
+            If a facility has no entry in ``expected_versions``.
         """

@@ -14,7 +14,7 @@ import dataclasses
 import json
 import sqlite3
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, date, datetime
 from pathlib import Path
@@ -28,6 +28,7 @@ from locator.stores.base import (
     Actor,
     ApiToken,
     ChangeSet,
+    CheckedBatchStore,
     FacilityStore,
     HistoryEntry,
     ListFilter,
@@ -252,7 +253,7 @@ _UPSERT = (
 )
 
 
-class SQLiteStore(FacilityStore, PartnerStore, AccountStore):
+class SQLiteStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore):
     """Facility store in one SQLite file (see the module docstring).
 
     Parameters
@@ -613,6 +614,40 @@ class SQLiteStore(FacilityStore, PartnerStore, AccountStore):
                     "UPDATE api_tokens SET revoked_at = ? WHERE id = ?",
                     (datetime.now(UTC).isoformat(), token_id),
                 )
+
+    # -- checked batch writes (CheckedBatchStore) ------------------------------------
+
+    def write_batch(
+        self,
+        facilities: Sequence[Facility],
+        expected_versions: Mapping[str, int | None],
+        actor: Actor = SYSTEM,
+    ) -> int:
+        ids = [f.id for f in facilities]
+        if len(set(ids)) != len(ids):
+            raise ConflictError("duplicate ids in one batch", param="id")
+        missing = [i for i in ids if i not in expected_versions]
+        if missing:
+            raise ValueError(f"no expected version for {missing[0]!r}")
+        with self._write() as (conn, revision, at):
+            now = datetime.fromisoformat(at)
+            olds = {}
+            for f in facilities:
+                old = self._fetch(conn, f.id)
+                current = None if old is None else old.version
+                if current != expected_versions[f.id]:
+                    raise VersionConflictError(
+                        f"facility {f.id!r} changed since it was read "
+                        f"(expected {expected_versions[f.id]}, now {current})",
+                        current_version=current or 0,
+                    )
+                olds[f.id] = old
+            for f in facilities:
+                old = olds[f.id]
+                stored = f.replace(version=1 if old is None else old.version + 1, updated_at=now)
+                self._put(conn, stored, revision)
+                self._log(conn, revision, at, "import", actor, old, stored, f.id)
+        return len(facilities)
 
     # -- writes ------------------------------------------------------------------
 

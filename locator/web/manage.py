@@ -20,8 +20,12 @@ unless a moved pin is confirmed. The service converts to WGS-84 before storing.
 
 from __future__ import annotations
 
+import json
 import re
-from datetime import UTC, datetime
+import secrets
+import time
+from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
@@ -30,8 +34,16 @@ from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from locator.auth import management, safe_next, session_user
+from locator.bulk import export_csv, export_geojson, export_xlsx, read_upload
 from locator.domain import AMENITIES, HOST_TYPES, KINDS, STATUSES, Facility
-from locator.errors import ForbiddenError, LocatorError, ValidationError, VersionConflictError
+from locator.errors import (
+    ForbiddenError,
+    ImportRejectedError,
+    LocatorError,
+    NotFoundError,
+    ValidationError,
+    VersionConflictError,
+)
 from locator.geo import Datum, from_wgs84, to_wgs84, valid_lonlat
 from locator.hours import TZ
 from locator.hours_preview import preview_hours
@@ -541,8 +553,6 @@ def nearby_fragment() -> str:
 @login_required
 def convert() -> Response:
     """Convert typed ``coords`` from datum ``from`` to ``to`` (JSON ``{lon, lat}``) for the pin."""
-    import json
-
     args = request.args
     try:
         lon, lat = parse_coord_pair(args.get("coords", ""))
@@ -599,3 +609,148 @@ def restore(facility_id: str) -> Response:
         return redirect(url_for("manage.history", facility_id=facility_id), code=303)
     flash(f"Restored entry #{seq} as version {stored.version}.", "success")
     return redirect(url_for("manage.history", facility_id=facility_id), code=303)
+
+
+# --- bulk upload and export -------------------------------------------------------------------
+
+_UPLOAD_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
+UPLOAD_TTL = timedelta(hours=1)
+MAX_UPLOAD_BYTES = 16 * 1024 * 1024
+
+
+def upload_dir() -> Path:
+    """Where uploads wait between the dry run and apply (``LOCATOR_UPLOAD_DIR``)."""
+    configured = current_app.config.get("LOCATOR_UPLOAD_DIR")
+    path = Path(configured) if configured else Path(current_app.instance_path) / "uploads"
+    path.mkdir(parents=True, exist_ok=True)
+    return path
+
+
+def _clean_uploads(path: Path) -> None:
+    cutoff = time.time() - UPLOAD_TTL.total_seconds()
+    for item in path.glob("*"):
+        try:
+            if item.stat().st_mtime < cutoff:
+                item.unlink()
+        except OSError:
+            pass
+
+
+def _pending(token: str, user: User) -> tuple[dict[str, Any], bytes]:
+    """A stored upload of ``user`` by its token.
+
+    Raises
+    ------
+    ValidationError
+        If there is no such upload (or it expired, or belongs to someone else).
+    """
+    base = upload_dir()
+    meta_path = base / f"{token}.json"
+    if not _UPLOAD_TOKEN.match(token) or not meta_path.is_file():
+        raise ValidationError("this upload expired; upload the file again", param="upload")
+    meta = json.loads(meta_path.read_text(encoding="utf-8"))
+    if meta.get("user") != user.name or time.time() - meta.get("created", 0) > UPLOAD_TTL.total_seconds():
+        raise ValidationError("this upload expired; upload the file again", param="upload")
+    return meta, (base / f"{token}.data").read_bytes()
+
+
+@bp.get("/bulk")
+@login_required
+def bulk() -> str:
+    """Upload (with a declared datum) and export."""
+    return render_template("manage/bulk.html", plan=None, error=None, upload=None, meta=None)
+
+
+@bp.post("/bulk/dry-run")
+@login_required
+def bulk_dry_run() -> tuple[str, int]:
+    """Read the upload and report, row by row, what applying it would do; store nothing."""
+    user = account()
+    if (request.content_length or 0) > MAX_UPLOAD_BYTES:
+        raise ValidationError("the file is larger than 16 MB", param="file")
+    upload = request.files.get("file")
+    raw_datum = request.form.get("datum", "")
+    try:
+        if upload is None or not upload.filename:
+            raise ValidationError("choose a file", param="file")
+        if not raw_datum:
+            raise ValidationError("declare the datum of the file's coordinates", param="datum")
+        try:
+            datum = Datum.parse(raw_datum)
+        except ValueError:
+            raise ValidationError("unknown datum", param="datum") from None
+        data = upload.read(MAX_UPLOAD_BYTES + 1)
+        if len(data) > MAX_UPLOAD_BYTES:
+            raise ValidationError("the file is larger than 16 MB", param="file")
+        records = read_upload(upload.filename, data)
+        if not records:
+            raise ValidationError("the file holds no rows", param="file")
+        plan = management().plan_import(user, records, datum)
+    except ValidationError as exc:
+        return render_template("manage/bulk.html", plan=None, error=exc, upload=None, meta=None), 400
+    token = None
+    meta = {
+        "user": user.name,
+        "datum": datum.value,
+        "filename": Path(upload.filename).name[:200],
+        "created": time.time(),
+        "versions": plan.seen,
+    }
+    if plan.ok and plan.to_write:
+        base = upload_dir()
+        _clean_uploads(base)
+        token = secrets.token_urlsafe(24)
+        (base / f"{token}.data").write_bytes(data)
+        (base / f"{token}.json").write_text(json.dumps(meta), encoding="utf-8")
+    return render_template("manage/bulk.html", plan=plan, error=None, upload=token, meta=meta), 200
+
+
+@bp.post("/bulk/apply")
+@login_required
+def bulk_apply() -> tuple[str, int] | Response:
+    """Apply a dry-run upload: all rows or none."""
+    user = account()
+    token = request.form.get("upload", "")
+    meta, data = _pending(token, user)
+    try:
+        records = read_upload(meta["filename"], data)
+        plan = management().apply_import(
+            user,
+            records,
+            Datum.parse(meta["datum"]),
+            dry_run_versions=meta["versions"],
+            reason=f"bulk upload {meta['filename']}: {request.form.get('reason', '')}".rstrip(": "),
+        )
+    except (ImportRejectedError, VersionConflictError, ValidationError) as exc:
+        return render_template("manage/bulk.html", plan=None, error=exc, upload=None, meta=meta), exc.status
+    for suffix in (".data", ".json"):
+        (upload_dir() / f"{token}{suffix}").unlink(missing_ok=True)
+    flash(
+        f"Applied {meta['filename']}: {plan.count('new')} new, {plan.count('update')} updated, "
+        f"{plan.count('unchanged')} unchanged.",
+        "success",
+    )
+    return redirect(url_for("manage.facilities"), code=303)
+
+
+_EXPORTS = {
+    "csv": ("text/csv; charset=utf-8", export_csv),
+    "xlsx": ("application/vnd.openxmlformats-officedocument.spreadsheetml.sheet", export_xlsx),
+    "geojson": ("application/geo+json", export_geojson),
+}
+
+
+@bp.get("/export.<fmt>")
+@login_required
+def export(fmt: str) -> Response:
+    """The manager's scope as CSV, XLSX or GeoJSON (WGS-84)."""
+    if fmt not in _EXPORTS:
+        raise NotFoundError("export formats: csv, xlsx, geojson", param="format")
+    mimetype, writer = _EXPORTS[fmt]
+    user = account()
+    body = writer(management().facilities(user))
+    stamp = datetime.now(UTC).astimezone(TZ).strftime("%Y%m%d-%H%M")
+    resp = Response(body, mimetype=mimetype)
+    resp.headers["Content-Disposition"] = f'attachment; filename="facilities-{user.name}-{stamp}-wgs84.{fmt}"'
+    resp.headers["Cache-Control"] = "no-store"
+    return resp
