@@ -35,6 +35,7 @@ from typing import Any, Final
 
 from locator.domain import KINDS, STATUSES, Facility
 from locator.errors import (
+    ConflictError,
     ForbiddenError,
     ImportRejectedError,
     LocatorError,
@@ -46,7 +47,16 @@ from locator.geo import Datum, geodesic_distance_m
 from locator.hours import TZ
 from locator.index import FacilityIndex, NearestQuery
 from locator.services import LocatorService
-from locator.stores.base import TRACKED_FIELDS, Actor, CheckedBatchStore, HistoryEntry, User, field_changes
+from locator.stores.base import (
+    TRACKED_FIELDS,
+    Actor,
+    CheckedBatchStore,
+    HistoryEntry,
+    Report,
+    ReportStore,
+    User,
+    field_changes,
+)
 
 #: Fields a manager may change with :meth:`ManagementService.update` (``lon``/``lat``
 #: in the declared datum). Status has its own operation; district and subdistrict are
@@ -68,6 +78,9 @@ CHANGEABLE_FIELDS: Final = (
 
 #: Fields restored by :meth:`ManagementService.restore` (verification is not restored).
 RESTORED_FIELDS: Final = (*CHANGEABLE_FIELDS, "source")
+
+#: What a manager may do to a facility when resolving a rider report.
+REPORT_ACTIONS: Final = ("none", "verified", "temporarily_closed", "removed", "open")
 
 #: Columns a bulk upload may set (others are ignored and listed in the dry-run report).
 IMPORT_FIELDS: Final = ("id", *CHANGEABLE_FIELDS, "verified_at", "source")
@@ -388,7 +401,103 @@ class ManagementService:
 
     def open_report_counts(self, user: User) -> dict[str, int]:
         """``{facility id: open rider reports}`` in ``user``'s scope (empty without a report store)."""
-        return {}
+        counts: dict[str, int] = {}
+        for report, _facility in self.reports(user):
+            counts[report.facility_id] = counts.get(report.facility_id, 0) + 1
+        return counts
+
+    # -- rider reports --------------------------------------------------------------
+
+    def reports(
+        self, user: User, *, handled: bool = False, limit: int = 200
+    ) -> list[tuple[Report, Facility | None]]:
+        """The rider reports about ``user``'s facilities, with each facility (None if deleted).
+
+        Parameters
+        ----------
+        handled : bool
+            False: the open queue, oldest first. True: resolved and dismissed ones,
+            most recent first.
+        limit : int
+            Most reports returned (handled ones only; the open queue is complete).
+
+        Reports about deleted facilities are shown to admins only.
+        """
+        store = self.store
+        if not isinstance(store, ReportStore):
+            return []
+        ids = frozenset(user.facilities) if user.role == "station_manager" else None
+        statuses = frozenset({"resolved", "dismissed"}) if handled else frozenset({"open"})
+        out = []
+        index = self.locator.index
+        for report in store.list_reports(
+            statuses=statuses, facility_ids=ids, limit=limit if handled else None
+        ):
+            f = index.get(report.facility_id)
+            if (f is None and user.role == "admin") or (f is not None and self._listed(user, f)):
+                out.append((report, f))
+        return out
+
+    def resolve_report(
+        self,
+        user: User,
+        report_id: int,
+        resolution: str,
+        action: str = "none",
+        *,
+        until: date | str | None = None,
+        note: str = "",
+    ) -> Report:
+        """Resolve or dismiss a rider report, applying the action to the facility first.
+
+        Parameters
+        ----------
+        resolution : str
+            ``resolved`` or ``dismissed`` (a dismissal takes no action).
+        action : str
+            One of :data:`REPORT_ACTIONS`: ``none``, ``verified`` (checked: it is right),
+            ``temporarily_closed`` (optionally ``until`` a day), ``removed`` (needs a
+            ``note`` saying why), ``open``.
+        note : str
+            Kept with the report and in the facility's history.
+
+        Raises
+        ------
+        ValidationError, ForbiddenError, NotFoundError
+        ConflictError
+            If someone else already handled the report.
+        """
+        reports = self.store
+        if not isinstance(reports, ReportStore):
+            raise NotFoundError(f"no report {report_id}", param="report")
+        if resolution not in {"resolved", "dismissed"}:
+            raise ValidationError("resolution must be resolved or dismissed", param="resolution")
+        if action not in REPORT_ACTIONS:
+            raise ValidationError(f"action must be one of {', '.join(REPORT_ACTIONS)}", param="action")
+        if resolution == "dismissed" and action != "none":
+            raise ValidationError("a dismissed report takes no action", param="action")
+        if action == "removed" and not note.strip():
+            raise ValidationError("say why the facility is removed", param="note")
+        report = reports.get_report(report_id)
+        if report.status != "open":
+            raise ConflictError(f"report {report_id} was already {report.status}", param="report")
+        try:
+            f: Facility | None = self.store.get(report.facility_id)
+        except NotFoundError:
+            f = None
+        if f is None:
+            if user.role != "admin":
+                raise NotFoundError(f"no report {report_id}", param="report")
+            if action != "none":
+                raise ValidationError("the facility was deleted; only “none” is possible", param="action")
+        else:
+            self.check(user, f, "handle reports on")
+        why = f"rider report #{report.id} ({report.reason})" + (f": {note.strip()}" if note.strip() else "")
+        if f is not None and action == "verified":
+            self.verify(user, f.id, reason=why)
+        elif f is not None and action in STATUSES:
+            self.set_status(user, f.id, action, until=until, reason=note.strip() or why)
+        return reports.resolve_report(report_id, resolution, action, self._actor(user, note))
 
     # -- writes -------------------------------------------------------------------
 

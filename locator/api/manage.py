@@ -31,6 +31,7 @@ from locator.errors import (
 from locator.geo import Datum
 from locator.management import FacilityFilter, NearbyWarning
 from locator.serialize import facility_etag, facility_feature, history_entry
+from locator.stores.base import Report
 
 bp = Blueprint("manage_api", __name__, url_prefix="/api/v1")
 csrf.exempt(bp)
@@ -308,3 +309,51 @@ def history(facility_id: str) -> Response:
     body = {"facility_id": facility_id, "entries": [history_entry(e) for e in entries]}
     return Response(json.dumps(body, ensure_ascii=False), mimetype="application/json")
 
+
+
+def report_json(report: Report, f: Facility | None) -> dict[str, Any]:
+    """A rider report as JSON (with the facility's id, name and status when it still exists)."""
+    return {
+        "id": report.id,
+        "facility_id": report.facility_id,
+        "facility": None if f is None else {"name": f.name, "status": f.status, "version": f.version},
+        "reason": report.reason,
+        "text": report.text,
+        "created_at": report.created_at.isoformat(),
+        "status": report.status,
+        "resolved_at": report.resolved_at.isoformat() if report.resolved_at else None,
+        "resolved_by": report.resolved_by or None,
+        "action": report.action or None,
+        "note": report.note,
+    }
+
+
+@bp.get("/manage/reports")
+def list_reports() -> Response:
+    """Rider reports about the caller's facilities: open (default) or ``?handled=true``."""
+    user = api_user(write=False)
+    handled = request.args.get("handled", "").lower() in {"1", "true", "yes"}
+    items = management().reports(user, handled=handled)
+    body = {"reports": [report_json(r, f) for r, f in items]}
+    return Response(json.dumps(body, ensure_ascii=False), mimetype="application/json")
+
+
+@bp.post("/manage/reports/<int:report_id>/resolve")
+def resolve_report(report_id: int) -> Response:
+    """``{"resolution": "resolved"|"dismissed", "action": …, "until": …, "note": …}``."""
+    user = api_user(write=True)
+    body = json_body()
+    values = {k: body.get(k) for k in ("resolution", "action", "until", "note")}
+    for key, value in values.items():
+        if value is not None and not isinstance(value, str):
+            raise ValidationError(f"{key} must be a string", param=key)
+    report = management().resolve_report(
+        user,
+        report_id,
+        values["resolution"] or "",
+        values["action"] or "none",
+        until=values["until"],
+        note=values["note"] or "",
+    )
+    f = management().locator.index.get(report.facility_id)
+    return Response(json.dumps(report_json(report, f), ensure_ascii=False), mimetype="application/json")

@@ -626,3 +626,97 @@ class CheckedBatchStore(abc.ABC):
         ValueError
             If a facility has no entry in ``expected_versions``.
         """
+
+
+# --- rider reports: the managers' queue (issue 5; the riders branch adds the public side) ---
+
+#: Why a rider reports a facility.
+REPORT_REASONS = ("closed_or_locked", "gone", "moved", "service_missing", "other")
+#: A report is ``open`` until a manager resolves or dismisses it.
+REPORT_STATUSES = ("open", "resolved", "dismissed")
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """A rider's report about a facility, as the management queue sees it.
+
+    Attributes
+    ----------
+    id : int
+        Store-assigned, ascending.
+    facility_id : str
+        The facility reported (it may since have been deleted).
+    reason : str
+        One of :data:`REPORT_REASONS`.
+    text : str
+        The rider's words (untrusted: escaped wherever shown).
+    created_at : datetime
+        UTC.
+    status : str
+        One of :data:`REPORT_STATUSES`.
+    resolved_at : datetime or None
+    resolved_by : str
+        The manager who resolved or dismissed it.
+    action : str
+        What the manager did to the facility (``none``, ``verified``,
+        ``temporarily_closed``, ``removed``, ``open``).
+    note : str
+        The manager's note.
+    """
+
+    id: int
+    facility_id: str
+    reason: str
+    text: str
+    created_at: datetime
+    status: str = "open"
+    resolved_at: datetime | None = None
+    resolved_by: str = ""
+    action: str = ""
+    note: str = ""
+
+
+class ReportStore(abc.ABC):
+    """Rider reports. Writes are single transactions and do not touch the facility revision."""
+
+    @abc.abstractmethod
+    def add_report(self, facility_id: str, reason: str, text: str = "") -> Report:
+        """Store a new open report (``created_at`` set by the store) and return it.
+
+        Stores do not validate; callers pass a reason from :data:`REPORT_REASONS`.
+        """
+
+    @abc.abstractmethod
+    def get_report(self, report_id: int) -> Report:
+        """Return one report.
+
+        Raises
+        ------
+        NotFoundError
+        """
+
+    @abc.abstractmethod
+    def list_reports(
+        self,
+        *,
+        statuses: frozenset[str] | None = frozenset({"open"}),
+        facility_ids: frozenset[str] | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[Report]:
+        """Reports with these statuses (None: all) about these facilities (None: all).
+
+        Open reports come oldest first; others most recently resolved first.
+        """
+
+    @abc.abstractmethod
+    def resolve_report(self, report_id: int, status: str, action: str, actor: Actor) -> Report:
+        """Close an open report as ``resolved`` or ``dismissed``, recording the action taken.
+
+        ``resolved_by`` is ``actor.name`` and ``note`` is ``actor.reason``.
+
+        Raises
+        ------
+        NotFoundError
+        ConflictError
+            If the report is not open any more (someone else handled it).
+        """

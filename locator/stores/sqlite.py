@@ -34,6 +34,8 @@ from locator.stores.base import (
     ListFilter,
     Partner,
     PartnerStore,
+    Report,
+    ReportStore,
     User,
     field_changes,
 )
@@ -141,6 +143,24 @@ MIGRATIONS: list[str] = [
         revoked_at TEXT
     );
     CREATE INDEX api_tokens_user ON api_tokens (user_name);
+    """,
+    # 5: rider reports as the managers' queue reads them (the riders branch owns the
+    # public side; see ReportStore in stores/base.py).
+    """
+    CREATE TABLE rider_reports (
+        id INTEGER PRIMARY KEY AUTOINCREMENT,
+        facility_id TEXT NOT NULL,
+        reason TEXT NOT NULL
+            CHECK (reason IN ('closed_or_locked', 'gone', 'moved', 'service_missing', 'other')),
+        text TEXT NOT NULL DEFAULT '',
+        created_at TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'resolved', 'dismissed')),
+        resolved_at TEXT,
+        resolved_by TEXT NOT NULL DEFAULT '',
+        action TEXT NOT NULL DEFAULT '',
+        note TEXT NOT NULL DEFAULT ''
+    );
+    CREATE INDEX rider_reports_status ON rider_reports (status, facility_id);
     """,
 ]
 
@@ -253,7 +273,7 @@ _UPSERT = (
 )
 
 
-class SQLiteStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore):
+class SQLiteStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore, ReportStore):
     """Facility store in one SQLite file (see the module docstring).
 
     Parameters
@@ -615,6 +635,64 @@ class SQLiteStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore):
                     (datetime.now(UTC).isoformat(), token_id),
                 )
 
+    # -- rider reports (ReportStore) -------------------------------------------------
+
+    def add_report(self, facility_id: str, reason: str, text: str = "") -> Report:
+        with self._tx() as conn:
+            row = conn.execute(
+                "INSERT INTO rider_reports (facility_id, reason, text, created_at) VALUES (?, ?, ?, ?) "
+                "RETURNING *",
+                (facility_id, reason, text, datetime.now(UTC).isoformat()),
+            ).fetchone()
+        return _row_to_report(row)
+
+    def get_report(self, report_id: int) -> Report:
+        row = self._conn().execute("SELECT * FROM rider_reports WHERE id = ?", (report_id,)).fetchone()
+        if row is None:
+            raise NotFoundError(f"no report {report_id}", param="report")
+        return _row_to_report(row)
+
+    def list_reports(
+        self,
+        *,
+        statuses: frozenset[str] | None = frozenset({"open"}),
+        facility_ids: frozenset[str] | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[Report]:
+        clauses: builtins.list[str] = []
+        params: builtins.list[Any] = []
+        for column, values in (("status", statuses), ("facility_id", facility_ids)):
+            if values is not None:
+                if not values:
+                    return []
+                clauses.append(f"{column} IN ({', '.join('?' * len(values))})")
+                params += sorted(values)
+        sql = "SELECT * FROM rider_reports"
+        if clauses:
+            sql += " WHERE " + " AND ".join(clauses)
+        if statuses == frozenset({"open"}):
+            sql += " ORDER BY id"
+        else:
+            sql += " ORDER BY resolved_at IS NULL DESC, resolved_at DESC, id DESC"
+        if limit is not None:
+            sql += " LIMIT ?"
+            params.append(limit)
+        return [_row_to_report(r) for r in self._conn().execute(sql, params)]
+
+    def resolve_report(self, report_id: int, status: str, action: str, actor: Actor) -> Report:
+        with self._tx() as conn:
+            row = conn.execute("SELECT status FROM rider_reports WHERE id = ?", (report_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no report {report_id}", param="report")
+            if row["status"] != "open":
+                raise ConflictError(f"report {report_id} was already {row['status']}", param="report")
+            updated = conn.execute(
+                "UPDATE rider_reports SET status = ?, action = ?, resolved_by = ?, note = ?, resolved_at = ? "
+                "WHERE id = ? RETURNING *",
+                (status, action, actor.name, actor.reason, datetime.now(UTC).isoformat(), report_id),
+            ).fetchone()
+        return _row_to_report(updated)
+
     # -- checked batch writes (CheckedBatchStore) ------------------------------------
 
     def write_batch(
@@ -817,6 +895,21 @@ def _row_to_user(row: sqlite3.Row) -> User:
         facilities=frozenset(json.loads(row["facilities"])),
         active=bool(row["active"]),
         created_at=_dt(row["created_at"]),
+    )
+
+
+def _row_to_report(row: sqlite3.Row) -> Report:
+    return Report(
+        id=row["id"],
+        facility_id=row["facility_id"],
+        reason=row["reason"],
+        text=row["text"],
+        created_at=datetime.fromisoformat(row["created_at"]),
+        status=row["status"],
+        resolved_at=_dt(row["resolved_at"]),
+        resolved_by=row["resolved_by"],
+        action=row["action"],
+        note=row["note"],
     )
 
 

@@ -37,6 +37,7 @@ from locator.auth import management, safe_next, session_user
 from locator.bulk import export_csv, export_geojson, export_xlsx, read_upload
 from locator.domain import AMENITIES, HOST_TYPES, KINDS, STATUSES, Facility
 from locator.errors import (
+    ConflictError,
     ForbiddenError,
     ImportRejectedError,
     LocatorError,
@@ -754,3 +755,69 @@ def export(fmt: str) -> Response:
     resp.headers["Content-Disposition"] = f'attachment; filename="facilities-{user.name}-{stamp}-wgs84.{fmt}"'
     resp.headers["Cache-Control"] = "no-store"
     return resp
+
+
+# --- work lists ---------------------------------------------------------------------------------
+
+REPORT_REASON_LABELS = {
+    "closed_or_locked": "Closed or locked",
+    "gone": "Gone",
+    "moved": "Moved",
+    "service_missing": "A service is missing",
+    "other": "Other",
+}
+REPORT_ACTION_LABELS = {
+    "none": "No change needed",
+    "verified": "Checked: it is right (verified today)",
+    "temporarily_closed": "Mark temporarily closed",
+    "removed": "Mark removed",
+    "open": "Mark open again",
+}
+
+
+@bp.get("/reports")
+@login_required
+def reports() -> str:
+    """Rider reports about the manager's facilities: the open queue and the recently handled."""
+    user = account()
+    mg = management()
+    return render_template(
+        "manage/reports.html",
+        queue=mg.reports(user),
+        handled=mg.reports(user, handled=True, limit=30),
+        reason_labels=REPORT_REASON_LABELS,
+        action_labels=REPORT_ACTION_LABELS,
+        tz=TZ,
+    )
+
+
+@bp.post("/reports/<int:report_id>/resolve")
+@login_required
+def resolve_report(report_id: int) -> Response:
+    """Resolve (with the action taken) or dismiss one report."""
+    form = request.form
+    resolution = "dismissed" if form.get("resolution") == "dismissed" else "resolved"
+    try:
+        report = management().resolve_report(
+            account(),
+            report_id,
+            resolution,
+            form.get("action", "none") if resolution == "resolved" else "none",
+            until=form.get("until") or None,
+            note=form.get("note", ""),
+        )
+    except (ValidationError, ConflictError) as exc:
+        flash(f"Report #{report_id} not handled: {exc.detail}", "error")
+        return redirect(url_for("manage.reports"), code=303)
+    label = REPORT_ACTION_LABELS.get(report.action, report.action)
+    flash(f"Report #{report.id} {report.status} ({label}).", "success")
+    return redirect(url_for("manage.reports"), code=303)
+
+
+@bp.get("/stale")
+@login_required
+def stale() -> str:
+    """Facilities not verified for the stale period, least recently verified first."""
+    mg = management()
+    items = mg.stale(account())
+    return render_template("manage/stale.html", items=items[:500], total=len(items), days=mg.stale_days)
