@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import re
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from flask import Flask
 
+from locator.geo import geodesic_distance_m
 from locator.management import ManagementService
 
 from .conftest import ARTIFACTS, LiveServer, PageWatch
@@ -105,3 +107,140 @@ def test_log_in_place_a_pin_by_clicking_save_and_see_the_history(
     # The two refused saves answer 400 (the browser logs that); nothing else may fail.
     assert [e for e in watch.console_errors if "status of 400" not in e] == []
     assert watch.foreign_requests() == []
+
+
+# A 1x1 transparent PNG for tile requests (the page stays offline from the world).
+EMPTY_PNG = bytes.fromhex(
+    "89504e470d0a1a0a0000000d4948445200000001000000010806000000"
+    "1f15c4890000000d49444154789c6360000002000100e5270ede0000000049454e44ae426082"
+)
+
+
+def test_done_when_haidian_manager_drags_a_pin(  # type: ignore[no-untyped-def]
+    tmp_path: Path, demo_db: Path, chromium
+) -> None:
+    """Issue 5 "Done when", as a new user would do it.
+
+    A district manager for 海淀区 (110108) is created with the CLI, logs in, moves a Haidian
+    facility by dragging its pin; another worker (a second app on the same store) shows the
+    move on /nearest within a second, and the history has it; a Chaoyang facility is
+    refused; a stale If-Match gets 412.
+    """
+    editor_app = demo_copy(tmp_path, demo_db, LOCATOR_TILES="none")
+    # A second "worker" on the same SQLite file serves the rider pages.
+    from .manage_support import manage_app
+
+    rider_app = manage_app(tmp_path / "demo.sqlite3", LOCATOR_TILES="osm")
+    result = editor_app.test_cli_runner().invoke(
+        args=[
+            "locator",
+            "create-user",
+            "haidian-union",
+            "--role",
+            "district_manager",
+            "--district",
+            HAIDIAN,
+            "--password-stdin",
+        ],
+        input=PASSWORD + "\n",
+    )
+    assert result.exit_code == 0, result.output
+    editor, rider = LiveServer(editor_app), LiveServer(rider_app)
+    ctx = chromium.new_context(**DESKTOP)
+
+    def _route(route) -> None:  # type: ignore[no-untyped-def]
+        from urllib.parse import urlsplit
+
+        host = urlsplit(route.request.url).hostname
+        if host == "127.0.0.1":
+            route.continue_()
+        elif host and host.endswith("tile.openstreetmap.org"):
+            route.fulfill(status=200, content_type="image/png", body=EMPTY_PNG)
+        else:
+            route.abort()
+
+    ctx.route("**/*", _route)
+    try:
+        mgr = mg(editor_app)
+        f = next(
+            x
+            for x in mgr.locator.index.facilities()
+            if x.district_adcode == HAIDIAN and x.status == "open" and x.kind == "warm_station"
+        )
+        chaoyang = next(x for x in mgr.locator.index.facilities() if x.district_adcode == "110105")
+        page = ctx.new_page()
+        watch = PageWatch(page)
+        log_in(page, editor, "haidian-union", f"/manage/f/{f.id}/edit")
+        page.wait_for_selector("#pin-map[data-ready='1']")
+        pin = page.locator(".leaflet-marker-icon.editor-pin")
+        box = pin.bounding_box()
+        x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] - 4
+        page.mouse.move(x, y)
+        page.mouse.down()
+        for i in range(1, 11):
+            page.mouse.move(x + 8 * i, y - 3 * i)
+        page.mouse.up()
+        page.wait_for_function("document.getElementById('pin-lon').value !== ''")
+        new_lon, new_lat = float(page.input_value("#pin-lon")), float(page.input_value("#pin-lat"))
+        moved_m = geodesic_distance_m(f.lon, f.lat, new_lon, new_lat)
+        assert moved_m > 5, moved_m
+        page.check("#pin-confirmed")
+        page.fill("#reason", "入口在东侧")
+        page.click("#save")
+        if page.locator("#ack-warnings").count():  # a neighbour close by: acknowledge and save
+            page.wait_for_selector("#pin-map[data-ready='1']")
+            page.check("#ack-warnings")
+            page.click("#save")
+        page.wait_for_selector(".flash.success")
+        saved_at = time.monotonic()
+        stored = mgr.store.get(f.id)
+        assert geodesic_distance_m(stored.lon, stored.lat, new_lon, new_lat) < 0.01
+        assert stored.version == f.version + 1
+
+        # Another worker's /nearest shows the move within a second.
+        rider_page = ctx.new_page()
+        rider_page.goto(
+            f"{rider.url}/nearest?lon={new_lon:.7f}&lat={new_lat:.7f}&kind=warm_station&open_now=false"
+        )
+        first = rider_page.locator("#results li.result").first
+        assert first.get_attribute("data-facility-id") == f.id
+        assert first.locator(".distance").inner_text() == "0 m"
+        assert time.monotonic() - saved_at < 1.0
+
+        # The history has it.
+        page.click("#history-link")
+        entry = page.locator("#history li.entry").first
+        text = entry.inner_text()
+        assert "haidian-union" in text and "入口在东侧" in text and "lon" in text and "lat" in text
+
+        # A Chaoyang facility is refused.
+        resp = page.goto(f"{editor.url}/manage/f/{chaoyang.id}/edit")
+        assert resp.status == 403 and "outside your district" in page.inner_text("main")
+
+        # A stale If-Match gets 412 (session + CSRF header, as the page's own scripts would).
+        page.goto(f"{editor.url}/manage")
+        status = page.evaluate(
+            """async ([id, etag]) => {
+                const token = document.querySelector('meta[name=csrf-token]').content;
+                const r = await fetch('/api/v1/facilities/' + id, {
+                    method: 'PATCH',
+                    headers: {'If-Match': etag, 'X-CSRFToken': token, 'Content-Type': 'application/json'},
+                    body: JSON.stringify({name: 'stale'})});
+                return [r.status, r.headers.get('Content-Type'), (await r.json()).current_version];
+            }""",
+            [f.id, f'W/"{f.id}-v{f.version}"'],
+        )
+        assert status == [412, "application/problem+json", f.version + 1]
+        assert mgr.store.get(f.id).name == f.name
+        ARTIFACTS.mkdir(exist_ok=True)
+        rider_page.screenshot(path=str(ARTIFACTS / "manage-done-when-nearest.png"), full_page=True)
+        assert [
+            e for e in watch.console_errors if "status of 403" not in e and "status of 412" not in e
+        ] == []
+        assert watch.foreign_requests() == []
+    finally:
+        ctx.close()
+        editor.stop()
+        rider.stop()
+        editor_app.extensions["locator"].store.close()
+        rider_app.extensions["locator"].store.close()
