@@ -29,6 +29,8 @@ from pathlib import Path
 from typing import Any
 
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
@@ -55,9 +57,9 @@ from locator.web import locale
 bp = Blueprint("manage", __name__, url_prefix="/manage")
 
 ROLE_LABELS = {
-    "admin": "Administrator",
-    "district_manager": "District manager",
-    "station_manager": "Station manager",
+    "admin": _l("Administrator"),
+    "district_manager": _l("District manager"),
+    "station_manager": _l("Station manager"),
 }
 DATUM_LABELS = {
     "wgs84": "WGS-84 (GPS, OpenStreetMap)",
@@ -377,7 +379,7 @@ def new_facility() -> tuple[str, int] | Response:
         return _render_form(None, values, error=exc, status=400)
     except ForbiddenError as exc:
         return _render_form(None, values, error=exc, status=403)
-    flash(f"Created “{stored.name}”.", "success")
+    flash(_("Created “%(name)s”.", name=stored.name), "success")
     return redirect(url_for("manage.edit_facility", facility_id=stored.id), code=303)
 
 
@@ -406,7 +408,7 @@ def edit_facility(facility_id: str) -> tuple[str, int] | Response:
         if loc is not None:
             changes.update(lon=loc[0], lat=loc[1])
         if not changes:
-            flash("Nothing changed.", "info")
+            flash(_("Nothing changed."), "info")
             return redirect(url_for("manage.edit_facility", facility_id=facility_id), code=303)
         if form.get("ack_warnings") != "1" and ({"name", "kind"} & changes.keys() or loc is not None):
             built = mg.prepare_update(user, facility_id, changes, datum)
@@ -420,7 +422,7 @@ def edit_facility(facility_id: str) -> tuple[str, int] | Response:
         return _render_form(base, values, error=exc, status=400)
     except ForbiddenError as exc:
         return _render_form(base, values, error=exc, status=403)
-    flash(f"Saved “{stored.name}” (version {stored.version}).", "success")
+    flash(_("Saved “%(name)s” (version %(v)s).", name=stored.name, v=stored.version), "success")
     return redirect(url_for("manage.edit_facility", facility_id=facility_id), code=303)
 
 
@@ -504,12 +506,15 @@ def set_status(facility_id: str) -> Response:
             expected_version=version,
         )
     except VersionConflictError:
-        flash("Someone else changed this facility meanwhile; check it and try again.", "warning")
+        flash(_("Someone else changed this facility meanwhile; check it and try again."), "warning")
         return redirect(_back(facility_id), code=303)
     except ValidationError as exc:
-        flash(f"Status not changed: {exc.detail}", "error")
+        flash(_("Status not changed: %(why)s", why=exc.detail), "error")
         return redirect(_back(facility_id), code=303)
-    flash(f"Status of “{stored.name}”: {STATUSES[stored.status].get(locale())}.", "success")
+    flash(
+        _("Status of “%(name)s”: %(s)s.", name=stored.name, s=STATUSES[stored.status].get(locale())),
+        "success",
+    )
     return redirect(_back(facility_id), code=303)
 
 
@@ -518,7 +523,7 @@ def set_status(facility_id: str) -> Response:
 def verify(facility_id: str) -> Response:
     """“Verified today”: one tap."""
     stored = management().verify(account(), facility_id)
-    flash(f"“{stored.name}” verified today.", "success")
+    flash(_("“%(name)s” verified today.", name=stored.name), "success")
     return redirect(_back(facility_id), code=303)
 
 
@@ -605,10 +610,12 @@ def restore(facility_id: str) -> Response:
     try:
         stored = management().restore(user, facility_id, seq, version, reason=form.get("reason", ""))
     except VersionConflictError:
-        flash("Someone else changed this facility meanwhile; nothing was restored. Check the history again.",
-              "warning")
+        flash(
+            _("Someone else changed this facility meanwhile; nothing was restored. Check the history again."),
+            "warning",
+        )
         return redirect(url_for("manage.history", facility_id=facility_id), code=303)
-    flash(f"Restored entry #{seq} as version {stored.version}.", "success")
+    flash(_("Restored entry #%(seq)s as version %(v)s.", seq=seq, v=stored.version), "success")
     return redirect(url_for("manage.history", facility_id=facility_id), code=303)
 
 
@@ -727,8 +734,13 @@ def bulk_apply() -> tuple[str, int] | Response:
     for suffix in (".data", ".json"):
         (upload_dir() / f"{token}{suffix}").unlink(missing_ok=True)
     flash(
-        f"Applied {meta['filename']}: {plan.count('new')} new, {plan.count('update')} updated, "
-        f"{plan.count('unchanged')} unchanged.",
+        _(
+            "Applied %(file)s: %(new)s new, %(upd)s updated, %(same)s unchanged.",
+            file=meta["filename"],
+            new=plan.count("new"),
+            upd=plan.count("update"),
+            same=plan.count("unchanged"),
+        ),
         "success",
     )
     return redirect(url_for("manage.facilities"), code=303)
@@ -760,18 +772,18 @@ def export(fmt: str) -> Response:
 # --- work lists ---------------------------------------------------------------------------------
 
 REPORT_REASON_LABELS = {
-    "closed_or_locked": "Closed or locked",
-    "gone": "Gone",
-    "moved": "Moved",
-    "service_missing": "A service is missing",
-    "other": "Other",
+    "closed_or_locked": _l("Closed or locked"),
+    "gone": _l("Gone"),
+    "moved": _l("Moved"),
+    "service_missing": _l("A service is missing"),
+    "other": _l("Other"),
 }
 REPORT_ACTION_LABELS = {
-    "none": "No change needed",
-    "verified": "Checked: it is right (verified today)",
-    "temporarily_closed": "Mark temporarily closed",
-    "removed": "Mark removed",
-    "open": "Mark open again",
+    "none": _l("No change needed"),
+    "verified": _l("Checked: it is right (verified today)"),
+    "temporarily_closed": _l("Mark temporarily closed"),
+    "removed": _l("Mark removed"),
+    "open": _l("Mark open again"),
 }
 
 
@@ -807,10 +819,10 @@ def resolve_report(report_id: int) -> Response:
             note=form.get("note", ""),
         )
     except (ValidationError, ConflictError) as exc:
-        flash(f"Report #{report_id} not handled: {exc.detail}", "error")
+        flash(_("Report #%(id)s not handled: %(why)s", id=report_id, why=exc.detail), "error")
         return redirect(url_for("manage.reports"), code=303)
     label = REPORT_ACTION_LABELS.get(report.action, report.action)
-    flash(f"Report #{report.id} {report.status} ({label}).", "success")
+    flash(_("Report #%(id)s %(s)s (%(a)s).", id=report.id, s=report.status, a=label), "success")
     return redirect(url_for("manage.reports"), code=303)
 
 

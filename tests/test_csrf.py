@@ -1,0 +1,59 @@
+"""CSRF is enforced on every state-changing route (no global disable in tests)."""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from flask import Flask
+
+from locator.management import ManagementService
+
+from .manage_support import HAIDIAN, demo_copy, login, make_user
+
+WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
+
+
+@pytest.fixture
+def app(tmp_path: Path, demo_db: Path) -> Iterator[Flask]:
+    application = demo_copy(tmp_path, demo_db, LOCATOR_UPLOAD_DIR=str(tmp_path / "up"))
+    make_user(application, "root", "admin")
+    yield application
+    application.extensions["locator"].store.close()
+
+
+def test_no_write_route_accepts_a_session_without_its_csrf_token(app: Flask) -> None:
+    mg: ManagementService = app.extensions["locator.manage"]
+    f = next(x for x in mg.locator.index.facilities() if x.district_adcode == HAIDIAN)
+    report = mg.store.add_report(f.id, "gone")
+    values = {"facility_id": f.id, "report_id": report.id, "fmt": "csv"}
+    client = app.test_client()
+    assert login(client, "root").status_code == 303
+    revision, count = mg.store.revision(), mg.store.count()
+    checked = []
+    for rule in app.url_map.iter_rules():
+        for method in sorted((rule.methods or set()) & WRITE_METHODS):
+            if rule.endpoint == "auth.login":
+                continue  # logging in needs no session; it has its own test (400 without token)
+            path = rule.build({k: v for k, v in values.items() if k in rule.arguments})[1]
+            body = {
+                "name": "csrf?",
+                "status": "removed",
+                "reason": "x",
+                "resolution": "dismissed",
+                "version": str(f.version),
+                "seq": "1",
+            }
+            headers = {"If-Match": f'W/"{f.id}-v{f.version}"'}
+            if rule.rule.startswith("/api/"):
+                resp = client.open(path, method=method, json=body, headers=headers)
+            else:
+                resp = client.open(path, method=method, data=body, headers=headers)
+            assert resp.status_code == 400, (method, rule.rule, resp.status_code)
+            assert "CSRF" in resp.get_data(as_text=True), (method, rule.rule)
+            checked.append((method, rule.rule))
+    assert len(checked) >= 15, checked
+    assert (mg.store.revision(), mg.store.count()) == (revision, count)
+    assert mg.store.get_report(report.id).status == "open"
+    assert client.get("/manage").status_code == 200  # still logged in: logout needed a token too
