@@ -28,7 +28,6 @@ from flask import Flask, current_app, g, request
 from flask_login import AnonymousUserMixin, LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFProtect
 
-from locator import limits
 from locator.accounts import AccountService, session_fingerprint
 from locator.errors import StoreUnavailableError, UnauthorizedError
 from locator.management import ManagementService
@@ -157,7 +156,10 @@ def safe_next(target: str | None, default: str = "/manage") -> str:
 
 
 def init_app(app: Flask) -> None:
-    """Session cookies, CSRF, Flask-Login, the rate limiter, the account and management services."""
+    """Session cookies, CSRF, Flask-Login, the account and management services.
+
+    The rate limiter (login throttling) is initialised by :func:`locator.create_app`.
+    """
     https = bool(app.config.get("LOCATOR_HTTPS"))
     app.config.update(
         SESSION_COOKIE_HTTPONLY=True,
@@ -178,7 +180,6 @@ def init_app(app: Flask) -> None:
     login_manager.login_message = None
     login_manager.session_protection = "basic"
     login_manager.anonymous_user = AnonymousUserMixin
-    limits.init_app(app)
     app.extensions["locator.manage"] = ManagementService(
         app.extensions["locator"], stale_days=int(app.config.get("LOCATOR_STALE_DAYS", 90))
     )

@@ -152,10 +152,12 @@ def _rate_config(env: Mapping[str, str]) -> dict[str, Any]:
     """Rate limits (one Flask-Limiter, :mod:`locator.limits`) and the public URL."""
     cfg: dict[str, Any] = {}
     uri = (env.get("LOCATOR_RATELIMIT_STORAGE_URI") or "memory://").strip()
-    schemes = {"memory", "redis", "rediss", "redis+cluster", "redis+sentinel", "memcached", "mongodb"}
+    # The schemes of the `limits` storages we support (their drivers are not bundled:
+    # install redis or pymemcache next to the app to use them).
+    schemes = {"memory", "redis", "rediss", "redis+cluster", "redis+sentinel", "memcached"}
     if uri.split("://", 1)[0] not in schemes or "://" not in uri:
         raise ConfigError(
-            "LOCATOR_RATELIMIT_STORAGE_URI must be memory://, redis://, memcached:// or mongodb://…"
+            "LOCATOR_RATELIMIT_STORAGE_URI must be memory://, redis://… or memcached://…"
         )
     cfg["LOCATOR_RATELIMIT_STORAGE_URI"] = uri
     for name, default in (

@@ -31,12 +31,20 @@ def test_no_write_route_accepts_a_session_without_its_csrf_token(app: Flask) -> 
     client = app.test_client()
     assert login(client, "root").status_code == 303
     revision, count = mg.store.revision(), mg.store.count()
-    checked = []
+    checked: list[tuple[str, str]] = []
+    anonymous: list[tuple[str, str]] = []
     for rule in app.url_map.iter_rules():
         for method in sorted((rule.methods or set()) & WRITE_METHODS):
             if rule.endpoint == "auth.login":
                 continue  # logging in needs no session; it has its own test (400 without token)
             path = rule.build({k: v for k, v in values.items() if k in rule.arguments})[1]
+            if getattr(app.view_functions[rule.endpoint], "anonymous_write", False):
+                # Anonymous rider feedback: no token, but a cross-site browser POST is refused.
+                evil = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+                resp = client.open(path, method=method, data={"verdict": "confirm"}, headers=evil)
+                assert resp.status_code == 403, (method, rule.rule, resp.status_code)
+                anonymous.append((method, rule.rule))
+                continue
             body = {
                 "name": "csrf?",
                 "status": "removed",
@@ -54,6 +62,11 @@ def test_no_write_route_accepts_a_session_without_its_csrf_token(app: Flask) -> 
             assert "CSRF" in resp.get_data(as_text=True), (method, rule.rule)
             checked.append((method, rule.rule))
     assert len(checked) >= 15, checked
+    assert sorted(anonymous) == [
+        ("POST", "/api/v1/facilities/<facility_id>/feedback"),
+        ("POST", "/facility/<facility_id>/feedback"),
+    ]
+    assert mg.store.list_feedback() == []
     assert (mg.store.revision(), mg.store.count()) == (revision, count)
     assert mg.store.get_report(report.id).status == "open"
     assert client.get("/manage").status_code == 200  # still logged in: logout needed a token too

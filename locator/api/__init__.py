@@ -13,7 +13,7 @@ from locator.feedback import FeedbackService, client_pseudonym
 from locator.limits import feedback_limit
 from locator.places import PLACE_KINDS, PlaceIndex, area_places, load_subway
 from locator.queries import parse_datum, parse_int, parse_list, parse_nearest
-from locator.sameorigin import check_same_origin
+from locator.sameorigin import anonymous_write
 from locator.serialize import facility_etag, facility_feature, nearest_collection, places_collection
 from locator.services import LocatorService
 
@@ -60,9 +60,8 @@ def feedback_service() -> FeedbackService:
 def submit_feedback(facility_id: str, data: Any, locale: str) -> Any:
     """Parse a feedback submission (JSON object or form) and hand it to the service.
 
-    Shared by the API and the HTML form; checks that a browser POST is same-site.
+    Shared by the API and the HTML form (both :func:`locator.sameorigin.anonymous_write`).
     """
-    check_same_origin(request)
     if not hasattr(data, "get"):
         raise ValidationError("the body must be a JSON object or a form", param="body")
     fields = {}
@@ -128,6 +127,7 @@ def places() -> Response:
 
 @bp.post("/facilities/<facility_id>/feedback")
 @feedback_limit
+@anonymous_write
 def facility_feedback(facility_id: str) -> Response:
     """Anonymous rider feedback: ``verdict`` confirm|problem, ``reason``, ``comment``.
 

@@ -23,6 +23,7 @@ from locator.geo import Datum, from_wgs84, to_wgs84
 from locator.limits import feedback_limit
 from locator.queries import ParsedNearest, parse_datum, parse_float, parse_nearest
 from locator.riders import need_toggles, ranked_nearest
+from locator.sameorigin import anonymous_write
 from locator.web import present
 
 bp = Blueprint("web", __name__)
@@ -314,6 +315,7 @@ def facility(facility_id: str) -> str:
 
 @bp.post("/facility/<facility_id>/feedback")
 @feedback_limit
+@anonymous_write
 def facility_feedback(facility_id: str) -> Response:
     """The feedback forms without JavaScript: store, then go back with a thank-you (303)."""
     result = submit_feedback(facility_id, request.form, locale())
