@@ -10,6 +10,7 @@ import tempfile
 import uuid
 from collections.abc import Iterator
 from contextlib import contextmanager
+from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 from urllib.parse import quote
@@ -423,3 +424,15 @@ def throwaway_cluster() -> Iterator[ThrowawayCluster]:
         yield cluster
     finally:
         cluster.destroy()
+
+
+def add_problem_report(
+    store: Any, facility_id: str, reason: str, text: str = "", at: datetime | None = None
+) -> Any:
+    """File a rider's problem report the way riders do (feedback) and return its queue view."""
+    from locator.domain import Feedback
+
+    fb = store.add_feedback(
+        Feedback(facility_id, "problem", at or datetime.now(UTC), reason=reason, comment=text)
+    )
+    return store.get_report(fb.id)

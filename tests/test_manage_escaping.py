@@ -15,6 +15,7 @@ from locator.domain import Facility
 from locator.management import ManagementService
 from locator.stores.base import User
 
+from .conftest import add_problem_report
 from .manage_support import HAIDIAN, HOSTILE, demo_copy, login, make_user, page_csrf
 
 ESCAPED = "&lt;img src=x onerror=alert(1)&gt;"
@@ -50,7 +51,7 @@ def setup(app: Flask) -> tuple[FlaskClient, Facility]:
     )
     mg.store.update(f.replace(verified_at=None), f.version)  # stale, for the stale list
     mg.locator.refresh(force=True)
-    mg.store.add_report(f.id, "other", HOSTILE)
+    add_problem_report(mg.store, f.id, "other", HOSTILE)
     client = app.test_client()
     login(client, "hd")
     return client, mg.store.get(f.id)

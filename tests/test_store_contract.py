@@ -36,11 +36,11 @@ from locator.geo import Datum
 from locator.hours import TZ
 from locator.index import FacilityIndex, NearestQuery
 from locator.services import LocatorService
-from locator.stores.base import Actor, FacilityStore, ListFilter
+from locator.stores.base import Actor, FacilityStore, ListFilter, ReportStore
 from locator.stores.postgis import MIGRATIONS, PostGISStore
 from locator.stores.sqlite import SQLiteStore
 
-from .conftest import ROOT, ThrowawayCluster, make_pg_app, open_like
+from .conftest import ROOT, ThrowawayCluster, add_problem_report, make_pg_app, open_like
 
 INTEGRITY_ERRORS = (sqlite3.IntegrityError, psycopg.IntegrityError)
 DB_ERRORS = (sqlite3.DatabaseError, psycopg.Error)
@@ -871,3 +871,45 @@ def test_feedback_since_compares_instants_not_text(store: FacilityStore) -> None
     store.add_feedback(Feedback("f", "confirm", datetime(2026, 11, 1, 12, 0, 0, 500, tzinfo=UTC)))
     got = store.list_feedback("f", since=datetime(2026, 11, 1, 12, 0, 0, tzinfo=UTC))
     assert len(got) == 1 and got[0].at == datetime(2026, 11, 1, 12, 0, 0, 500, tzinfo=UTC)
+
+
+# --- the managers' queue of rider problem reports (ReportStore) --------------------------
+
+
+def test_problem_feedback_is_a_report_until_resolved(store: FacilityStore) -> None:
+    assert isinstance(store, ReportStore)
+    revision = store.revision()
+    a = add_problem_report(store, "f1", "closed", "门锁着")
+    b = add_problem_report(store, "f2", "gone")
+    c = add_problem_report(store, "f1", "other", "<b>hi</b>")
+    assert (a.id < b.id < c.id) and a.status == "open" and a.created_at.tzinfo is not None
+    assert store.get_report(a.id) == a
+    assert [r.id for r in store.list_reports()] == [a.id, b.id, c.id]
+    assert [r.id for r in store.list_reports(facility_ids=frozenset({"f1"}))] == [a.id, c.id]
+    assert store.list_reports(facility_ids=frozenset()) == []
+    done = store.resolve_report(a.id, "resolved", "temporarily_closed", Actor("hd", "called them"))
+    assert (done.status, done.action, done.resolved_by, done.note) == (
+        "resolved",
+        "temporarily_closed",
+        "hd",
+        "called them",
+    )
+    assert done.resolved_at is not None
+    store.resolve_report(b.id, "dismissed", "none", Actor("hd"))
+    assert [r.id for r in store.list_reports()] == [c.id]
+    assert [r.id for r in store.list_reports(statuses=frozenset({"resolved", "dismissed"}))] == [b.id, a.id]
+    assert len(store.list_reports(statuses=None)) == 3
+    assert len(store.list_reports(statuses=None, limit=2)) == 2
+    with pytest.raises(ConflictError):
+        store.resolve_report(a.id, "dismissed", "none", Actor("root"))
+    assert store.get_report(a.id) == done
+    with pytest.raises(NotFoundError):
+        store.get_report(10**6)
+    with pytest.raises(NotFoundError):
+        store.resolve_report(10**6, "resolved", "none", Actor("x"))
+    assert store.revision() == revision
+    # Confirmations are not reports; resolving keeps the feedback itself unchanged.
+    yes = store.add_feedback(Feedback("f1", "confirm", datetime.now(UTC)))
+    with pytest.raises(NotFoundError):
+        store.get_report(yes.id)
+    assert len(store.list_feedback("f1", verdict="problem")) == 2

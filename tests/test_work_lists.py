@@ -14,57 +14,13 @@ from flask.testing import FlaskClient
 from locator.domain import Facility
 from locator.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from locator.management import ManagementService
-from locator.stores.base import Actor, User
-from locator.stores.sqlite import SQLiteStore
+from locator.stores.base import User
 
+from .conftest import add_problem_report
 from .manage_support import CHAOYANG, HAIDIAN, accounts, demo_copy, login, make_user, page_csrf
 
 HD = User("hd", "district_manager", "x", districts=frozenset({HAIDIAN}))
 ADMIN = User("root", "admin", "x")
-
-
-# --- store contract (takes ``store``) ------------------------------------------------------------
-
-
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "reports.sqlite3")
-    s.init_schema()
-    yield s
-    s.close()
-
-
-def test_reports_add_list_resolve(store) -> None:
-    revision = store.revision()
-    a = store.add_report("f1", "closed_or_locked", "门锁着")
-    b = store.add_report("f2", "gone")
-    c = store.add_report("f1", "other", "<b>hi</b>")
-    assert (a.id < b.id < c.id) and a.status == "open" and a.created_at.tzinfo is not None
-    assert store.get_report(a.id) == a
-    assert [r.id for r in store.list_reports()] == [a.id, b.id, c.id]
-    assert [r.id for r in store.list_reports(facility_ids=frozenset({"f1"}))] == [a.id, c.id]
-    assert store.list_reports(facility_ids=frozenset()) == []
-    done = store.resolve_report(a.id, "resolved", "temporarily_closed", Actor("hd", "called them"))
-    assert (done.status, done.action, done.resolved_by, done.note) == (
-        "resolved",
-        "temporarily_closed",
-        "hd",
-        "called them",
-    )
-    assert done.resolved_at is not None
-    store.resolve_report(b.id, "dismissed", "none", Actor("hd"))
-    assert [r.id for r in store.list_reports()] == [c.id]
-    assert [r.id for r in store.list_reports(statuses=frozenset({"resolved", "dismissed"}))] == [b.id, a.id]
-    assert len(store.list_reports(statuses=None)) == 3
-    assert len(store.list_reports(statuses=None, limit=2)) == 2
-    with pytest.raises(ConflictError):
-        store.resolve_report(a.id, "dismissed", "none", Actor("root"))
-    assert store.get_report(a.id) == done
-    with pytest.raises(NotFoundError):
-        store.get_report(10**6)
-    with pytest.raises(NotFoundError):
-        store.resolve_report(10**6, "resolved", "none", Actor("x"))
-    assert store.revision() == revision
 
 
 # --- service and pages ---------------------------------------------------------------------------
@@ -92,10 +48,10 @@ def pick(mg: ManagementService, adcode: str, n: int = 1) -> list[Facility]:
 
 def test_the_queue_follows_the_scope(mg: ManagementService) -> None:
     (h1, h2), (c1,) = pick(mg, HAIDIAN, 2), pick(mg, CHAOYANG)
-    r1 = mg.store.add_report(h1.id, "closed_or_locked")
-    r2 = mg.store.add_report(c1.id, "gone")
-    r3 = mg.store.add_report(h2.id, "moved")
-    gone = mg.store.add_report("deleted-id", "gone")
+    r1 = add_problem_report(mg.store, h1.id, "closed")
+    r2 = add_problem_report(mg.store, c1.id, "gone")
+    r3 = add_problem_report(mg.store, h2.id, "moved")
+    gone = add_problem_report(mg.store, "deleted-id", "gone")
     assert [r.id for r, _ in mg.reports(HD)] == [r1.id, r3.id]
     sm = User("sm", "station_manager", "x", facilities=frozenset({h2.id}))
     assert [r.id for r, _ in mg.reports(sm)] == [r3.id]
@@ -105,7 +61,7 @@ def test_the_queue_follows_the_scope(mg: ManagementService) -> None:
 
 def test_resolving_applies_the_action_and_records_it(mg: ManagementService) -> None:
     (f,) = pick(mg, HAIDIAN)
-    report = mg.store.add_report(f.id, "closed_or_locked", "门锁着")
+    report = add_problem_report(mg.store, f.id, "closed", "门锁着")
     until = (datetime.now(UTC) + timedelta(days=5)).date()
     done = mg.resolve_report(
         HD, report.id, "resolved", "temporarily_closed", until=until.isoformat(), note="打电话确认"
@@ -125,8 +81,8 @@ def test_resolving_applies_the_action_and_records_it(mg: ManagementService) -> N
 
 def test_verified_and_dismissed(mg: ManagementService) -> None:
     (f,) = pick(mg, HAIDIAN)
-    a = mg.store.add_report(f.id, "service_missing")
-    b = mg.store.add_report(f.id, "other", "spam")
+    a = add_problem_report(mg.store, f.id, "missing_service")
+    b = add_problem_report(mg.store, f.id, "other", "spam")
     mg.resolve_report(HD, a.id, "resolved", "verified")
     last = mg.store.history(f.id)[-1]
     assert set(last.changes) == {"verified_at"} and f"rider report #{a.id}" in last.reason
@@ -140,11 +96,11 @@ def test_verified_and_dismissed(mg: ManagementService) -> None:
 
 def test_report_refusals_change_nothing(mg: ManagementService) -> None:
     (h,), (c,) = pick(mg, HAIDIAN), pick(mg, CHAOYANG)
-    rc = mg.store.add_report(c.id, "gone")
+    rc = add_problem_report(mg.store, c.id, "gone")
     with pytest.raises(ForbiddenError):
         mg.resolve_report(HD, rc.id, "resolved", "removed", note="x")
     assert mg.store.get(c.id).status == "open" and mg.store.get_report(rc.id).status == "open"
-    rh = mg.store.add_report(h.id, "gone")
+    rh = add_problem_report(mg.store, h.id, "gone")
     with pytest.raises(ValidationError):  # removal needs a reason
         mg.resolve_report(HD, rh.id, "resolved", "removed")
     with pytest.raises(ValidationError):
@@ -152,7 +108,7 @@ def test_report_refusals_change_nothing(mg: ManagementService) -> None:
     with pytest.raises(ValidationError):
         mg.resolve_report(HD, rh.id, "maybe", "none")
     assert mg.store.get(h.id).status == "open" and mg.store.get_report(rh.id).status == "open"
-    gone = mg.store.add_report("deleted-id", "gone")
+    gone = add_problem_report(mg.store, "deleted-id", "gone")
     with pytest.raises(NotFoundError):
         mg.resolve_report(HD, gone.id, "dismissed")
     assert mg.resolve_report(ADMIN, gone.id, "dismissed").status == "dismissed"
@@ -167,7 +123,7 @@ def hd(app: Flask) -> FlaskClient:
 
 def test_reports_page_and_resolve_form(mg: ManagementService, hd: FlaskClient) -> None:
     (f,) = pick(mg, HAIDIAN)
-    report = mg.store.add_report(f.id, "gone", "拆了")
+    report = add_problem_report(mg.store, f.id, "gone", "拆了")
     html = hd.get("/manage/reports").get_data(as_text=True)
     assert f'data-report-id="{report.id}"' in html and "拆了" in html
     assert re.search(r'<option value="removed" selected>', html)  # suggested from the reason
@@ -195,7 +151,7 @@ def test_reports_page_and_resolve_form(mg: ManagementService, hd: FlaskClient) -
     assert "No open reports." in html and "现场已拆除" in html
     # The facility list filter "with open rider reports".
     other = pick(mg, HAIDIAN, 3)[2]
-    mg.store.add_report(other.id, "moved")
+    add_problem_report(mg.store, other.id, "moved")
     listed = hd.get("/manage?reports=1").get_data(as_text=True)
     assert re.findall(r'<tr data-facility-id="([^"]+)"', listed) == [other.id]
 
@@ -213,7 +169,7 @@ def test_stale_list_and_verified_today(mg: ManagementService, hd: FlaskClient) -
 
 def test_reports_over_the_api(app: Flask, mg: ManagementService) -> None:
     (f,) = pick(mg, HAIDIAN)
-    report = mg.store.add_report(f.id, "closed_or_locked", "locked at noon")
+    report = add_problem_report(mg.store, f.id, "closed", "locked at noon")
     _, secret = accounts(app).create_token("hd")
     auth = {"Authorization": f"Bearer {secret}"}
     client = app.test_client()

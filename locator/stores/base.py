@@ -628,17 +628,18 @@ class CheckedBatchStore(abc.ABC):
         """
 
 
-# --- rider reports: the managers' queue (issue 5; the riders branch adds the public side) ---
+# --- rider reports: the managers' queue ------------------------------------------------
 
-#: Why a rider reports a facility.
-REPORT_REASONS = ("closed_or_locked", "gone", "moved", "service_missing", "other")
 #: A report is ``open`` until a manager resolves or dismisses it.
 REPORT_STATUSES = ("open", "resolved", "dismissed")
 
 
 @dataclass(frozen=True, slots=True)
 class Report:
-    """A rider's report about a facility, as the management queue sees it.
+    """A rider's problem report about a facility, as the management queue sees it.
+
+    Every :class:`~locator.domain.Feedback` with ``verdict="problem"`` is a report (same
+    ``id``); the resolution is stored apart from it, so feedback stays append-only.
 
     Attributes
     ----------
@@ -647,11 +648,11 @@ class Report:
     facility_id : str
         The facility reported (it may since have been deleted).
     reason : str
-        One of :data:`REPORT_REASONS`.
+        A key of :data:`locator.domain.FEEDBACK_REASONS`.
     text : str
-        The rider's words (untrusted: escaped wherever shown).
+        The rider's comment (untrusted: escaped wherever shown).
     created_at : datetime
-        UTC.
+        When the rider sent it (the feedback's ``at``), UTC.
     status : str
         One of :data:`REPORT_STATUSES`.
     resolved_at : datetime or None
@@ -677,14 +678,11 @@ class Report:
 
 
 class ReportStore(abc.ABC):
-    """Rider reports. Writes are single transactions and do not touch the facility revision."""
+    """The managers' queue of rider problem reports (see :class:`Report`).
 
-    @abc.abstractmethod
-    def add_report(self, facility_id: str, reason: str, text: str = "") -> Report:
-        """Store a new open report (``created_at`` set by the store) and return it.
-
-        Stores do not validate; callers pass a reason from :data:`REPORT_REASONS`.
-        """
+    Reports are created by :meth:`FacilityStore.add_feedback` with ``verdict="problem"``.
+    Resolving one is a single transaction that does not touch the facility revision.
+    """
 
     @abc.abstractmethod
     def get_report(self, report_id: int) -> Report:

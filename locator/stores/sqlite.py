@@ -144,23 +144,28 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX api_tokens_user ON api_tokens (user_name);
     """,
-    # 5: rider reports as the managers' queue reads them (the riders branch owns the
-    # public side; see ReportStore in stores/base.py).
+    # 5: the managers' report queue: a rider's problem report (feedback, append-only)
+    # is open until a manager resolves or dismisses it (report_resolutions, append-only).
     """
-    CREATE TABLE rider_reports (
-        id INTEGER PRIMARY KEY AUTOINCREMENT,
-        facility_id TEXT NOT NULL,
-        reason TEXT NOT NULL
-            CHECK (reason IN ('closed_or_locked', 'gone', 'moved', 'service_missing', 'other')),
-        text TEXT NOT NULL DEFAULT '',
-        created_at TEXT NOT NULL,
-        status TEXT NOT NULL DEFAULT 'open' CHECK (status IN ('open', 'resolved', 'dismissed')),
-        resolved_at TEXT,
-        resolved_by TEXT NOT NULL DEFAULT '',
+    CREATE TABLE report_resolutions (
+        feedback_id INTEGER PRIMARY KEY REFERENCES feedback (id),
+        status TEXT NOT NULL CHECK (status IN ('resolved', 'dismissed')),
         action TEXT NOT NULL DEFAULT '',
-        note TEXT NOT NULL DEFAULT ''
+        resolved_by TEXT NOT NULL,
+        note TEXT NOT NULL DEFAULT '',
+        resolved_at TEXT NOT NULL
     );
-    CREATE INDEX rider_reports_status ON rider_reports (status, facility_id);
+    CREATE TRIGGER report_resolutions_append_only_u BEFORE UPDATE ON report_resolutions
+        BEGIN SELECT RAISE(ABORT, 'report_resolutions is append-only'); END;
+    CREATE TRIGGER report_resolutions_append_only_d BEFORE DELETE ON report_resolutions
+        BEGIN SELECT RAISE(ABORT, 'report_resolutions is append-only'); END;
+    CREATE VIEW rider_reports AS
+        SELECT f.id, f.facility_id, f.reason, f.comment AS text, f.at AS created_at,
+               coalesce(r.status, 'open') AS status, r.resolved_at,
+               coalesce(r.resolved_by, '') AS resolved_by, coalesce(r.action, '') AS action,
+               coalesce(r.note, '') AS note
+        FROM feedback f LEFT JOIN report_resolutions r ON r.feedback_id = f.id
+        WHERE f.verdict = 'problem';
     """,
 ]
 
@@ -637,15 +642,6 @@ class SQLiteStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore, 
 
     # -- rider reports (ReportStore) -------------------------------------------------
 
-    def add_report(self, facility_id: str, reason: str, text: str = "") -> Report:
-        with self._tx() as conn:
-            row = conn.execute(
-                "INSERT INTO rider_reports (facility_id, reason, text, created_at) VALUES (?, ?, ?, ?) "
-                "RETURNING *",
-                (facility_id, reason, text, datetime.now(UTC).isoformat()),
-            ).fetchone()
-        return _row_to_report(row)
-
     def get_report(self, report_id: int) -> Report:
         row = self._conn().execute("SELECT * FROM rider_reports WHERE id = ?", (report_id,)).fetchone()
         if row is None:
@@ -686,11 +682,12 @@ class SQLiteStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore, 
                 raise NotFoundError(f"no report {report_id}", param="report")
             if row["status"] != "open":
                 raise ConflictError(f"report {report_id} was already {row['status']}", param="report")
-            updated = conn.execute(
-                "UPDATE rider_reports SET status = ?, action = ?, resolved_by = ?, note = ?, resolved_at = ? "
-                "WHERE id = ? RETURNING *",
-                (status, action, actor.name, actor.reason, datetime.now(UTC).isoformat(), report_id),
-            ).fetchone()
+            conn.execute(
+                "INSERT INTO report_resolutions "
+                "(feedback_id, status, action, resolved_by, note, resolved_at) VALUES (?, ?, ?, ?, ?, ?)",
+                (report_id, status, action, actor.name, actor.reason, _utc_text(datetime.now(UTC))),
+            )
+            updated = conn.execute("SELECT * FROM rider_reports WHERE id = ?", (report_id,)).fetchone()
         return _row_to_report(updated)
 
     # -- checked batch writes (CheckedBatchStore) ------------------------------------

@@ -37,7 +37,7 @@ from werkzeug.wrappers import Response
 
 from locator.auth import management, safe_next, session_user
 from locator.bulk import export_csv, export_geojson, export_xlsx, read_upload
-from locator.domain import AMENITIES, HOST_TYPES, KINDS, STATUSES, Facility
+from locator.domain import AMENITIES, FEEDBACK_REASONS, HOST_TYPES, KINDS, STATUSES, Facility
 from locator.errors import (
     ConflictError,
     ForbiddenError,
@@ -771,13 +771,6 @@ def export(fmt: str) -> Response:
 
 # --- work lists ---------------------------------------------------------------------------------
 
-REPORT_REASON_LABELS = {
-    "closed_or_locked": _l("Closed or locked"),
-    "gone": _l("Gone"),
-    "moved": _l("Moved"),
-    "service_missing": _l("A service is missing"),
-    "other": _l("Other"),
-}
 REPORT_ACTION_LABELS = {
     "none": _l("No change needed"),
     "verified": _l("Checked: it is right (verified today)"),
@@ -797,7 +790,7 @@ def reports() -> str:
         "manage/reports.html",
         queue=mg.reports(user),
         handled=mg.reports(user, handled=True, limit=30),
-        reason_labels=REPORT_REASON_LABELS,
+        reason_labels={k: v.get(locale()) for k, v in FEEDBACK_REASONS.items()},
         action_labels=REPORT_ACTION_LABELS,
         tz=TZ,
     )
