@@ -8,7 +8,7 @@ import shutil
 import subprocess
 import tempfile
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
@@ -289,15 +289,18 @@ def pg_server(request: pytest.FixtureRequest) -> Any:
 
 
 @contextmanager
-def fresh_database(server: Any) -> Iterator[str]:
-    """A new database cloned from the migrated template; dropped afterwards. Yields its URL."""
+def fresh_database(server: Any, template: str | None = None) -> Iterator[str]:
+    """A new database cloned from ``template`` (default: the migrated, empty template).
+
+    Dropped afterwards. Yields its URL.
+    """
     dbname = f"locator_t_{uuid.uuid4().hex[:12]}"
     janitor = DatabaseJanitor(
         user=server.user,
         host=server.host,
         port=server.port,
         dbname=dbname,
-        template_dbname=server.template_dbname,
+        template_dbname=template or server.template_dbname,
         maintenance_dbname=server.maintenance_dbname,
         password=server.password,
     )
@@ -355,6 +358,55 @@ def postgis_demo_url(pg_server: Any) -> Iterator[str]:
         svc.import_records(read_records(DEMO_LAYER), Datum.WGS84, demo=True)
         svc.store.close()
         yield url
+
+
+@pytest.fixture(scope="session")
+def postgis_demo_template(pg_server: Any) -> Iterator[str]:
+    """The name of a database holding the demo layer, only ever used as a template.
+
+    Nothing stays connected to it, so ``CREATE DATABASE … TEMPLATE`` can copy it (a file
+    copy: much faster than importing the layer for every test).
+    """
+    with fresh_database(pg_server) as url:
+        app = make_pg_app(url)
+        svc: LocatorService = app.extensions["locator"]
+        svc.import_records(read_records(DEMO_LAYER), Datum.WGS84, demo=True)
+        svc.store.close()
+        yield conninfo_to_dict(url)["dbname"]
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgis", marks=pytest.mark.postgis)])
+def demo_app_factory(
+    request: pytest.FixtureRequest, tmp_path: Path, demo_db: Path
+) -> Iterator[Callable[..., Flask]]:
+    """``make(**config) -> Flask``: an app over a private, writable copy of the demo layer.
+
+    Once per backend: a copy of the session's SQLite demo file, or a PostGIS database
+    cloned from :func:`postgis_demo_template`. Every app made is closed afterwards.
+    """
+    made: list[Flask] = []
+    url = None
+    if request.param == "postgis":
+        template = request.getfixturevalue("postgis_demo_template")
+        server = request.getfixturevalue("pg_server")
+        stack = fresh_database(server, template)
+        url = stack.__enter__()
+        request.addfinalizer(lambda: stack.__exit__(None, None, None))
+    else:
+        shutil.copy(demo_db, tmp_path / "demo-copy.sqlite3")
+
+    def make(**config: object) -> Flask:
+        app = (
+            make_pg_app(url, **config)
+            if url is not None
+            else make_app(tmp_path / "demo-copy.sqlite3", **config)
+        )
+        made.append(app)
+        return app
+
+    yield make
+    for app in made:
+        app.extensions["locator"].store.close()
 
 
 class ThrowawayCluster:

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import shutil
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 
 from flask import Flask
@@ -27,6 +27,11 @@ FAST_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}
 def manage_app(db_path: Path, **config: object) -> Flask:
     """An app over ``db_path`` with cheap password hashing."""
     return make_app(db_path, ARGON2_PARAMETERS=FAST_ARGON2, **config)
+
+
+def manage_demo_app(factory: Callable[..., Flask], **config: object) -> Flask:
+    """An app from ``demo_app_factory`` (a writable demo layer, per backend), cheap hashing."""
+    return factory(ARGON2_PARAMETERS=FAST_ARGON2, **config)
 
 
 def demo_copy(tmp_path: Path, demo_db: Path, **config: object) -> Flask:

@@ -6,7 +6,7 @@ import csv
 import io
 import json
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -21,7 +21,7 @@ from locator.geo import Datum, from_wgs84, geodesic_distance_m
 from locator.management import ManagementService
 from locator.stores.base import User
 
-from .manage_support import CHAOYANG, HAIDIAN, demo_copy, login, make_user, page_csrf
+from .manage_support import CHAOYANG, HAIDIAN, login, make_user, manage_demo_app, page_csrf
 
 HD = User("hd", "district_manager", "x", districts=frozenset({HAIDIAN}))
 ADMIN = User("root", "admin", "x")
@@ -29,8 +29,8 @@ FORMULA = '=HYPERLINK("http://evil.example","click")'
 
 
 @pytest.fixture
-def app(tmp_path: Path, demo_db: Path) -> Iterator[Flask]:
-    application = demo_copy(tmp_path, demo_db, LOCATOR_UPLOAD_DIR=str(tmp_path / "uploads"))
+def app(demo_app_factory: Callable[..., Flask], tmp_path: Path) -> Iterator[Flask]:
+    application = manage_demo_app(demo_app_factory, LOCATOR_UPLOAD_DIR=str(tmp_path / "uploads"))
     make_user(application, "hd", "district_manager", districts=[HAIDIAN])
     yield application
     application.extensions["locator"].store.close()

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -11,14 +11,14 @@ from flask import Flask
 from locator.management import ManagementService
 
 from .conftest import add_problem_report
-from .manage_support import HAIDIAN, demo_copy, login, make_user
+from .manage_support import HAIDIAN, login, make_user, manage_demo_app
 
 WRITE_METHODS = {"POST", "PUT", "PATCH", "DELETE"}
 
 
 @pytest.fixture
-def app(tmp_path: Path, demo_db: Path) -> Iterator[Flask]:
-    application = demo_copy(tmp_path, demo_db, LOCATOR_UPLOAD_DIR=str(tmp_path / "up"))
+def app(demo_app_factory: Callable[..., Flask], tmp_path: Path) -> Iterator[Flask]:
+    application = manage_demo_app(demo_app_factory, LOCATOR_UPLOAD_DIR=str(tmp_path / "up"))
     make_user(application, "root", "admin")
     yield application
     application.extensions["locator"].store.close()

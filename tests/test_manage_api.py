@@ -6,7 +6,7 @@ import json
 import threading
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -19,14 +19,14 @@ from locator.geo import Datum, from_wgs84, geodesic_distance_m
 from locator.management import ManagementService
 
 from .conftest import LiveServer
-from .manage_support import CHAOYANG, HAIDIAN, HOSTILE, accounts, demo_copy, login, make_user, page_csrf
+from .manage_support import CHAOYANG, HAIDIAN, HOSTILE, accounts, login, make_user, manage_demo_app, page_csrf
 
 PROBLEM = "application/problem+json"
 
 
 @pytest.fixture
-def app(tmp_path: Path, demo_db: Path) -> Iterator[Flask]:
-    application = demo_copy(tmp_path, demo_db)
+def app(demo_app_factory: Callable[..., Flask], tmp_path: Path) -> Iterator[Flask]:
+    application = manage_demo_app(demo_app_factory)
     make_user(application, "root", "admin")
     make_user(application, "hd", "district_manager", districts=[HAIDIAN])
     yield application

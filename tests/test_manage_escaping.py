@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import io
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -16,15 +16,15 @@ from locator.management import ManagementService
 from locator.stores.base import User
 
 from .conftest import add_problem_report
-from .manage_support import HAIDIAN, HOSTILE, demo_copy, login, make_user, page_csrf
+from .manage_support import HAIDIAN, HOSTILE, login, make_user, manage_demo_app, page_csrf
 
 ESCAPED = "&lt;img src=x onerror=alert(1)&gt;"
 HD = User("hd", "district_manager", "x", districts=frozenset({HAIDIAN}))
 
 
 @pytest.fixture
-def app(tmp_path: Path, demo_db: Path) -> Iterator[Flask]:
-    application = demo_copy(tmp_path, demo_db, LOCATOR_UPLOAD_DIR=str(tmp_path / "up"))
+def app(demo_app_factory: Callable[..., Flask], tmp_path: Path) -> Iterator[Flask]:
+    application = manage_demo_app(demo_app_factory, LOCATOR_UPLOAD_DIR=str(tmp_path / "up"))
     make_user(application, "hd", "district_manager", districts=[HAIDIAN])
     make_user(application, "root", "admin")
     yield application

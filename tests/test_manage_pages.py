@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 import pytest
@@ -15,12 +15,12 @@ from locator.domain import Facility
 from locator.geo import Datum, from_wgs84, geodesic_distance_m
 from locator.management import ManagementService
 
-from .manage_support import CHAOYANG, HAIDIAN, demo_copy, login, make_user, page_csrf
+from .manage_support import CHAOYANG, HAIDIAN, login, make_user, manage_demo_app, page_csrf
 
 
 @pytest.fixture
-def app(tmp_path: Path, demo_db: Path) -> Iterator[Flask]:
-    application = demo_copy(tmp_path, demo_db)
+def app(demo_app_factory: Callable[..., Flask], tmp_path: Path) -> Iterator[Flask]:
+    application = manage_demo_app(demo_app_factory)
     make_user(application, "root", "admin")
     make_user(application, "hd", "district_manager", districts=[HAIDIAN])
     yield application
@@ -194,8 +194,10 @@ def test_typed_gcj02_coordinates_are_stored_as_wgs84(app: Flask, hd: FlaskClient
     assert geodesic_distance_m(f.lon, f.lat, *want) < 0.05
 
 
-def test_amap_tiles_make_the_map_gcj02_and_pins_are_converted_back(tmp_path: Path, demo_db: Path) -> None:
-    app = demo_copy(tmp_path, demo_db, LOCATOR_TILES="amap")
+def test_amap_tiles_make_the_map_gcj02_and_pins_are_converted_back(
+    demo_app_factory: Callable[..., Flask],
+) -> None:
+    app = manage_demo_app(demo_app_factory, LOCATOR_TILES="amap")
     make_user(app, "hd", "district_manager", districts=[HAIDIAN])
     client = app.test_client()
     login(client, "hd")

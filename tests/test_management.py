@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 
@@ -15,15 +15,15 @@ from locator.geo import Datum, from_wgs84, geodesic_distance_m
 from locator.management import FacilityFilter, ManagementService, normalise_name, similar_names
 from locator.stores.base import User
 
-from .manage_support import CHAOYANG, HAIDIAN, demo_copy
+from .manage_support import CHAOYANG, HAIDIAN, manage_demo_app
 
 ADMIN = User("root", "admin", "x")
 HD = User("hd", "district_manager", "x", districts=frozenset({HAIDIAN}))
 
 
 @pytest.fixture
-def app(tmp_path: Path, demo_db: Path) -> Iterator[Flask]:
-    application = demo_copy(tmp_path, demo_db)
+def app(demo_app_factory: Callable[..., Flask], tmp_path: Path) -> Iterator[Flask]:
+    application = manage_demo_app(demo_app_factory)
     yield application
     application.extensions["locator"].store.close()
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -17,7 +17,7 @@ from locator.management import ManagementService
 from locator.stores.base import User
 
 from .conftest import add_problem_report
-from .manage_support import CHAOYANG, HAIDIAN, accounts, demo_copy, login, make_user, page_csrf
+from .manage_support import CHAOYANG, HAIDIAN, accounts, login, make_user, manage_demo_app, page_csrf
 
 HD = User("hd", "district_manager", "x", districts=frozenset({HAIDIAN}))
 ADMIN = User("root", "admin", "x")
@@ -27,8 +27,8 @@ ADMIN = User("root", "admin", "x")
 
 
 @pytest.fixture
-def app(tmp_path: Path, demo_db: Path) -> Iterator[Flask]:
-    application = demo_copy(tmp_path, demo_db)
+def app(demo_app_factory: Callable[..., Flask], tmp_path: Path) -> Iterator[Flask]:
+    application = manage_demo_app(demo_app_factory)
     make_user(application, "hd", "district_manager", districts=[HAIDIAN])
     yield application
     application.extensions["locator"].store.close()
