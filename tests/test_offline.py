@@ -6,6 +6,8 @@ import json
 import re
 from pathlib import Path
 
+from locator.web.offline import in_shell
+
 ROOT = Path(__file__).resolve().parent.parent
 
 
@@ -19,11 +21,19 @@ def test_service_worker_is_served_at_the_root_with_scope_headers(client) -> None
     statics = sorted(
         "/static/" + p.relative_to(ROOT / "static").as_posix()
         for p in (ROOT / "static").rglob("*")
-        if p.is_file() and not p.name.startswith(".")
+        if p.is_file() and in_shell(p.relative_to(ROOT / "static").as_posix())
     )
     assert shell[0] == "/" and sorted(shell[1:]) == statics
+    for needed in ("/static/js/app.js", "/static/css/app.css", "/static/vendor/leaflet/leaflet.js"):
+        assert needed in shell
+    for unneeded in ("swagger-ui", "manage", "api-docs", "LICENSE", "README", "embed"):
+        assert not [url for url in shell if unneeded in url], unneeded
+    size = 0
     for url in shell:
-        assert client.get(url).status_code == 200, url
+        r = client.get(url)
+        assert r.status_code == 200, url
+        size += len(r.get_data())
+    assert size < 600_000, size  # what a rider's phone downloads once, uncompressed
     assert "/api/" in body  # the API is never cached (explicitly skipped)
 
 

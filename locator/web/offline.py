@@ -2,8 +2,9 @@
 
 What works offline (docs/riders.md):
 
-* the app shell: every file under ``static/`` and the start page, cached when the
-  service worker installs;
+* the app shell: the start page and the files under ``static/`` that rider pages use
+  (not the API docs, the managers' or partners' pages, nor licence texts: see
+  :data:`NOT_IN_SHELL`), cached when the service worker installs;
 * the last results: every ``/nearest`` and ``/lite`` page the rider opens is stored
   (network first, so online riders always get fresh data); the results page also asks
   the worker to store itself on its first visit, before the worker controlled it.
@@ -29,9 +30,32 @@ from locator.web import bp, locale
 RESULTS_KEPT = 5
 
 
+#: Static paths (prefixes, relative to ``static/``) that riders never need offline.
+NOT_IN_SHELL = (
+    "vendor/swagger-ui/",
+    "js/api-docs.js",
+    "js/manage",
+    "css/manage",
+    "js/embed",
+    "css/embed",
+)
+#: Licence and notice files shipped next to vendored code (served, never precached).
+_NOTICE_NAMES = frozenset({"README.md", "LICENSE", "NOTICE", "package.json"})
+
+
+def in_shell(relative: str) -> bool:
+    """Whether the static file at ``relative`` (POSIX path under ``static/``) is precached."""
+    name = relative.rsplit("/", 1)[-1]
+    if name.startswith(".") or name in _NOTICE_NAMES or name.endswith((".txt", ".md")):
+        return False
+    return not relative.startswith(NOT_IN_SHELL)
+
+
 def _static_files() -> list[Path]:
     root = Path(current_app.static_folder or "")
-    return sorted(p for p in root.rglob("*") if p.is_file() and not p.name.startswith("."))
+    return sorted(
+        p for p in root.rglob("*") if p.is_file() and in_shell(p.relative_to(root).as_posix())
+    )
 
 
 def shell_version() -> str:

@@ -29,19 +29,27 @@
         input.value = location.href;
         button.href = location.href;
       };
-      var start = function () {
-        if (box.dataset.view) {
-          var v = JSON.parse(box.dataset.view);
-          map.setView([v[0], v[1]], v[2], { animate: false });
-        }
-        map.on("moveend", update);
-        if (box.dataset.view) { update(); }
+      // Follow the map from the start: any move, the opening one included, updates the URL.
+      map.on("moveend", update);
+      var applied = false;
+      var applyView = function () {
+        if (applied || !box.dataset.view) { return; }
+        applied = true;
+        var v = JSON.parse(box.dataset.view);
+        map.setView([v[0], v[1]], v[2], { animate: false });
+        update();
       };
       // The map script fits its bounds with an animated zoom that Leaflet starts on the
       // next animation frame; a setView before or during it is undone or ignored. So
-      // look after that frame, and if the zoom is animating, wait for it to end.
+      // apply a shared view after that frame, once the zoom has ended (or after 1 s if
+      // the animation was interrupted and never ends).
       requestAnimationFrame(function () {
-        if (map._animatingZoom) { map.once("zoomend", start); } else { start(); }
+        if (map._animatingZoom) {
+          map.once("zoomend", applyView);
+          setTimeout(applyView, 1000);
+        } else {
+          applyView();
+        }
       });
     }
   }
