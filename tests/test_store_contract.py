@@ -632,6 +632,30 @@ def test_postgis_migrations_are_never_reapplied(postgis_url: str, monkeypatch: p
 
 
 @pytest.mark.postgis
+def test_postgis_upgrade_keeps_data_and_queues_earlier_problem_feedback(postgis_url: str) -> None:
+    # A database made before partners, accounts and the report queue (migrations 1-2 only)
+    # gains them without losing data; problem feedback sent before is an open report.
+    with psycopg.connect(postgis_url, autocommit=True) as conn:
+        conn.execute(
+            b"DROP VIEW rider_reports; DROP TABLE report_resolutions, api_tokens, users, partners; "
+            b"DROP FUNCTION report_resolutions_append_only(); DELETE FROM schema_migrations WHERE version > 2"
+        )
+    s = PostGISStore(postgis_url, pool_min=1, pool_max=2)
+    try:
+        s.add(fac("a1"))
+        fb = s.add_feedback(Feedback("a1", "problem", datetime.now(UTC), reason="closed"))
+        s.init_schema()
+        with psycopg.connect(postgis_url) as conn:
+            versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")]
+        assert versions == [v for v, _, _ in MIGRATIONS]
+        assert s.get("a1").version == 1 and s.revision() == 1
+        assert [(r.id, r.status) for r in s.list_reports()] == [(fb.id, "open")]
+        assert s.list_users() == [] and s.list_partners() == []
+    finally:
+        s.close()
+
+
+@pytest.mark.postgis
 def test_postgis_knn_uses_the_gist_index(pg_demo_store: PostGISStore) -> None:
     with psycopg.connect(pg_demo_store.url) as conn:
         conn.execute("SET enable_seqscan = off")  # a 3908-row table would otherwise be scanned
