@@ -351,17 +351,7 @@ def test_export_over_http_is_the_scope(mg: ManagementService, hd: FlaskClient) -
     assert hd.get("/manage/export.pdf").status_code == 404
 
 
-# --- the store's checked batch (conformance: takes a ``store``) -----------------------------------
-
-
-@pytest.fixture
-def store(tmp_path: Path):  # type: ignore[no-untyped-def]
-    from locator.stores.sqlite import SQLiteStore
-
-    s = SQLiteStore(tmp_path / "batch.sqlite3")
-    s.init_schema()
-    yield s
-    s.close()
+# --- the store's checked batch (conformance: conftest's ``store``, every backend) ---------------
 
 
 def _f(fid: str, **kw: object) -> Facility:
@@ -370,7 +360,9 @@ def _f(fid: str, **kw: object) -> Facility:
 
 def test_write_batch_checks_every_version(store) -> None:
     from locator.errors import ConflictError
+    from locator.stores.base import CheckedBatchStore
 
+    assert isinstance(store, CheckedBatchStore)
     a = store.add(_f("a"))
     assert store.write_batch([_f("a", name="A2"), _f("b")], {"a": a.version, "b": None}) == 2
     assert store.get("a").version == 2 and store.get("b").version == 1

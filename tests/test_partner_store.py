@@ -1,12 +1,11 @@
 """PartnerStore conformance: the contract in locator/stores/base.py, run on every backend.
 
-The ``partner_store`` fixture is parametrized by backend; a PostGIS entry joins the
-list when that store implements ``PartnerStore`` (same tests, no changes).
+The ``partner_store`` fixture is the conformance suite's ``store`` (conftest.py),
+parametrized over SQLite and PostGIS.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
@@ -14,26 +13,17 @@ import pytest
 
 from locator.errors import ConflictError, NotFoundError
 from locator.partners import hash_key, key_id, new_key
-from locator.stores.base import Partner, PartnerStore
+from locator.stores.base import FacilityStore, Partner, PartnerStore
 from locator.stores.sqlite import SQLiteStore
 
 T0 = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)
 
 
-def _sqlite(tmp_path: Path) -> SQLiteStore:
-    store = SQLiteStore(tmp_path / "partners.sqlite3")
-    store.init_schema()
+@pytest.fixture
+def partner_store(store: FacilityStore) -> PartnerStore:
+    """The ``store`` fixture (every backend, closed by it), as a PartnerStore."""
+    assert isinstance(store, PartnerStore)
     return store
-
-
-BACKENDS = {"sqlite": _sqlite}
-
-
-@pytest.fixture(params=sorted(BACKENDS))
-def partner_store(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[PartnerStore]:
-    store = BACKENDS[request.param](tmp_path)
-    yield store
-    store.close()  # type: ignore[attr-defined]
 
 
 def make_partner(

@@ -1,28 +1,22 @@
 """Store contract for accounts (users, API tokens).
 
-Every test takes a ``store`` fixture so the suite can be parametrized over every
-backend; for now the fixture gives the SQLite store only.
+Every test takes the conformance suite's ``store`` fixture (conftest.py), parametrized
+over SQLite and PostGIS.
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterator
 from dataclasses import replace
-from pathlib import Path
 
 import pytest
 
 from locator.errors import ConflictError, NotFoundError
-from locator.stores.base import ApiToken, User
-from locator.stores.sqlite import SQLiteStore
+from locator.stores.base import AccountStore, ApiToken, FacilityStore, User
 
 
-@pytest.fixture
-def store(tmp_path: Path) -> Iterator[SQLiteStore]:
-    s = SQLiteStore(tmp_path / "accounts.sqlite3")
-    s.init_schema()
-    yield s
-    s.close()
+@pytest.fixture(autouse=True)
+def _is_an_account_store(store: FacilityStore) -> None:
+    assert isinstance(store, AccountStore)
 
 
 def _user(name: str = "alice", **kw: object) -> User:

@@ -36,7 +36,7 @@ from locator.geo import Datum
 from locator.hours import TZ
 from locator.index import FacilityIndex, NearestQuery
 from locator.services import LocatorService
-from locator.stores.base import Actor, FacilityStore, ListFilter, ReportStore
+from locator.stores.base import Actor, CheckedBatchStore, FacilityStore, ListFilter, Report, ReportStore
 from locator.stores.postgis import MIGRATIONS, PostGISStore
 from locator.stores.sqlite import SQLiteStore
 
@@ -632,6 +632,30 @@ def test_postgis_migrations_are_never_reapplied(postgis_url: str, monkeypatch: p
 
 
 @pytest.mark.postgis
+def test_postgis_upgrade_keeps_data_and_queues_earlier_problem_feedback(postgis_url: str) -> None:
+    # A database made before partners, accounts and the report queue (migrations 1-2 only)
+    # gains them without losing data; problem feedback sent before is an open report.
+    with psycopg.connect(postgis_url, autocommit=True) as conn:
+        conn.execute(
+            b"DROP VIEW rider_reports; DROP TABLE report_resolutions, api_tokens, users, partners; "
+            b"DROP FUNCTION report_resolutions_append_only(); DELETE FROM schema_migrations WHERE version > 2"
+        )
+    s = PostGISStore(postgis_url, pool_min=1, pool_max=2)
+    try:
+        s.add(fac("a1"))
+        fb = s.add_feedback(Feedback("a1", "problem", datetime.now(UTC), reason="closed"))
+        s.init_schema()
+        with psycopg.connect(postgis_url) as conn:
+            versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")]
+        assert versions == [v for v, _, _ in MIGRATIONS]
+        assert s.get("a1").version == 1 and s.revision() == 1
+        assert [(r.id, r.status) for r in s.list_reports()] == [(fb.id, "open")]
+        assert s.list_users() == [] and s.list_partners() == []
+    finally:
+        s.close()
+
+
+@pytest.mark.postgis
 def test_postgis_knn_uses_the_gist_index(pg_demo_store: PostGISStore) -> None:
     with psycopg.connect(pg_demo_store.url) as conn:
         conn.execute("SET enable_seqscan = off")  # a 3908-row table would otherwise be scanned
@@ -913,3 +937,127 @@ def test_problem_feedback_is_a_report_until_resolved(store: FacilityStore) -> No
     with pytest.raises(NotFoundError):
         store.get_report(yes.id)
     assert len(store.list_feedback("f1", verdict="problem")) == 2
+
+
+@pytest.mark.parametrize(
+    "statement", ["UPDATE report_resolutions SET note = 'mallory'", "DELETE FROM report_resolutions"]
+)
+def test_report_resolutions_are_append_only_in_the_database(store: FacilityStore, statement: str) -> None:
+    assert isinstance(store, ReportStore)
+    report = add_problem_report(store, "f1", "gone")
+    done = store.resolve_report(report.id, "resolved", "removed", Actor("hd", "demolished"))
+    with pytest.raises(DB_ERRORS, match="append-only"):
+        raw_execute(store, statement)
+    assert store.get_report(report.id) == done
+
+
+def test_two_concurrent_resolutions_of_one_report_one_wins(store: FacilityStore) -> None:
+    assert isinstance(store, ReportStore)
+    revision = store.revision()
+    for round_ in range(5):
+        report = add_problem_report(store, "f1", "closed", f"round {round_}")
+
+        def attempt(s: FacilityStore, n: int, report_id: int = report.id) -> Report:
+            assert isinstance(s, ReportStore)
+            return s.resolve_report(
+                report_id, ("resolved", "dismissed")[n], ("verified", "none")[n], Actor(f"manager-{n}")
+            )
+
+        results = _race(store, attempt)
+        wins = [r for r in results if isinstance(r, Report)]
+        losses = [r for r in results if isinstance(r, ConflictError)]
+        assert len(wins) == 1 and len(losses) == 1, results
+        assert f"already {wins[0].status}" in losses[0].detail
+        assert store.get_report(report.id) == wins[0]
+    assert store.list_reports() == []
+    assert len(store.list_reports(statuses=None)) == 5
+    assert store.revision() == revision
+
+
+@pytest.mark.postgis
+def test_postgis_resolution_waiting_for_a_concurrent_one_loses(postgis_url: str) -> None:
+    # Deterministic interleaving: both resolvers see the report open; the later one's
+    # INSERT waits on the earlier one's uncommitted row, then must lose, not overwrite.
+    store = PostGISStore(postgis_url, pool_min=1, pool_max=2)
+    try:
+        store.init_schema()
+        report = add_problem_report(store, "f1", "closed")
+        results: list[Any] = []
+        with psycopg.connect(postgis_url) as early:  # not autocommit: a transaction stays open
+            early.execute(
+                "INSERT INTO report_resolutions (feedback_id, status, action, resolved_by, resolved_at) "
+                "VALUES (%s, 'dismissed', 'none', 'early', now())",
+                (report.id,),
+            )
+
+            def late() -> None:
+                try:
+                    results.append(store.resolve_report(report.id, "resolved", "verified", Actor("late")))
+                except Exception as exc:  # noqa: BLE001 - collected for the assertions
+                    results.append(exc)
+
+            thread = threading.Thread(target=late)
+            thread.start()
+            with psycopg.connect(postgis_url, autocommit=True) as watcher:
+
+                def late_is_waiting() -> bool:
+                    row = watcher.execute(
+                        "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() "
+                        "AND wait_event_type = 'Lock' AND query LIKE 'INSERT INTO report_resolutions%%'"
+                    ).fetchone()
+                    return row is not None and row[0] == 1
+
+                assert wait_until(late_is_waiting, 4.0) is not None
+            assert results == []
+            early.commit()
+            thread.join(timeout=10)
+        assert len(results) == 1 and isinstance(results[0], ConflictError), results
+        assert "already dismissed" in results[0].detail
+        got = store.get_report(report.id)
+        assert (got.status, got.resolved_by, got.action) == ("dismissed", "early", "none")
+    finally:
+        store.close()
+
+
+# --- checked batches (CheckedBatchStore) racing single edits ---------------------------------
+
+
+def test_concurrent_write_batch_and_update_of_one_facility_one_wins(store: FacilityStore) -> None:
+    assert isinstance(store, CheckedBatchStore)
+    store.add(fac("a1"))
+    revision = store.revision()
+    winners = []
+    for round_ in range(6):
+        version = store.get("a1").version
+        new_id = f"new-{round_}"
+
+        def attempt(s: FacilityStore, n: int, version: int = version, round_: int = round_) -> Any:
+            if n == 0:
+                assert isinstance(s, CheckedBatchStore)
+                return s.write_batch(
+                    [fac(f"new-{round_}"), fac("a1", name=f"batch {round_}")],
+                    {f"new-{round_}": None, "a1": version},
+                    Actor("hd", "bulk upload"),
+                )
+            return s.update(fac("a1", name=f"editor {round_}"), expected_version=version)
+
+        results = _race(store, attempt)
+        wins = [r for r in results if not isinstance(r, Exception)]
+        losses = [r for r in results if isinstance(r, VersionConflictError)]
+        assert len(wins) == 1 and len(losses) == 1, results
+        assert losses[0].current_version == version + 1
+        a1 = store.get("a1")
+        assert a1.version == version + 1
+        if results[0] == 2:  # the batch won
+            winners.append("batch")
+            assert a1.name == f"batch {round_}" and store.get(new_id).version == 1
+            assert store.history("a1")[-1].action == "import"
+        else:  # the update won: nothing of the batch was written
+            winners.append("update")
+            assert results[1] == a1 and a1.name == f"editor {round_}"
+            with pytest.raises(NotFoundError):
+                store.get(new_id)
+            assert store.history("a1")[-1].action == "update"
+        assert store.revision() == revision + round_ + 1
+    assert len(store.history("a1")) == 7
+    assert store.count() == 1 + winners.count("batch")

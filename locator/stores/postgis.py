@@ -18,6 +18,16 @@ Design
   version they were based on (``... WHERE id = %s AND version = %s``) and raise
   :class:`~locator.errors.VersionConflictError` when it is stale. The transaction ends
   with ``NOTIFY locator_changes, '<revision>'``, delivered to listeners at commit.
+* **Checked batches** (:meth:`PostGISStore.write_batch`, bulk upload "apply") are such
+  a write: every stored version is read ``FOR UPDATE`` and checked before anything is
+  written, so the batch is all or nothing, like :meth:`PostGISStore.import_many`.
+* **Partners, accounts, rider reports** (``PartnerStore``, ``AccountStore``,
+  ``ReportStore``; migrations 3-5, mirroring SQLite's) are written in small transactions
+  of their own that take no revision and send no notification. A unique violation
+  becomes :class:`~locator.errors.ConflictError`. A report is a problem ``feedback`` row
+  seen through the ``rider_reports`` view; resolving it appends a row to the
+  append-only ``report_resolutions``, whose primary key lets exactly one of two
+  concurrent resolutions win.
 * **Revision feed.** A background thread per store holds its own connection that
   ``LISTEN``\\ s on ``locator_changes`` and caches the latest revision, so
   :meth:`PostGISStore.revision` costs no round trip and every worker on every app node
@@ -53,7 +63,7 @@ import logging
 import math
 import threading
 import uuid
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -73,11 +83,19 @@ from locator.hours import TZ, is_open
 from locator.index import NearestQuery
 from locator.stores.base import (
     SYSTEM,
+    AccountStore,
     Actor,
+    ApiToken,
     ChangeSet,
+    CheckedBatchStore,
     FacilityStore,
     HistoryEntry,
     ListFilter,
+    Partner,
+    PartnerStore,
+    Report,
+    ReportStore,
+    User,
     field_changes,
 )
 
@@ -194,6 +212,77 @@ MIGRATIONS: list[tuple[int, str, str]] = [
             FOR EACH ROW EXECUTE FUNCTION feedback_append_only();
         """,
     ),
+    (
+        3,
+        "partners (embed origins, API keys by SHA-256 hash, daily quotas)",
+        """
+        CREATE TABLE partners (
+            name text COLLATE "C" PRIMARY KEY,
+            origins text[] NOT NULL DEFAULT '{}',
+            daily_quota bigint NOT NULL CHECK (daily_quota >= 1),
+            key_hash text COLLATE "C" NOT NULL UNIQUE,
+            key_prefix text NOT NULL,
+            created_at timestamptz NOT NULL,
+            key_created_at timestamptz NOT NULL,
+            revoked_at timestamptz
+        );
+        """,
+    ),
+    (
+        4,
+        "accounts: users, API tokens (only a SHA-256 hash of each token is stored)",
+        """
+        CREATE TABLE users (
+            name text COLLATE "C" PRIMARY KEY CHECK (length(btrim(name)) > 0),
+            role text NOT NULL CHECK (role IN ('admin', 'district_manager', 'station_manager')),
+            password_hash text NOT NULL,
+            districts text[] NOT NULL DEFAULT '{}',
+            facilities text[] NOT NULL DEFAULT '{}',
+            active boolean NOT NULL DEFAULT true,
+            created_at timestamptz NOT NULL
+        );
+        CREATE TABLE api_tokens (
+            id text COLLATE "C" PRIMARY KEY,
+            user_name text COLLATE "C" NOT NULL REFERENCES users (name),
+            token_hash text COLLATE "C" NOT NULL UNIQUE,
+            label text NOT NULL DEFAULT '',
+            created_at timestamptz NOT NULL,
+            revoked_at timestamptz
+        );
+        CREATE INDEX api_tokens_user ON api_tokens (user_name);
+        """,
+    ),
+    (
+        5,
+        "the managers' report queue: append-only report_resolutions, rider_reports view",
+        """
+        CREATE TABLE report_resolutions (
+            feedback_id bigint PRIMARY KEY REFERENCES feedback (id),
+            status text NOT NULL CHECK (status IN ('resolved', 'dismissed')),
+            action text NOT NULL DEFAULT '',
+            resolved_by text NOT NULL,
+            note text NOT NULL DEFAULT '',
+            resolved_at timestamptz NOT NULL
+        );
+        CREATE FUNCTION report_resolutions_append_only() RETURNS trigger
+            LANGUAGE plpgsql AS $$
+            BEGIN
+                RAISE EXCEPTION 'report_resolutions is append-only';
+            END
+            $$;
+        CREATE TRIGGER report_resolutions_no_update BEFORE UPDATE OR DELETE ON report_resolutions
+            FOR EACH ROW EXECUTE FUNCTION report_resolutions_append_only();
+        CREATE TRIGGER report_resolutions_no_truncate BEFORE TRUNCATE ON report_resolutions
+            FOR EACH STATEMENT EXECUTE FUNCTION report_resolutions_append_only();
+        CREATE VIEW rider_reports AS
+            SELECT f.id, f.facility_id, f.reason, f.comment AS text, f.at AS created_at,
+                   coalesce(r.status, 'open') AS status, r.resolved_at,
+                   coalesce(r.resolved_by, '') AS resolved_by, coalesce(r.action, '') AS action,
+                   coalesce(r.note, '') AS note
+            FROM feedback f LEFT JOIN report_resolutions r ON r.feedback_id = f.id
+            WHERE f.verdict = 'problem';
+        """,
+    ),
 ]
 
 _COLUMNS = (
@@ -237,6 +326,10 @@ _WRITE_TYPES = [
     "date", "text", "text", "text", "text", "timestamptz", "timestamptz", "int4", "text", "bool", "int8",
 ]
 _HISTORY_COLUMNS = ("facility_id", "revision", "version", "action", "actor", "reason", "at", "changes")
+_INSERT_HISTORY = sql.SQL("INSERT INTO facility_history ({}) VALUES ({})").format(
+    sql.SQL(", ").join(map(sql.Identifier, _HISTORY_COLUMNS)),
+    sql.SQL(", ").join(sql.Placeholder() * len(_HISTORY_COLUMNS)),
+)
 _POINT = sql.SQL("ST_SetSRID(ST_MakePoint(%(qlon)s, %(qlat)s), 4326)::geography")
 
 
@@ -310,6 +403,98 @@ def _diff(old: Facility | None, new: Facility | None) -> dict[str, list[Any]]:
     return field_changes(old, new)
 
 
+def _history_row(
+    revision: int,
+    at: datetime,
+    action: str,
+    actor: Actor,
+    old: Facility | None,
+    new: Facility | None,
+    facility_id: str,
+) -> tuple[Any, ...]:
+    """The values of one ``facility_history`` row, in :data:`_HISTORY_COLUMNS` order."""
+    return (
+        facility_id,
+        revision,
+        0 if new is None else new.version,
+        action,
+        actor.name,
+        actor.reason,
+        at,
+        Json(_diff(old, new)),
+    )
+
+
+def _cols(*names: str) -> sql.Composed:
+    return sql.SQL(", ").join(map(sql.Identifier, names))
+
+
+_PARTNER_COLS = _cols(
+    "name", "origins", "daily_quota", "key_hash", "key_prefix", "created_at", "key_created_at", "revoked_at"
+)
+_USER_COLS = _cols("name", "role", "password_hash", "districts", "facilities", "active", "created_at")
+_API_TOKEN_COLS = _cols("id", "user_name", "token_hash", "label", "created_at", "revoked_at")
+_REPORT_COLS = _cols(
+    "id", "facility_id", "reason", "text", "created_at",
+    "status", "resolved_at", "resolved_by", "action", "note",
+)
+_SELECT_PARTNERS = sql.SQL("SELECT {} FROM partners").format(_PARTNER_COLS)
+_SELECT_USERS = sql.SQL("SELECT {} FROM users").format(_USER_COLS)
+_SELECT_API_TOKENS = sql.SQL("SELECT {} FROM api_tokens").format(_API_TOKEN_COLS)
+_SELECT_REPORTS = sql.SQL("SELECT {} FROM rider_reports").format(_REPORT_COLS)
+
+
+def _row_to_partner(row: dict[str, Any]) -> Partner:
+    return Partner(
+        name=row["name"],
+        origins=tuple(row["origins"]),
+        daily_quota=int(row["daily_quota"]),
+        key_hash=row["key_hash"],
+        key_prefix=row["key_prefix"],
+        created_at=row["created_at"].astimezone(UTC),
+        key_created_at=row["key_created_at"].astimezone(UTC),
+        revoked_at=_utc(row["revoked_at"]),
+    )
+
+
+def _row_to_user(row: dict[str, Any]) -> User:
+    return User(
+        name=row["name"],
+        role=row["role"],
+        password_hash=row["password_hash"],
+        districts=frozenset(row["districts"]),
+        facilities=frozenset(row["facilities"]),
+        active=bool(row["active"]),
+        created_at=_utc(row["created_at"]),
+    )
+
+
+def _row_to_token(row: dict[str, Any]) -> ApiToken:
+    return ApiToken(
+        id=row["id"],
+        user_name=row["user_name"],
+        token_hash=row["token_hash"],
+        label=row["label"],
+        created_at=_utc(row["created_at"]),
+        revoked_at=_utc(row["revoked_at"]),
+    )
+
+
+def _row_to_report(row: dict[str, Any]) -> Report:
+    return Report(
+        id=int(row["id"]),
+        facility_id=row["facility_id"],
+        reason=row["reason"],
+        text=row["text"],
+        created_at=row["created_at"].astimezone(UTC),
+        status=row["status"],
+        resolved_at=_utc(row["resolved_at"]),
+        resolved_by=row["resolved_by"],
+        action=row["action"],
+        note=row["note"],
+    )
+
+
 def describe_url(url: str) -> str:
     """``user@host:port/dbname`` of a PostgreSQL URL, never the password.
 
@@ -334,7 +519,7 @@ def _first_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-class PostGISStore(FacilityStore):
+class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore, ReportStore):
     """Facility store in PostgreSQL + PostGIS (see the module docstring).
 
     Parameters
@@ -729,19 +914,7 @@ class PostGISStore(FacilityStore):
         facility_id: str,
     ) -> None:
         cur.execute(
-            "INSERT INTO facility_history "
-            "(facility_id, revision, version, action, actor, reason, at, changes) "
-            "VALUES (%s, %s, %s, %s, %s, %s, %s, %s)",
-            (
-                facility_id,
-                revision,
-                0 if new is None else new.version,
-                action,
-                actor.name,
-                actor.reason,
-                at,
-                Json(_diff(old, new)),
-            ),
+            _INSERT_HISTORY, _history_row(revision, at, action, actor, old, new, facility_id)
         )
 
     @staticmethod
@@ -1073,6 +1246,330 @@ class PostGISStore(FacilityStore):
         with self._connection() as conn:
             rows = conn.cursor(row_factory=dict_row).execute(query, params).fetchall()
         return [Feedback(**{**r, "at": r["at"].astimezone(UTC)}) for r in rows]
+
+    # -- small transactions outside the facility revision -----------------------------
+
+    @contextmanager
+    def _tx(self) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
+        """A write transaction that takes no revision and sends no notification."""
+        with self._connection() as conn, conn.transaction():
+            yield conn.cursor(row_factory=dict_row)
+
+    def _fetch_one(self, query: sql.Composed, params: Sequence[Any]) -> dict[str, Any] | None:
+        with self._connection() as conn:
+            return conn.cursor(row_factory=dict_row).execute(query, params).fetchone()
+
+    def _fetch_all(self, query: sql.Composed, params: Sequence[Any]) -> builtins.list[dict[str, Any]]:
+        with self._connection() as conn:
+            return conn.cursor(row_factory=dict_row).execute(query, params).fetchall()
+
+    # -- partners (PartnerStore) -----------------------------------------------------
+
+    def add_partner(self, partner: Partner) -> Partner:
+        """Store a new partner (see :meth:`PartnerStore.add_partner`)."""
+        with self._tx() as cur:
+            try:
+                row = cur.execute(
+                    sql.SQL(
+                        "INSERT INTO partners (name, origins, daily_quota, key_hash, key_prefix, "
+                        "created_at, key_created_at, revoked_at) "
+                        "VALUES (%s, %s::text[], %s, %s, %s, %s, %s, %s) RETURNING {}"
+                    ).format(_PARTNER_COLS),
+                    (
+                        partner.name,
+                        list(partner.origins),
+                        partner.daily_quota,
+                        partner.key_hash,
+                        partner.key_prefix,
+                        partner.created_at,
+                        partner.key_created_at,
+                        partner.revoked_at,
+                    ),
+                ).fetchone()
+            except psycopg.errors.UniqueViolation as exc:
+                # The name or the key hash: the same error as SQLite's store gives.
+                raise ConflictError(f"a partner named {partner.name!r} exists", param="name") from exc
+        assert row is not None
+        return _row_to_partner(row)
+
+    def get_partner(self, name: str) -> Partner:
+        """Return one partner, revoked ones included (see :meth:`PartnerStore.get_partner`)."""
+        row = self._fetch_one(_SELECT_PARTNERS + sql.SQL(" WHERE name = %s"), (name,))
+        if row is None:
+            raise NotFoundError(f"no partner named {name!r}", param="name")
+        return _row_to_partner(row)
+
+    def partner_by_key_hash(self, key_hash: str) -> Partner | None:
+        """The partner whose current key has this hash, or None."""
+        row = self._fetch_one(_SELECT_PARTNERS + sql.SQL(" WHERE key_hash = %s"), (key_hash,))
+        return None if row is None else _row_to_partner(row)
+
+    def list_partners(self) -> builtins.list[Partner]:
+        """Every partner, revoked ones included, in name (byte) order."""
+        rows = self._fetch_all(_SELECT_PARTNERS + sql.SQL(" ORDER BY name"), ())
+        return [_row_to_partner(r) for r in rows]
+
+    def set_partner_key(self, name: str, key_hash: str, key_prefix: str, at: datetime) -> Partner:
+        """Replace the partner's key (see :meth:`PartnerStore.set_partner_key`).
+
+        The partner's row is locked first, so a concurrent revocation either commits
+        before (and this raises ``ConflictError``) or waits.
+        """
+        with self._tx() as cur:
+            cur.execute("SELECT revoked_at FROM partners WHERE name = %s FOR UPDATE", (name,))
+            row = cur.fetchone()
+            if row is None:
+                raise NotFoundError(f"no partner named {name!r}", param="name")
+            if row["revoked_at"] is not None:
+                raise ConflictError(f"partner {name!r} is revoked", param="name")
+            try:
+                row = cur.execute(
+                    sql.SQL(
+                        "UPDATE partners SET key_hash = %s, key_prefix = %s, key_created_at = %s "
+                        "WHERE name = %s RETURNING {}"
+                    ).format(_PARTNER_COLS),
+                    (key_hash, key_prefix, at, name),
+                ).fetchone()
+            except psycopg.errors.UniqueViolation as exc:
+                raise ConflictError("this key hash is already in use", param="key") from exc
+        assert row is not None
+        return _row_to_partner(row)
+
+    def revoke_partner(self, name: str, at: datetime) -> Partner:
+        """Mark the partner revoked at ``at``, keeping an earlier revocation's time."""
+        with self._tx() as cur:
+            row = cur.execute(
+                sql.SQL(
+                    "UPDATE partners SET revoked_at = coalesce(revoked_at, %s) WHERE name = %s "
+                    "RETURNING {}"
+                ).format(_PARTNER_COLS),
+                (at, name),
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no partner named {name!r}", param="name")
+        return _row_to_partner(row)
+
+    # -- accounts (AccountStore) -------------------------------------------------------
+
+    def add_user(self, user: User) -> User:
+        """Store a new user (see :meth:`AccountStore.add_user`)."""
+        with self._tx() as cur:
+            try:
+                row = cur.execute(
+                    sql.SQL(
+                        "INSERT INTO users (name, role, password_hash, districts, facilities, active, "
+                        "created_at) VALUES (%s, %s, %s, %s::text[], %s::text[], %s, %s) RETURNING {}"
+                    ).format(_USER_COLS),
+                    (
+                        user.name,
+                        user.role,
+                        user.password_hash,
+                        sorted(user.districts),
+                        sorted(user.facilities),
+                        user.active,
+                        datetime.now(UTC),
+                    ),
+                ).fetchone()
+            except psycopg.errors.UniqueViolation as exc:
+                raise ConflictError(f"a user named {user.name!r} exists", param="name") from exc
+        assert row is not None
+        return _row_to_user(row)
+
+    def get_user(self, name: str) -> User:
+        """Return one user (see :meth:`AccountStore.get_user`)."""
+        row = self._fetch_one(_SELECT_USERS + sql.SQL(" WHERE name = %s"), (name,))
+        if row is None:
+            raise NotFoundError(f"no user named {name!r}", param="name")
+        return _row_to_user(row)
+
+    def list_users(self) -> builtins.list[User]:
+        """Every user, in name (byte) order."""
+        return [_row_to_user(r) for r in self._fetch_all(_SELECT_USERS + sql.SQL(" ORDER BY name"), ())]
+
+    def update_user(self, user: User) -> User:
+        """Replace a user's role, hash, scope and ``active`` (see :meth:`AccountStore.update_user`)."""
+        with self._tx() as cur:
+            row = cur.execute(
+                sql.SQL(
+                    "UPDATE users SET role = %s, password_hash = %s, districts = %s::text[], "
+                    "facilities = %s::text[], active = %s WHERE name = %s RETURNING {}"
+                ).format(_USER_COLS),
+                (
+                    user.role,
+                    user.password_hash,
+                    sorted(user.districts),
+                    sorted(user.facilities),
+                    user.active,
+                    user.name,
+                ),
+            ).fetchone()
+        if row is None:
+            raise NotFoundError(f"no user named {user.name!r}", param="name")
+        return _row_to_user(row)
+
+    def add_token(self, token: ApiToken) -> ApiToken:
+        """Store a new API token (see :meth:`AccountStore.add_token`)."""
+        with self._tx() as cur:
+            if cur.execute("SELECT 1 FROM users WHERE name = %s", (token.user_name,)).fetchone() is None:
+                raise NotFoundError(f"no user named {token.user_name!r}", param="name")
+            try:
+                row = cur.execute(
+                    sql.SQL(
+                        "INSERT INTO api_tokens (id, user_name, token_hash, label, created_at) "
+                        "VALUES (%s, %s, %s, %s, %s) RETURNING {}"
+                    ).format(_API_TOKEN_COLS),
+                    (token.id, token.user_name, token.token_hash, token.label, datetime.now(UTC)),
+                ).fetchone()
+            except psycopg.errors.UniqueViolation as exc:
+                raise ConflictError("a token with this id or hash exists", param="token") from exc
+            except psycopg.errors.ForeignKeyViolation as exc:  # pragma: no cover - users are never deleted
+                raise NotFoundError(f"no user named {token.user_name!r}", param="name") from exc
+        assert row is not None
+        return _row_to_token(row)
+
+    def find_token(self, token_hash: str) -> ApiToken | None:
+        """The token with this hash (revoked ones included), or None."""
+        row = self._fetch_one(_SELECT_API_TOKENS + sql.SQL(" WHERE token_hash = %s"), (token_hash,))
+        return None if row is None else _row_to_token(row)
+
+    def list_tokens(self, user_name: str | None = None) -> builtins.list[ApiToken]:
+        """Tokens (of one user, or all), oldest first."""
+        if user_name is None:
+            rows = self._fetch_all(_SELECT_API_TOKENS + sql.SQL(" ORDER BY created_at, id"), ())
+        else:
+            rows = self._fetch_all(
+                _SELECT_API_TOKENS + sql.SQL(" WHERE user_name = %s ORDER BY created_at, id"),
+                (user_name,),
+            )
+        return [_row_to_token(r) for r in rows]
+
+    def revoke_token(self, token_id: str) -> None:
+        """Mark a token revoked, keeping an earlier revocation's time (idempotent)."""
+        with self._tx() as cur:
+            cur.execute(
+                "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, %s) WHERE id = %s",
+                (datetime.now(UTC), token_id),
+            )
+            if cur.rowcount != 1:
+                raise NotFoundError(f"no token {token_id!r}", param="token")
+
+    # -- rider reports (ReportStore) -----------------------------------------------------
+
+    def get_report(self, report_id: int) -> Report:
+        """Return one report (see :meth:`ReportStore.get_report`)."""
+        row = self._fetch_one(_SELECT_REPORTS + sql.SQL(" WHERE id = %s"), (report_id,))
+        if row is None:
+            raise NotFoundError(f"no report {report_id}", param="report")
+        return _row_to_report(row)
+
+    def list_reports(
+        self,
+        *,
+        statuses: frozenset[str] | None = frozenset({"open"}),
+        facility_ids: frozenset[str] | None = None,
+        limit: int | None = None,
+    ) -> builtins.list[Report]:
+        """Reports by status and facility (see :meth:`ReportStore.list_reports`)."""
+        clauses: builtins.list[sql.Composable] = []
+        params: builtins.list[Any] = []
+        for column, values in (("status", statuses), ("facility_id", facility_ids)):
+            if values is not None:
+                if not values:
+                    return []
+                clauses.append(sql.SQL("{} = ANY(%s::text[])").format(sql.Identifier(column)))
+                params.append(sorted(values))
+        query = _SELECT_REPORTS
+        if clauses:
+            query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses)
+        if statuses == frozenset({"open"}):
+            query += sql.SQL(" ORDER BY id")
+        else:
+            query += sql.SQL(" ORDER BY resolved_at IS NULL DESC, resolved_at DESC, id DESC")
+        if limit is not None:
+            query += sql.SQL(" LIMIT %s")
+            params.append(limit)
+        return [_row_to_report(r) for r in self._fetch_all(query, params)]
+
+    def resolve_report(self, report_id: int, status: str, action: str, actor: Actor) -> Report:
+        """Close an open report (see :meth:`ReportStore.resolve_report`).
+
+        The primary key of ``report_resolutions`` decides between concurrent resolvers:
+        the ``INSERT … ON CONFLICT DO NOTHING`` of the later one waits for the earlier
+        one's commit and then inserts nothing, which raises ``ConflictError``.
+        """
+        with self._tx() as cur:
+            row = cur.execute("SELECT status FROM rider_reports WHERE id = %s", (report_id,)).fetchone()
+            if row is None:
+                raise NotFoundError(f"no report {report_id}", param="report")
+            if row["status"] != "open":
+                raise ConflictError(f"report {report_id} was already {row['status']}", param="report")
+            inserted = cur.execute(
+                "INSERT INTO report_resolutions "
+                "(feedback_id, status, action, resolved_by, note, resolved_at) "
+                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (feedback_id) DO NOTHING "
+                "RETURNING feedback_id",
+                (report_id, status, action, actor.name, actor.reason, datetime.now(UTC)),
+            ).fetchone()
+            if inserted is None:
+                # Someone else's resolution committed meanwhile; this statement sees it.
+                row = cur.execute("SELECT status FROM rider_reports WHERE id = %s", (report_id,)).fetchone()
+                assert row is not None
+                raise ConflictError(f"report {report_id} was already {row['status']}", param="report")
+            updated = cur.execute(_SELECT_REPORTS + sql.SQL(" WHERE id = %s"), (report_id,)).fetchone()
+        assert updated is not None
+        return _row_to_report(updated)
+
+    # -- checked batch writes (CheckedBatchStore) --------------------------------------
+
+    def write_batch(
+        self,
+        facilities: Sequence[Facility],
+        expected_versions: Mapping[str, int | None],
+        actor: Actor = SYSTEM,
+    ) -> int:
+        """Insert or replace facilities, each only if unchanged since read (one transaction).
+
+        See :meth:`CheckedBatchStore.write_batch`. The stored versions are read with
+        ``FOR UPDATE`` inside the write transaction, after the revision lock, so a
+        concurrent update either committed before (and this batch fails with
+        ``VersionConflictError``, writing nothing) or waits for this one.
+        """
+        ids = [f.id for f in facilities]
+        if len(set(ids)) != len(ids):
+            raise ConflictError("duplicate ids in one batch", param="id")
+        missing = [i for i in ids if i not in expected_versions]
+        if missing:
+            raise ValueError(f"no expected version for {missing[0]!r}")
+        with self._write() as (cur, revision, at):
+            old = {
+                f.id: f
+                for f in map(
+                    _row_to_facility,
+                    cur.execute(
+                        _SELECT + sql.SQL(" WHERE id = ANY(%s::text[]) ORDER BY id FOR UPDATE"), (ids,)
+                    ).fetchall(),
+                )
+            }
+            for f in facilities:
+                current = old[f.id].version if f.id in old else None
+                if current != expected_versions[f.id]:
+                    raise VersionConflictError(
+                        f"facility {f.id!r} changed since it was read "
+                        f"(expected {expected_versions[f.id]}, now {current})",
+                        current_version=current or 0,
+                    )
+            stored = [
+                f.replace(version=old[f.id].version + 1 if f.id in old else 1, updated_at=at)
+                for f in facilities
+            ]
+            if stored:
+                cur.executemany(_UPSERT, [_facility_params(f, revision) for f in stored])
+                cur.execute("DELETE FROM tombstones WHERE id = ANY(%s::text[])", (ids,))
+                cur.executemany(
+                    _INSERT_HISTORY,
+                    [_history_row(revision, at, "import", actor, old.get(f.id), f, f.id) for f in stored],
+                )
+        return len(facilities)
 
     def close(self) -> None:
         """Stop the listener and close the pool (idempotent)."""
