@@ -3,7 +3,8 @@
 Rules
 -----
 * **Session cookie**: ``HttpOnly``, ``SameSite=Lax``, ``Secure`` when
-  ``LOCATOR_HTTPS=true``; it lasts 12 hours. Logging in starts a fresh session; a
+  ``LOCATOR_HTTPS=true``; it lasts 12 hours from the login, and is only sent when the
+  session changes (see :func:`init_app`). Logging in starts a fresh session; a
   password change ends every session of that user (the session id carries a digest of
   the password hash).
 * **CSRF** (Flask-WTF :class:`~flask_wtf.csrf.CSRFProtect`): every ``POST``, ``PUT``,
@@ -169,6 +170,12 @@ def init_app(app: Flask) -> None:
         REMEMBER_COOKIE_SAMESITE="Lax",
         REMEMBER_COOKIE_SECURE=https,
         PERMANENT_SESSION_LIFETIME=timedelta(hours=12),
+        # Send the session cookie only when the session changes. Refreshing it on every
+        # response lets a slow parallel response (a static file, the service worker
+        # installing the offline shell) carry an older copy of the session and overwrite
+        # a newer one, e.g. drop the CSRF token a page has just put in it. The 12 hours
+        # therefore count from the login, not from the last request.
+        SESSION_REFRESH_EACH_REQUEST=False,
     )
     if https:
         app.config["PREFERRED_URL_SCHEME"] = "https"
