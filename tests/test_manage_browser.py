@@ -198,7 +198,8 @@ def test_done_when_haidian_manager_drags_a_pin(  # type: ignore[no-untyped-def]
 
         # Another worker's /nearest shows the move within a second (polled over HTTP, then
         # looked at in the browser).
-        nearest = f"{rider.url}/nearest?lon={new_lon:.7f}&lat={new_lat:.7f}&kind=warm_station&open_now=false&lang=en"
+        query = f"lon={new_lon:.7f}&lat={new_lat:.7f}&kind=warm_station&open_now=false&lang=en"
+        nearest = f"{rider.url}/nearest?{query}"
         # The rider ranking puts verified facilities first within 250 m bands, so the moved
         # facility need not be first: find its entry and its distance.
         its_hit = re.compile(
