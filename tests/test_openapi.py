@@ -19,6 +19,7 @@ from locator.public import openapi_doc
 from .conftest import make_app
 
 SPEC_URI = "urn:locator:openapi"
+JSON = "application/json"
 DOCUMENTED_BLUEPRINTS = {"api", "sync", "ogc", "apidocs", "embed"}
 
 
@@ -40,21 +41,45 @@ def deref(spec: dict[str, Any], node: dict[str, Any]) -> dict[str, Any]:
     return node
 
 
-def check(spec: dict[str, Any], path: str, status: int, response: Any) -> None:
-    """Validate a real response's body against the document's schema for it."""
-    op = spec["paths"][path]["get"]
-    documented = deref(spec, op["responses"][str(status)])
-    media = response.mimetype
-    assert media in documented["content"], (path, status, media, list(documented["content"]))
-    schema = documented["content"][media]["schema"]
+def validate_instance(spec: dict[str, Any], schema: dict[str, Any], instance: Any) -> None:
+    """Validate ``instance`` against a schema of the document (its ``$ref``s resolved)."""
     registry = Registry().with_resource(
         SPEC_URI, Resource.from_contents(spec, default_specification=DRAFT202012)
     )
     if "$ref" in schema:
         schema = {"$ref": SPEC_URI + schema["$ref"]}
     validator = OAS31Validator(schema, registry=registry, format_checker=OAS31Validator.FORMAT_CHECKER)
-    errors = sorted(validator.iter_errors(response.get_json()), key=lambda e: list(e.path))
+    errors = sorted(validator.iter_errors(instance), key=lambda e: list(e.path))
     assert not errors, [f"{list(e.path)}: {e.message}" for e in errors[:5]]
+
+
+def check(spec: dict[str, Any], path: str, status: int, response: Any, method: str = "get") -> None:
+    """Validate a real response against the document: status, media type, body and headers.
+
+    Every header the document lists for the response must be present (``Cache-Control``
+    and ``ETag`` only on 200 answers to GET: the caching hook adds them there).
+    """
+    assert response.status_code == status, (path, status, response.status_code, response.get_data()[:300])
+    op = spec["paths"][path][method]
+    documented = deref(spec, op["responses"][str(status)])
+    for name in documented.get("headers", {}):
+        if name in {"Cache-Control", "ETag"} and (method != "get" or status != 200):
+            continue
+        assert name in response.headers, (path, status, name)
+    if "content" not in documented:
+        assert not response.get_data(), (path, status)
+        return
+    media = response.mimetype
+    assert media in documented["content"], (path, status, media, list(documented["content"]))
+    validate_instance(spec, documented["content"][media]["schema"], response.get_json())
+
+
+def check_request(spec: dict[str, Any], path: str, method: str, body: Any, media: str = JSON) -> Any:
+    """Validate a request body we are about to send against the document; return it."""
+    documented = spec["paths"][path][method]["requestBody"]["content"]
+    assert media in documented, (path, method, media)
+    validate_instance(spec, documented[media]["schema"], body)
+    return body
 
 
 def test_document_is_valid_openapi_31(spec: dict[str, Any]) -> None:
@@ -119,6 +144,48 @@ def test_real_json_api_responses_match_the_schemas(demo_client: FlaskClient, spe
     check(spec, "/api/v1/facilities/{facility_id}", 404, demo_client.get("/api/v1/facilities/nope"))
 
 
+def test_real_rider_responses_match_the_schemas(demo_client: FlaskClient, spec: dict[str, Any]) -> None:
+    places = "/api/v1/places"
+    r = demo_client.get("/api/v1/places?q=五道口&limit=5")
+    assert r.get_json()["numberReturned"] > 0
+    check(spec, places, 200, r)
+    r = demo_client.get("/api/v1/places?q=Haidian&kind=district,subdistrict&datum=gcj02")
+    assert r.get_json()["coordinate_datum"] == "gcj02" and r.get_json()["features"]
+    check(spec, places, 200, r)
+    check(spec, places, 400, demo_client.get("/api/v1/places"))
+    check(spec, places, 400, demo_client.get("/api/v1/places?q=x&kind=planet"))
+
+    feedback = "/api/v1/facilities/{facility_id}/feedback"
+    fid = demo_client.get("/api/v1/nearest?lon=116.3376&lat=39.9925&limit=1").get_json()["features"][0]["id"]
+    url = f"/api/v1/facilities/{fid}/feedback"
+    body = check_request(spec, feedback, "post", {"verdict": "confirm"})
+    check(spec, feedback, 201, demo_client.post(url, json=body), "post")
+    form = check_request(
+        spec,
+        feedback,
+        "post",
+        {"verdict": "problem", "reason": "closed", "comment": "门锁着"},
+        "application/x-www-form-urlencoded",
+    )
+    r = demo_client.post(url, data=form)
+    assert r.get_json()["reason"] == "closed"
+    check(spec, feedback, 201, r, "post")
+    check(spec, feedback, 400, demo_client.post(url, json={"verdict": "problem"}), "post")
+    check(spec, feedback, 400, demo_client.post(url, json=["confirm"]), "post")
+    cross = demo_client.post(url, json=body, headers={"Origin": "https://elsewhere.example"})
+    check(spec, feedback, 403, cross, "post")
+    check(spec, feedback, 404, demo_client.post("/api/v1/facilities/nope/feedback", json=body), "post")
+
+
+@pytest.mark.parametrize(
+    "body",
+    [{"verdict": "problem"}, {"verdict": "confirm", "reason": "closed"}, {"verdict": "maybe"}, {}],
+)
+def test_feedback_schema_refuses_what_the_api_refuses(spec: dict[str, Any], body: dict[str, Any]) -> None:
+    with pytest.raises(AssertionError):
+        check_request(spec, "/api/v1/facilities/{facility_id}/feedback", "post", body)
+
+
 def test_a_wrong_response_is_caught(demo_client: FlaskClient, spec: dict[str, Any]) -> None:
     # The check above can fail: a nearest answer is not a change feed.
     r = demo_client.get("/api/v1/nearest?lon=116.3376&lat=39.9925")
@@ -160,4 +227,14 @@ def test_429_matches_the_schema(tmp_path: Path, spec: dict[str, Any]) -> None:
     check(spec, "/api/v1/nearest", 429, r)
     documented = deref(spec, spec["paths"]["/api/v1/nearest"]["get"]["responses"]["429"])
     assert set(documented["headers"]) <= set(r.headers.keys())
+    app.extensions["locator"].store.close()
+
+
+def test_feedback_429_matches_the_schema(tmp_path: Path, spec: dict[str, Any]) -> None:
+    app = make_app(tmp_path / "l.sqlite3", LOCATOR_FEEDBACK_RATE_LIMIT="1 per minute")
+    client = app.test_client()
+    path = "/api/v1/facilities/{facility_id}/feedback"
+    client.post("/api/v1/facilities/nope/feedback", json={"verdict": "confirm"})
+    r = client.post("/api/v1/facilities/nope/feedback", json={"verdict": "confirm"})
+    check(spec, path, 429, r, "post")
     app.extensions["locator"].store.close()

@@ -11,7 +11,16 @@ from __future__ import annotations
 import copy
 from typing import Any
 
-from locator.domain import AMENITIES, HOST_TYPES, KINDS, STATUSES
+from locator.domain import (
+    AMENITIES,
+    FEEDBACK_REASONS,
+    FEEDBACK_VERDICTS,
+    HOST_TYPES,
+    KINDS,
+    STATUSES,
+    TEXT_MAX,
+)
+from locator.places import PLACE_KINDS, QUERY_MAX
 
 # ---------------------------------------------------------------------------------
 # MANAGEMENT ENDPOINTS — reserved place.
@@ -25,6 +34,8 @@ GEOJSON = "application/geo+json"
 JSON = "application/json"
 PROBLEM = "application/problem+json"
 HTML = "text/html"
+FORM = "application/x-www-form-urlencoded"
+MULTIPART = "multipart/form-data"
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -302,6 +313,98 @@ SCHEMAS: dict[str, Any] = {
             "numberReturned": {"type": "integer", "minimum": 0},
         },
     },
+    "Place": {
+        "type": "object",
+        "description": "A place to search from, as a GeoJSON Feature (`id` is `<kind>:<id>`).",
+        "required": ["type", "id", "geometry", "properties"],
+        "properties": {
+            "type": {"const": "Feature"},
+            "id": {"type": "string"},
+            "geometry": _ref("Point"),
+            "properties": {
+                "type": "object",
+                "required": ["kind", "id", "name", "name_en", "context", "score"],
+                "properties": {
+                    "kind": {"enum": list(PLACE_KINDS)},
+                    "id": {
+                        "type": "string",
+                        "description": "Adcode, subdistrict code, `osm-node-…` or facility id.",
+                    },
+                    "name": {"type": "string"},
+                    "name_en": {"type": "string", "description": "English/pinyin name, or empty."},
+                    "context": {
+                        "type": "string",
+                        "description": "Where it is: the district name, or the facility's address.",
+                    },
+                    "score": {"type": "number", "exclusiveMinimum": 0, "description": "Higher is better."},
+                },
+            },
+        },
+    },
+    "PlaceCollection": {
+        "type": "object",
+        "required": ["type", "coordinate_datum", "query", "numberReturned", "features"],
+        "properties": {
+            "type": {"const": "FeatureCollection"},
+            "coordinate_datum": {"enum": ["wgs84", "gcj02", "bd09"]},
+            "query": {
+                "type": "object",
+                "required": ["q"],
+                "properties": {"q": {"type": "string", "description": "The query, trimmed."}},
+            },
+            "numberReturned": {"type": "integer", "minimum": 0},
+            "features": {"type": "array", "items": _ref("Place")},
+        },
+    },
+    "FeedbackRequest": {
+        "type": "object",
+        "description": "A rider's answer: `confirm` (still correct) or `problem` with a reason.",
+        "required": ["verdict"],
+        "properties": {
+            "verdict": {"enum": list(FEEDBACK_VERDICTS)},
+            "reason": {
+                "anyOf": [{"enum": list(FEEDBACK_REASONS)}, {"const": ""}],
+                "description": "Required for `problem`; empty or absent for `confirm`.",
+            },
+            "comment": {
+                "type": "string",
+                "maxLength": TEXT_MAX,
+                "description": "Optional free text (trimmed; control characters other than "
+                "newline and tab are dropped).",
+            },
+        },
+        "allOf": [
+            {
+                "if": {"properties": {"verdict": {"const": "problem"}}, "required": ["verdict"]},
+                "then": {"required": ["reason"], "properties": {"reason": {"enum": list(FEEDBACK_REASONS)}}},
+            },
+            {
+                "if": {"properties": {"verdict": {"const": "confirm"}}, "required": ["verdict"]},
+                "then": {"properties": {"reason": {"const": ""}}},
+            },
+        ],
+    },
+    "FeedbackReceipt": {
+        "type": "object",
+        "required": ["id", "facility_id", "verdict", "reason", "at", "verified", "verified_at"],
+        "properties": {
+            "id": {"type": "integer", "minimum": 1},
+            "facility_id": {"type": "string"},
+            "verdict": {"enum": list(FEEDBACK_VERDICTS)},
+            "reason": {"anyOf": [{"enum": list(FEEDBACK_REASONS)}, {"const": ""}]},
+            "at": {"type": "string", "format": "date-time"},
+            "verified": {
+                "type": "boolean",
+                "description": "This answer completed a verification (two different clients said "
+                "`confirm` within 30 days, with no problem reported).",
+            },
+            "verified_at": {
+                "type": ["string", "null"],
+                "format": "date-time",
+                "description": "The facility's verification time after this answer.",
+            },
+        },
+    },
 }
 
 
@@ -443,10 +546,37 @@ PARAMETERS: dict[str, Any] = {
     },
     "zoom": {"name": "zoom", "in": "query", "schema": {"type": "integer", "minimum": 3, "maximum": 18}},
     "lang": {"name": "lang", "in": "query", "schema": {"enum": ["zh", "en"]}},
+    "place_q": {
+        "name": "q",
+        "in": "query",
+        "required": True,
+        "description": "What the rider typed: a district, subdistrict, subway station or entrance, "
+        "or a facility's name or address. Tolerant of width, case, spaces, punctuation and generic "
+        "suffixes (区, 街道, 站, …).",
+        "schema": {"type": "string", "minLength": 1, "maxLength": QUERY_MAX},
+    },
+    "place_kind": _list_param("kind", list(PLACE_KINDS), "Place kinds (default: all)."),
+    "place_limit": {
+        "name": "limit",
+        "in": "query",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 50, "default": 10},
+    },
+    "place_datum": {
+        "name": "datum",
+        "in": "query",
+        "schema": {"enum": ["wgs84", "gcj02", "bd09"], "default": "wgs84"},
+        "description": "Datum of the output coordinates.",
+    },
 }
 
 HEADERS: dict[str, Any] = {
     "ETag": {"description": "Validator for If-None-Match (weak for nearest).", "schema": {"type": "string"}},
+    "FacilityETag": {
+        "description": 'The facility\'s version: `W/"<id>-v<version>"` (weak: the `datum` and `open_now` '
+        "of a representation do not change it). Send it in If-None-Match to revalidate, and in "
+        "If-Match to the management API to change the facility.",
+        "schema": {"type": "string", "pattern": '^W/"[^"]+-v[0-9]+"$'},
+    },
     "CacheControl": {
         "description": "public, max-age=60 (3600 for static documents).",
         "schema": {"type": "string"},
@@ -484,6 +614,20 @@ RESPONSES: dict[str, Any] = {
         },
     ),
     "Unavailable": _problem("The database cannot be reached."),
+    "FeedbackForbidden": _problem(
+        "A cross-site POST (`Sec-Fetch-Site`, `Origin` or `Referer` names another site; `param` "
+        "says which), or an API key used from an origin its partner did not register."
+    ),
+    "FeedbackTooMany": _problem(
+        "Too much feedback from this client (`LOCATOR_FEEDBACK_RATE_LIMIT`, default 10 per minute "
+        "and 100 per day, one budget for the API and the HTML forms).",
+        **{
+            "Retry-After": {"$ref": "#/components/headers/RetryAfter"},
+            "X-RateLimit-Limit": {"$ref": "#/components/headers/RateLimitLimit"},
+            "X-RateLimit-Remaining": {"$ref": "#/components/headers/RateLimitRemaining"},
+            "X-RateLimit-Reset": {"$ref": "#/components/headers/RateLimitReset"},
+        },
+    ),
 }
 
 _NEAREST_PARAMS = ["lon", "lat", "kind", "amenity", "open_now", "at", "radius_m", "nearest_limit", "datum"]
@@ -510,6 +654,17 @@ def _get(
     return {"get": op}
 
 
+def _body(schema: dict[str, Any], *media: str) -> dict[str, Any]:
+    """A required request body with ``schema`` in each media type (default JSON)."""
+    return {"required": True, "content": {m: {"schema": schema} for m in media or (JSON,)}}
+
+
+_FACILITY_HEADERS = {
+    "ETag": {"$ref": "#/components/headers/FacilityETag"},
+    "Cache-Control": {"$ref": "#/components/headers/CacheControl"},
+}
+
+
 def _paths() -> dict[str, Any]:
     ogc_errors = dict(_ERRORS)
     return {
@@ -524,7 +679,50 @@ def _paths() -> dict[str, Any]:
             "One facility",
             "facilities",
             ["facility_id", "datum"],
-            {"200": _ok("The facility.", GEOJSON, _ref("Facility")), **_ERRORS, "404": _resp("NotFound")},
+            {
+                "200": {
+                    "description": "The facility, with its version as a weak ETag.",
+                    "headers": _FACILITY_HEADERS,
+                    "content": {GEOJSON: {"schema": _ref("Facility")}},
+                },
+                **_ERRORS,
+                "404": _resp("NotFound"),
+            },
+            'The ETag is `W/"<id>-v<version>"`: the `If-Match` of the management API\'s writes.',
+        ),
+        "/api/v1/facilities/{facility_id}/feedback": {
+            "post": {
+                "summary": "Rider feedback: still correct, or a problem",
+                "tags": ["riders"],
+                "description": "Anonymous: no account and no CSRF token. Browsers may only post "
+                "from this site (`Sec-Fetch-Site`/`Origin`/`Referer` are checked); clients that "
+                "send none of these headers (apps, scripts) are accepted. Rate-limited per client. "
+                "Two `confirm` answers from different clients within 30 days, with no problem "
+                "reported, verify the facility; a `problem` goes to the managers' report queue.",
+                "parameters": [_param("facility_id")],
+                "requestBody": _body(_ref("FeedbackRequest"), JSON, FORM, MULTIPART),
+                "responses": {
+                    "201": {
+                        "description": "Stored.",
+                        "content": {JSON: {"schema": _ref("FeedbackReceipt")}},
+                    },
+                    "400": _resp("BadRequest"),
+                    "401": _resp("Unauthorized"),
+                    "403": _resp("FeedbackForbidden"),
+                    "404": _resp("NotFound"),
+                    "429": _resp("FeedbackTooMany"),
+                    "503": _resp("Unavailable"),
+                },
+            }
+        },
+        "/api/v1/places": _get(
+            "Place search (where am I?)",
+            "riders",
+            ["place_q", "place_kind", "place_limit", "place_datum"],
+            {"200": _ok("Matches, best first.", GEOJSON, _ref("PlaceCollection")), **_ERRORS},
+            "Offline search over districts, subdistricts, subway stations and entrances "
+            "(© OpenStreetMap contributors, ODbL) and facility names and addresses. Each hit is a "
+            "point to search `/api/v1/nearest` from.",
         ),
         "/api/v1/facilities": _get(
             "Change feed for mirrors",
@@ -679,6 +877,7 @@ def build_openapi() -> dict[str, Any]:
         "servers": [{"url": "/"}],
         "tags": [
             {"name": "facilities", "description": "Nearest and single facilities."},
+            {"name": "riders", "description": "Place search and rider feedback (what the rider pages use)."},
             {"name": "sync", "description": "Change feed and full export for partners that mirror the data."},
             {"name": "ogc", "description": "OGC API – Features, Part 1: Core (GeoJSON, HTML)."},
             {"name": "embed", "description": "The embeddable map for partner sites."},
