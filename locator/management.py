@@ -76,6 +76,12 @@ CHANGEABLE_FIELDS: Final = (
     "status_reason",
 )
 
+#: Fields a new facility may be given (``id`` is generated when absent).
+CREATE_FIELDS: Final = frozenset({*CHANGEABLE_FIELDS, "id", "source"})
+
+#: The lifecycle fields: changing any of them goes through :meth:`ManagementService.status_fields`.
+STATUS_FIELDS: Final = frozenset({"status", "status_until", "status_reason"})
+
 #: Fields restored by :meth:`ManagementService.restore` (verification is not restored).
 RESTORED_FIELDS: Final = (*CHANGEABLE_FIELDS, "source")
 
@@ -513,7 +519,12 @@ class ManagementService:
         """
         if not self.can_create(user):
             raise ForbiddenError("station managers cannot create facilities")
-        rec = {k: v for k, v in record.items() if k in (*CHANGEABLE_FIELDS, "id", "source")}
+        rec = {k: v for k, v in record.items() if k in CREATE_FIELDS}
+        if STATUS_FIELDS & set(rec):
+            status_fields = self.status_fields(
+                rec.get("status", "open"), rec.get("status_until"), rec.get("status_reason", "")
+            )
+            rec.update(status_fields)
         rec.setdefault("source", f"manage:{user.name}")
         built = self.locator.build(rec, datum)
         self.check(user, built, "create")
@@ -563,6 +574,14 @@ class ManagementService:
             raise ValidationError("a new location must declare its datum", param="datum")
         base = self.store.get(facility_id)
         self.check(user, base, "edit")
+        if STATUS_FIELDS & set(changes):
+            # The same lifecycle rules as set_status, applied to the facility as changed.
+            status = changes.get("status", base.status)
+            same = status == base.status
+            until = changes.get("status_until", base.status_until if same else None)
+            reason = changes.get("status_reason", base.status_reason if same else "")
+            fields = self.status_fields(status, until, reason, check_until="status_until" in changes)
+            changes = {**changes, **fields}
         built = self.locator.build(changes, datum or Datum.WGS84, base=base)
         if not self.in_scope(user, built):
             raise ForbiddenError(
@@ -632,22 +651,49 @@ class ManagementService:
         ------
         ValidationError, ForbiddenError, NotFoundError, VersionConflictError
         """
-        if status not in STATUSES:
+        changes = self.status_fields(status, until, reason)
+        reason = changes["status_reason"]
+        return self._write(user, facility_id, changes, expected_version, f"status: {status}", reason)
+
+    def status_fields(
+        self, status: Any, until: date | str | None, reason: Any, *, check_until: bool = True
+    ) -> dict[str, Any]:
+        """The lifecycle rules: the ``status``/``status_until``/``status_reason`` fields.
+
+        Used by :meth:`set_status` and by :meth:`update` when a change touches the status,
+        so that no path stores, e.g., a removal without a reason.
+
+        Parameters
+        ----------
+        status : str
+            ``open``, ``temporarily_closed`` or ``removed``.
+        until : date or ISO date string, optional
+            Only for ``temporarily_closed``; today (Asia/Shanghai) or later when
+            ``check_until``.
+        reason : str
+            Required for ``removed``; dropped for ``open``.
+
+        Raises
+        ------
+        ValidationError
+        """
+        if not isinstance(status, str) or status not in STATUSES:
             raise ValidationError(f"status must be one of {', '.join(STATUSES)}", param="status")
-        reason = (reason or "").strip()
+        if not isinstance(reason, str):
+            raise ValidationError("the reason must be text", param="reason")
+        reason = reason.strip()
         until_date = _parse_day(until)
         if until_date is not None and status != "temporarily_closed":
             raise ValidationError("until is only for temporarily_closed", param="until")
-        if until_date is not None and until_date < self.clock().astimezone(TZ).date():
+        if check_until and until_date is not None and until_date < self.clock().astimezone(TZ).date():
             raise ValidationError("until must be today or later", param="until")
         if status == "removed" and not reason:
             raise ValidationError("say why the facility is removed", param="reason")
-        changes = {
+        return {
             "status": status,
             "status_until": until_date.isoformat() if until_date else None,
             "status_reason": "" if status == "open" else reason,
         }
-        return self._write(user, facility_id, changes, expected_version, f"status: {status}", reason)
 
     def verify(
         self, user: User, facility_id: str, *, expected_version: int | None = None, reason: str = ""
@@ -679,6 +725,11 @@ class ManagementService:
         self.locator.refresh(force=True)
         return stored
 
+    def check_can_delete(self, user: User) -> None:
+        """Raise :class:`ForbiddenError` unless ``user`` may delete facilities (admins only)."""
+        if user.role != "admin":
+            raise ForbiddenError("only administrators delete facilities; set the status to removed")
+
     def delete(self, user: User, facility_id: str, expected_version: int, *, reason: str = "") -> None:
         """Delete a facility for good (admins only; others set status ``removed``).
 
@@ -686,8 +737,7 @@ class ManagementService:
         ------
         ForbiddenError, NotFoundError, VersionConflictError
         """
-        if user.role != "admin":
-            raise ForbiddenError("only administrators delete facilities; set the status to removed")
+        self.check_can_delete(user)
         self.store.delete(facility_id, expected_version, self._actor(user, reason or "deleted"))
         self.locator.refresh(force=True)
 

@@ -356,14 +356,73 @@ def test_delete_is_for_admins(app: Flask) -> None:
     f = first_in(app, HAIDIAN)
     client = app.test_client()
     tag = etag(client, f.id)
-    refused = client.delete(f"/api/v1/facilities/{f.id}", headers={**token_for(app, "hd"), "If-Match": tag})
+    hd = token_for(app, "hd")
+    refused = client.delete(f"/api/v1/facilities/{f.id}", headers={**hd, "If-Match": tag})
     assert refused.status_code == 403 and refused.mimetype == PROBLEM
+    # The role is checked first: no need to fetch an ETag to learn that deleting is not allowed.
+    assert client.delete(f"/api/v1/facilities/{f.id}", headers=hd).status_code == 403
     root = token_for(app, "root")
     assert client.delete(f"/api/v1/facilities/{f.id}", headers=root).status_code == 428
     assert client.delete(f"/api/v1/facilities/{f.id}", headers={**root, "If-Match": tag}).status_code == 204
     assert client.get(f"/api/v1/facilities/{f.id}").status_code == 404
     hist = client.get(f"/api/v1/facilities/{f.id}/history", headers=root).get_json()["entries"]
     assert hist[-1]["action"] == "delete" and hist[-1]["actor"] == "root"
+
+
+def test_patch_follows_the_status_rules(app: Flask) -> None:
+    f = first_in(app, HAIDIAN)
+    client = app.test_client()
+    hd = token_for(app, "hd")
+    before = state(app, f.id)
+    for body, param in (
+        ({"status": "removed"}, "reason"),
+        ({"status": "removed", "status_reason": "  "}, "reason"),
+        ({"status": "temporarily_closed", "status_until": "2000-01-01"}, "until"),
+        ({"status": "open", "status_until": "2030-01-01"}, "until"),
+        ({"status_until": "2030-01-01"}, "until"),  # the facility is open
+        ({"status": "shut"}, "status"),
+        ({"status": ["open"]}, "status"),
+    ):
+        resp = client.patch(
+            f"/api/v1/facilities/{f.id}", json=body, headers={**hd, "If-Match": etag(client, f.id)}
+        )
+        assert resp.status_code == 400 and resp.get_json()["param"] == param, (body, resp.get_json())
+    assert state(app, f.id) == before
+    ok = client.patch(
+        f"/api/v1/facilities/{f.id}",
+        json={"status": "removed", "status_reason": "拆除", "status_until": None},
+        headers={**hd, "If-Match": etag(client, f.id)},
+    )
+    assert ok.status_code == 200 and ok.get_json()["properties"]["status"] == "removed"
+    reopened = client.patch(
+        f"/api/v1/facilities/{f.id}", json={"status": "open"}, headers={**hd, "If-Match": ok.headers["ETag"]}
+    )
+    props = reopened.get_json()["properties"]
+    assert reopened.status_code == 200 and (props["status"], props["status_reason"]) == ("open", "")
+
+
+def test_create_refuses_fields_it_cannot_set(app: Flask) -> None:
+    client = app.test_client()
+    hd = token_for(app, "hd")
+    base = {"kind": "warm_station", "name": "新驿站", "lon": 116.3376, "lat": 39.9925, "datum": "wgs84"}
+    count = mg(app).store.count()
+    for extra in ({"bogus": 1}, {"verified_at": "2026-01-01T00:00:00Z"}, {"demo": True}, {"version": 7}):
+        resp = client.post("/api/v1/facilities", json={**base, **extra}, headers=hd)
+        assert resp.status_code == 400 and resp.get_json()["param"] == next(iter(extra)), resp.get_json()
+    resp = client.post("/api/v1/facilities", json={**base, "status": "removed"}, headers=hd)
+    assert resp.status_code == 400 and resp.get_json()["param"] == "reason"
+    assert mg(app).store.count() == count
+    assert client.post("/api/v1/facilities", json=base, headers=hd).status_code == 201
+
+
+def test_management_answers_are_private(app: Flask) -> None:
+    client = app.test_client()
+    hd = token_for(app, "hd")
+    f = first_in(app, HAIDIAN)
+    for path in ("/api/v1/me", "/api/v1/manage/facilities", f"/api/v1/facilities/{f.id}/history"):
+        resp = client.get(path, headers=hd)
+        assert resp.status_code == 200 and resp.headers["Cache-Control"] == "private, no-store", path
+    assert client.get("/api/v1/me").headers["Cache-Control"] == "private, no-store"  # 401 too
 
 
 # --- scope refusals ---------------------------------------------------------------------

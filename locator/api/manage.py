@@ -29,11 +29,18 @@ from locator.errors import (
     VersionConflictError,
 )
 from locator.geo import Datum
-from locator.management import FacilityFilter, NearbyWarning
+from locator.management import CREATE_FIELDS, FacilityFilter, NearbyWarning
 from locator.serialize import facility_etag, facility_feature, history_entry
 from locator.stores.base import Report
 
 bp = Blueprint("manage_api", __name__, url_prefix="/api/v1")
+
+
+@bp.after_request
+def _private(resp: Response) -> Response:
+    """Management answers are per user: never stored by a browser or a shared cache."""
+    resp.headers["Cache-Control"] = "private, no-store"
+    return resp
 csrf.exempt(bp)
 
 _ETAG_RE = re.compile(r'^(?:W/)?"(?P<id>[^"]+)-v(?P<version>[0-9]{1,12})"$')
@@ -208,6 +215,9 @@ def create_facility() -> Response:
     datum = body_datum(body, required=True)
     assert datum is not None
     record = {k: v for k, v in body.items() if k not in {"datum", "reason"}}
+    unknown = sorted(set(record) - CREATE_FIELDS)
+    if unknown:
+        raise ValidationError(f"field cannot be set here: {', '.join(unknown)}", param=unknown[0])
     mg = management()
     stored = mg.create(user, record, datum, reason=_reason(body))
     warnings = mg.nearby_warnings(stored.lon, stored.lat, stored.kind, stored.name, exclude_id=stored.id)
@@ -291,6 +301,7 @@ def restore(facility_id: str) -> Response:
 def delete_facility(facility_id: str) -> Response:
     """Delete for good (admins only); needs ``If-Match``."""
     user = api_user(write=True)
+    management().check_can_delete(user)  # 403 before 428: a manager need not find an ETag first
     version = if_match_version(facility_id, required=True)
     assert version is not None
     reason = request.args.get("reason", "")
