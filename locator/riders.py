@@ -6,7 +6,8 @@ how a rider's list is ordered once distances are known.
 Freshness
 ---------
 A facility is **stale** when it was last verified more than :data:`STALE_AFTER`
-(90 days) before now, or never. Stale facilities are shown, marked as such.
+(90 days; the app passes ``LOCATOR_STALE_DAYS``, the managers' "stale" list uses the
+same setting) before now, or never. Stale facilities are shown, marked as such.
 
 Ranking rule (docs/riders.md)
 -----------------------------
@@ -73,7 +74,11 @@ def band(distance_m: float, band_m: float = BAND_M) -> int:
 
 
 def rank_for_riders(
-    hits: Sequence[NearestHit], now: datetime, *, band_m: float = BAND_M
+    hits: Sequence[NearestHit],
+    now: datetime,
+    *,
+    band_m: float = BAND_M,
+    stale_after: timedelta = STALE_AFTER,
 ) -> list[NearestHit]:
     """Reorder hits by (band, stale, distance, id) and renumber ranks from 1.
 
@@ -85,9 +90,13 @@ def rank_for_riders(
         For freshness.
     band_m : float
         Band width, metres.
+    stale_after : timedelta
+        Verification age after which a facility is stale (``LOCATOR_STALE_DAYS``).
     """
+
     def key(h: NearestHit) -> tuple[int, bool, float, str]:
-        return (band(h.distance_m, band_m), freshness(h.facility, now).stale, h.distance_m, h.facility.id)
+        stale = freshness(h.facility, now, stale_after=stale_after).stale
+        return (band(h.distance_m, band_m), stale, h.distance_m, h.facility.id)
 
     ordered = sorted(hits, key=key)
     return [dataclasses.replace(h, rank=i) for i, h in enumerate(ordered, start=1)]
@@ -99,6 +108,7 @@ def ranked_nearest(
     now: datetime,
     *,
     band_m: float = BAND_M,
+    stale_after: timedelta = STALE_AFTER,
 ) -> list[NearestHit]:
     """The rider's list: the ``query.k`` best facilities by :func:`rank_for_riders`.
 
@@ -112,6 +122,8 @@ def ranked_nearest(
         For freshness.
     band_m : float
         Band width, metres.
+    stale_after : timedelta
+        Verification age after which a facility is stale.
 
     Returns
     -------
@@ -129,7 +141,7 @@ def ranked_nearest(
         if band(hits[-1].distance_m, band_m) > band(hits[k - 1].distance_m, band_m):
             break
         m *= 2
-    return rank_for_riders(hits, now, band_m=band_m)[:k]
+    return rank_for_riders(hits, now, band_m=band_m, stale_after=stale_after)[:k]
 
 
 #: The big "what do you need" toggles on the start and results pages, per kind

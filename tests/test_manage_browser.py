@@ -203,7 +203,7 @@ def test_done_when_haidian_manager_drags_a_pin(  # type: ignore[no-untyped-def]
         # The rider ranking puts verified facilities first within 250 m bands, so the moved
         # facility need not be first: find its entry and its distance.
         its_hit = re.compile(
-            r'<li class="result"[^>]*data-facility-id="'
+            r'<li class="result[^"]*"[^>]*data-facility-id="'
             + re.escape(f.id)
             + r'">.*?<span class="distance">([^<]+)<',
             re.S,

@@ -12,6 +12,8 @@ from locator.index import NearestQuery
 from locator.riders import NEED_TOGGLES, freshness, ranked_nearest
 from locator.services import LocatorService
 
+from .conftest import make_app
+
 WUDAOKOU = "lon=116.3376&lat=39.9925"
 
 
@@ -95,6 +97,31 @@ def test_hours_in_words_and_freshness_are_shown(app: Flask) -> None:
     zh = c.get("/nearest?lon=116.40&lat=39.90&open_now=false&at=2026-11-23T23:00:00%2B08:00&lang=zh")
     zh = zh.get_data(as_text=True)
     assert "营业至次日02:00" in zh and "24小时开放" in zh
+
+
+def test_stale_period_is_the_managers_setting(tmp_path) -> None:  # type: ignore[no-untyped-def]
+    # LOCATOR_STALE_DAYS drives both the managers' stale list and the riders' marks/ranking.
+    app = make_app(tmp_path / "s.sqlite3", LOCATOR_STALE_DAYS="10")
+    svc: LocatorService = app.extensions["locator"]
+    now = datetime(2026, 11, 23, 15, 0, tzinfo=UTC)
+    near = {"kind": "warm_station", "lat": 39.90, "opening_hours": "24/7"}
+    svc.create(
+        {**near, "name": "A", "lon": 116.40, "verified_at": (now - timedelta(days=20)).isoformat()},
+        Datum.WGS84,
+    )
+    svc.create(
+        {**near, "name": "B", "lon": 116.4005, "verified_at": (now - timedelta(days=5)).isoformat()},
+        Datum.WGS84,
+    )
+    html = (
+        app.test_client()
+        .get("/nearest?lon=116.40&lat=39.90&open_now=false&at=2026-11-23T23:00:00%2B08:00&lang=en")
+        .get_data(as_text=True)
+    )
+    names = re.findall(r'<a href="/facility/[^"]+">([^<]+)</a>', html)
+    assert names[:2] == ["B", "A"]  # same 250 m band: the fresh one first, though 43 m farther
+    assert "Not verified for 20 days" in html and "Verified 5 days ago" in html
+    app.extensions["locator"].store.close()
 
 
 def test_public_holiday_note(app: Flask) -> None:

@@ -6,7 +6,7 @@ Views parse the request and render; the rules live in :mod:`locator.riders`,
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
 
@@ -48,6 +48,11 @@ def tile_provider() -> maps.TileProvider:
             datum=Datum.parse(current_app.config["LOCATOR_TILE_DATUM"]),
         )
     return maps.TILE_PROVIDERS[name]
+
+
+def stale_after() -> timedelta:
+    """How long a verification stays fresh (``LOCATOR_STALE_DAYS``)."""
+    return timedelta(days=int(current_app.config.get("LOCATOR_STALE_DAYS", 90)))
 
 
 def asset_url(path: str) -> str:
@@ -160,7 +165,7 @@ def index() -> str:
 
 def _rider_nearest(parsed: ParsedNearest) -> list[Any]:
     svc = service()
-    return ranked_nearest(svc.nearest, parsed.query, parsed.at)
+    return ranked_nearest(svc.nearest, parsed.query, parsed.at, stale_after=stale_after())
 
 
 @bp.get("/nearest")

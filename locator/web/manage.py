@@ -52,7 +52,7 @@ from locator.hours import TZ
 from locator.hours_preview import preview_hours
 from locator.management import Conflict, FacilityFilter, NearbyWarning, jsonable
 from locator.stores.base import User
-from locator.web import locale
+from locator.web import locale, tile_provider
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
 
@@ -71,20 +71,6 @@ PAGE_SIZE = 100
 #: Centre of the editing map before a pin is placed (Tiananmen, WGS-84).
 BEIJING_CENTRE = (116.3975, 39.9087)
 
-# TEMP until locator/maps.py from the maps branch is merged: its TILE_PROVIDERS has
-# these entries (the stub on this branch only has "osm").
-_TILE_FALLBACK: dict[str, tuple[str, str, Datum, str, int]] = {
-    "amap": (
-        "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}",
-        "© 高德地图 AutoNavi",
-        Datum.GCJ02,
-        "1234",
-        18,
-    ),
-    "none": ("", "", Datum.WGS84, "", 19),
-}
-
-
 def account() -> User:
     """The logged-in account (views are ``@login_required``)."""
     user = session_user()
@@ -94,21 +80,13 @@ def account() -> User:
 
 def map_tiles() -> dict[str, Any]:
     """The editing map's tile layer: URL template, attribution, datum, subdomains, max zoom."""
-    from locator.web import tile_provider
-
-    name = current_app.config["LOCATOR_TILES"]
-    try:
-        t = tile_provider()
-    except KeyError:
-        url, attribution, datum, subdomains, max_zoom = _TILE_FALLBACK[name]
-        return {"url": url, "attribution": attribution, "datum": datum.value,
-                "subdomains": subdomains, "max_zoom": max_zoom}
+    t = tile_provider()
     return {
         "url": t.url,
         "attribution": t.attribution,
         "datum": Datum(t.datum).value,
-        "subdomains": getattr(t, "subdomains", "abc"),
-        "max_zoom": getattr(t, "max_zoom", 19),
+        "subdomains": t.subdomains,
+        "max_zoom": t.max_zoom,
     }
 
 

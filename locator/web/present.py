@@ -120,7 +120,9 @@ def facility_view(
         WGS-84 start of the navigation links.
     """
     hours = describe_hours(f.opening_hours, at)
-    fr = freshness(f, at)
+    from locator.web import stale_after
+
+    fr = freshness(f, at, stale_after=stale_after())
     return {
         "f": f,
         "hit": hit,
