@@ -15,6 +15,7 @@ and that ``'`` is removed again on upload, so an export round-trips unchanged.
 from __future__ import annotations
 
 import csv
+import dataclasses
 import io
 import json
 import math
@@ -37,29 +38,8 @@ UPLOAD_TYPES: Final = {".csv": "CSV", ".xlsx": "XLSX", ".geojson": "GeoJSON", ".
 #: Most rows one upload may hold.
 MAX_ROWS: Final = 20_000
 
-EXPORT_COLUMNS: Final = (
-    "id",
-    "kind",
-    "name",
-    "address",
-    "lon",
-    "lat",
-    "amenities",
-    "opening_hours",
-    "host_type",
-    "phone",
-    "status",
-    "status_until",
-    "status_reason",
-    "verified_at",
-    "district_adcode",
-    "district_name",
-    "subdistrict",
-    "version",
-    "updated_at",
-    "source",
-    "demo",
-)
+#: Export columns: every Facility field, in the dataclass's order.
+EXPORT_COLUMNS: Final = tuple(f.name for f in dataclasses.fields(Facility))
 
 _NUMBER_LIKE: Final = re.compile(r"^[+-][0-9 ()+\-.]*$")
 

@@ -182,24 +182,12 @@ class Facility:
         return dataclasses.replace(self, **changes)
 
 
-#: Fields a client may set; the rest are assigned by the service or the store.
-EDITABLE_FIELDS: Final = (
-    "kind",
-    "name",
-    "address",
-    "lon",
-    "lat",
-    "amenities",
-    "opening_hours",
-    "host_type",
-    "phone",
-    "status",
-    "status_until",
-    "status_reason",
-    "verified_at",
-    "source",
-    "demo",
+#: Fields assigned by the service (areas by point-in-polygon) or the store.
+ASSIGNED_FIELDS: Final = frozenset(
+    {"id", "district_adcode", "district_name", "subdistrict", "updated_at", "version"}
 )
+#: Fields a client may set, in the dataclass's order.
+EDITABLE_FIELDS: Final = tuple(f.name for f in dataclasses.fields(Facility) if f.name not in ASSIGNED_FIELDS)
 
 
 def _text(value: Any, name: str, max_len: int, *, required: bool = False) -> str:

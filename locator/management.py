@@ -33,7 +33,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, timedelta
 from typing import Any, Final
 
-from locator.domain import KINDS, STATUSES, Facility
+from locator.domain import EDITABLE_FIELDS, KINDS, STATUSES, Facility
 from locator.errors import (
     ConflictError,
     ForbiddenError,
@@ -61,20 +61,7 @@ from locator.stores.base import (
 #: Fields a manager may change with :meth:`ManagementService.update` (``lon``/``lat``
 #: in the declared datum). Status has its own operation; district and subdistrict are
 #: always assigned by point-in-polygon.
-CHANGEABLE_FIELDS: Final = (
-    "kind",
-    "name",
-    "address",
-    "lon",
-    "lat",
-    "amenities",
-    "opening_hours",
-    "host_type",
-    "phone",
-    "status",
-    "status_until",
-    "status_reason",
-)
+CHANGEABLE_FIELDS: Final = tuple(f for f in EDITABLE_FIELDS if f not in {"verified_at", "source", "demo"})
 
 #: Fields a new facility may be given (``id`` is generated when absent).
 CREATE_FIELDS: Final = frozenset({*CHANGEABLE_FIELDS, "id", "source"})
@@ -101,8 +88,18 @@ NAME_SIMILARITY: Final = 0.75
 _GENERIC_WORDS: Final = sorted(
     {
         *(label.zh for label in KINDS.values()),
-        "户外劳动者服务站点", "工会服务站点", "暖心驿站", "爱心驿站", "驿站", "母婴室",
-        "服务站", "示例", "demo", "warm station", "union home", "nursing room",
+        "户外劳动者服务站点",
+        "工会服务站点",
+        "暖心驿站",
+        "爱心驿站",
+        "驿站",
+        "母婴室",
+        "服务站",
+        "示例",
+        "demo",
+        "warm station",
+        "union home",
+        "nursing room",
     },
     key=len,
     reverse=True,
@@ -810,9 +807,7 @@ class ManagementService:
         note = f"restore #{seq} (version {entry.version})" + (f": {reason}" if reason else "")
         return self.update(user, facility_id, changes, expected_version, Datum.WGS84, reason=note)
 
-    def conflict(
-        self, user: User, facility_id: str, based_on: int, mine: Mapping[str, Any]
-    ) -> Conflict:
+    def conflict(self, user: User, facility_id: str, based_on: int, mine: Mapping[str, Any]) -> Conflict:
         """Describe a refused stale edit: the stored facility, the base, both sides' changes.
 
         Parameters

@@ -44,6 +44,7 @@ from __future__ import annotations
 
 import abc
 import builtins
+import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
@@ -54,26 +55,10 @@ from locator.domain import Facility, Feedback, NearestHit
 if TYPE_CHECKING:
     from locator.index import NearestQuery
 
-#: Fields compared to build a history entry's ``changes``.
-TRACKED_FIELDS = (
-    "kind",
-    "name",
-    "address",
-    "lon",
-    "lat",
-    "amenities",
-    "opening_hours",
-    "host_type",
-    "phone",
-    "status",
-    "status_until",
-    "status_reason",
-    "district_adcode",
-    "district_name",
-    "subdistrict",
-    "verified_at",
-    "source",
-    "demo",
+#: Fields compared to build a history entry's ``changes``: all but the identity and
+#: what the store itself sets.
+TRACKED_FIELDS = tuple(
+    f.name for f in dataclasses.fields(Facility) if f.name not in {"id", "updated_at", "version"}
 )
 
 

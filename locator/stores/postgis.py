@@ -285,29 +285,33 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
 ]
 
-_COLUMNS = (
-    "id",
-    "kind",
-    "name",
-    "address",
-    "lon",
-    "lat",
-    "amenities",
-    "opening_hours",
-    "host_type",
-    "phone",
-    "status",
-    "status_until",
-    "status_reason",
-    "district_adcode",
-    "district_name",
-    "subdistrict",
-    "verified_at",
-    "updated_at",
-    "version",
-    "source",
-    "demo",
-)
+#: PostgreSQL type of each ``facilities`` column written (binary ``COPY`` needs them).
+_PG_TYPES: dict[str, str] = {
+    "id": "text",
+    "kind": "text",
+    "name": "text",
+    "lon": "float8",
+    "lat": "float8",
+    "address": "text",
+    "amenities": "text[]",
+    "opening_hours": "text",
+    "host_type": "text",
+    "phone": "text",
+    "status": "text",
+    "status_until": "date",
+    "status_reason": "text",
+    "district_adcode": "text",
+    "district_name": "text",
+    "subdistrict": "text",
+    "verified_at": "timestamptz",
+    "updated_at": "timestamptz",
+    "version": "int4",
+    "source": "text",
+    "demo": "bool",
+    "revision": "int8",
+}
+#: One column per Facility field, in the dataclass's order (``id`` first).
+_COLUMNS = tuple(f.name for f in dataclasses.fields(Facility))
 _WRITE_COLUMNS = (*_COLUMNS, "revision")
 _COLS = sql.SQL(", ").join(map(sql.Identifier, _COLUMNS))
 _SELECT = sql.SQL("SELECT {} FROM facilities").format(_COLS)
@@ -321,10 +325,8 @@ _UPSERT = sql.SQL(
     ),
 )
 #: PostgreSQL types of :data:`_WRITE_COLUMNS`, for binary ``COPY``.
-_WRITE_TYPES = [
-    "text", "text", "text", "text", "float8", "float8", "text[]", "text", "text", "text", "text",
-    "date", "text", "text", "text", "text", "timestamptz", "timestamptz", "int4", "text", "bool", "int8",
-]
+_WRITE_TYPES = [_PG_TYPES[c] for c in _WRITE_COLUMNS]
+assert set(_PG_TYPES) == set(_WRITE_COLUMNS), "every Facility field needs a column type"
 _HISTORY_COLUMNS = ("facility_id", "revision", "version", "action", "actor", "reason", "at", "changes")
 _INSERT_HISTORY = sql.SQL("INSERT INTO facility_history ({}) VALUES ({})").format(
     sql.SQL(", ").join(map(sql.Identifier, _HISTORY_COLUMNS)),
@@ -338,58 +340,22 @@ def _utc(value: datetime | None) -> datetime | None:
 
 
 def _row_to_facility(row: dict[str, Any]) -> Facility:
-    return Facility(
-        id=row["id"],
-        kind=row["kind"],
-        name=row["name"],
-        address=row["address"],
-        lon=row["lon"],
-        lat=row["lat"],
-        amenities=frozenset(row["amenities"]),
-        opening_hours=row["opening_hours"],
-        host_type=row["host_type"],
-        phone=row["phone"],
-        status=row["status"],
-        status_until=row["status_until"],
-        status_reason=row["status_reason"],
-        district_adcode=row["district_adcode"],
-        district_name=row["district_name"],
-        subdistrict=row["subdistrict"],
-        # timestamptz keeps no offset: verified_at comes back in Beijing time (where
-        # every facility is, and the zone the service parses local times in).
-        verified_at=None if row["verified_at"] is None else row["verified_at"].astimezone(TZ),
-        updated_at=_utc(row["updated_at"]),
-        version=row["version"],
-        source=row["source"],
-        demo=row["demo"],
-    )
+    fields = {c: row[c] for c in _COLUMNS}
+    fields["amenities"] = frozenset(row["amenities"])
+    # timestamptz keeps no offset: verified_at comes back in Beijing time (where every
+    # facility is, and the zone the service parses local times in).
+    fields["verified_at"] = None if row["verified_at"] is None else row["verified_at"].astimezone(TZ)
+    fields["updated_at"] = _utc(row["updated_at"])
+    return Facility(**fields)
 
 
 def _facility_params(f: Facility, revision: int) -> dict[str, Any]:
-    return {
-        "id": f.id,
-        "kind": f.kind,
-        "name": f.name,
-        "address": f.address,
-        "lon": f.lon,
-        "lat": f.lat,
-        "amenities": sorted(f.amenities),
-        "opening_hours": f.opening_hours,
-        "host_type": f.host_type,
-        "phone": f.phone,
-        "status": f.status,
-        "status_until": f.status_until,
-        "status_reason": f.status_reason,
-        "district_adcode": f.district_adcode,
-        "district_name": f.district_name,
-        "subdistrict": f.subdistrict,
-        "verified_at": f.verified_at,
-        "updated_at": f.updated_at or datetime.now(UTC),
-        "version": f.version,
-        "source": f.source,
-        "demo": f.demo,
-        "revision": revision,
-    }
+    """One ``facilities`` row as query parameters (:data:`_WRITE_COLUMNS`)."""
+    row = {c: getattr(f, c) for c in _COLUMNS}
+    row["amenities"] = sorted(f.amenities)
+    row["updated_at"] = f.updated_at or datetime.now(UTC)
+    row["revision"] = revision
+    return row
 
 
 def _diff(old: Facility | None, new: Facility | None) -> dict[str, list[Any]]:
@@ -1027,14 +993,8 @@ class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore,
                     prev = old.get(f.id)
                     version = 1 if prev is None else prev.version + 1
                     versions.append(version)
-                    copy.write_row(
-                        (
-                            f.id, f.kind, f.name, f.address, f.lon, f.lat, sorted(f.amenities),
-                            f.opening_hours, f.host_type, f.phone, f.status, f.status_until,
-                            f.status_reason, f.district_adcode, f.district_name, f.subdistrict,
-                            f.verified_at, at, version, f.source, f.demo, revision,
-                        )
-                    )
+                    row = _facility_params(f.replace(updated_at=at, version=version), revision)
+                    copy.write_row(tuple(row[c] for c in _WRITE_COLUMNS))
             cur.execute(
                 sql.SQL(
                     "INSERT INTO facilities ({cols}) SELECT {cols} FROM import_rows "
