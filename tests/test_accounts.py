@@ -169,7 +169,7 @@ def test_login_page_gives_one_message_for_unknown_user_and_wrong_password(app: F
     unknown = login(client, "nobody", "not the password")
     assert wrong.status_code == unknown.status_code == 200
     for resp in (wrong, unknown):
-        assert "Unknown user name or wrong password." in resp.get_data(as_text=True)
+        assert "用户名不存在或密码错误。" in resp.get_data(as_text=True)
 
     def strip(resp) -> str:  # type: ignore[no-untyped-def]
         html = resp.get_data(as_text=True).replace('value="ann"', "").replace('value="nobody"', "")

@@ -299,8 +299,8 @@ def test_upload_dry_run_then_apply(app: Flask, mg: ManagementService, hd: FlaskC
     resp = upload(hd, data)
     html = resp.get_data(as_text=True)
     assert resp.status_code == 200
-    assert "1 new, 1 updated, 0 unchanged, 0 with errors." in html
-    assert re.search(r"moves 2[56]\.\d m", html)
+    assert "新增1个，更新1个，无变化0个，有错误0个。" in html
+    assert re.search(r"位置移动2[56]\.\d米", html)
     assert mg.store.get(a.id).lon == a.lon  # nothing stored yet
     token = re.search(r'name="upload" value="([^"]+)"', html).group(1)
     # Apply needs the CSRF token, and the upload belongs to its uploader.
@@ -316,7 +316,7 @@ def test_upload_dry_run_then_apply(app: Flask, mg: ManagementService, hd: FlaskC
         "/manage/bulk/apply", data={"csrf_token": page_csrf(hd), "upload": token, "reason": "季度更新"}
     )
     assert resp.status_code == 303
-    assert "1 new, 1 updated" in hd.get("/manage").get_data(as_text=True)
+    assert "新增1个，更新1个" in hd.get("/manage").get_data(as_text=True)
     assert abs(mg.store.get(a.id).lon - (a.lon + 0.0003)) < 1e-9
     assert mg.store.history(a.id)[-1].reason == "bulk upload stations.csv: 季度更新"
     again = hd.post("/manage/bulk/apply", data={"csrf_token": page_csrf(hd), "upload": token})

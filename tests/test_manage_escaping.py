@@ -98,7 +98,7 @@ def test_duplicate_warning_on_the_form_escapes(setup) -> None:  # type: ignore[n
             "pin_confirmed": "1",
         },
     )
-    assert resp.status_code == 200 and "Possible duplicates" in resp.get_data(as_text=True)
+    assert resp.status_code == 200 and "附近可能有重复的站点" in resp.get_data(as_text=True)
     assert_escaped(resp.get_data(as_text=True))
 
 
@@ -164,7 +164,7 @@ def test_bulk_report_escapes(setup) -> None:  # type: ignore[no-untyped-def]
         content_type="multipart/form-data",
     )
     html = resp.get_data(as_text=True)
-    assert resp.status_code == 200 and "with errors" in html
+    assert resp.status_code == 200 and "有错误" in html
     assert_escaped(html)
 
 

@@ -100,7 +100,7 @@ def test_list_shows_only_the_scope(app: Flask, hd: FlaskClient) -> None:
     haidian = {f.id for f in mg(app).locator.index.facilities() if f.district_adcode == HAIDIAN}
     assert ids and ids <= haidian
     assert first_in(app, CHAOYANG).id not in html
-    total = int(re.search(r"(\d+) facilities", html).group(1))
+    total = int(re.search(r"共(\d+)个站点", html).group(1))
     assert total == len(haidian)
 
 
@@ -224,8 +224,8 @@ def test_likely_duplicates_warn_with_distance_then_save_when_acknowledged(
     n = mg(app).store.count()
     resp = hd.post("/manage/new", data=new_form(hd, **pin, kind=f.kind, name="另一个"))
     html = resp.get_data(as_text=True)
-    assert resp.status_code == 200 and "Possible duplicates nearby" in html
-    assert re.search(r"— 2[23] m:\s*same kind within 30 m", html)
+    assert resp.status_code == 200 and "附近可能有重复的站点" in html
+    assert re.search(r"— 2[23] m:\s*30米内有同类站点", html)
     assert 'name="ack_warnings"' in html and mg(app).store.count() == n
     resp = hd.post("/manage/new", data=new_form(hd, **pin, kind=f.kind, name="另一个", ack_warnings="1"))
     assert resp.status_code == 303 and mg(app).store.count() == n + 1
@@ -239,9 +239,9 @@ def test_opening_hours_are_validated_with_a_plain_words_preview(app: Flask, hd: 
     preview = hd.get("/manage/preview/hours?value=Mo-Fr 08:00-18:00; Sa 09:00-12:00; PH off").get_data(
         as_text=True
     )
-    assert "08:00–18:00" in preview and "09:00–12:00" in preview and "closed" in preview
-    assert "open all day" in hd.get("/manage/preview/hours?value=24/7").get_data(as_text=True)
-    assert "Not valid" in hd.get("/manage/preview/hours?value=sometimes").get_data(as_text=True)
+    assert "08:00–18:00" in preview and "09:00–12:00" in preview and "不开放" in preview
+    assert "全天开放" in hd.get("/manage/preview/hours?value=24/7").get_data(as_text=True)
+    assert "格式无效" in hd.get("/manage/preview/hours?value=sometimes").get_data(as_text=True)
 
 
 # --- editing ----------------------------------------------------------------------------------------
@@ -258,7 +258,7 @@ def test_edit_changes_only_what_changed_and_keeps_the_location(app: Flask, hd: F
     again = post_edit(hd, stored)
     assert again.status_code == 303
     assert mg(app).store.get(f.id).version == stored.version  # nothing changed, nothing written
-    assert "Nothing changed" in hd.get(again.headers["Location"]).get_data(as_text=True)
+    assert "没有任何修改" in hd.get(again.headers["Location"]).get_data(as_text=True)
 
 
 def test_moving_out_of_the_district_is_refused_on_the_page(app: Flask, hd: FlaskClient) -> None:
@@ -294,7 +294,7 @@ def test_status_and_verify_forms(app: Flask, hd: FlaskClient) -> None:
     stale = hd.post(
         f"/manage/f/{f.id}/status", data={"csrf_token": token, "version": str(f.version), "status": "open"}
     )
-    assert "changed this facility meanwhile" in hd.get(stale.headers["Location"]).get_data(as_text=True)
+    assert "其他人刚刚修改了此站点" in hd.get(stale.headers["Location"]).get_data(as_text=True)
     assert mg(app).store.get(f.id).status == "temporarily_closed"
     resp = hd.post(f"/manage/f/{f.id}/verify", data={"csrf_token": token, "next": "/manage?stale=1"})
     assert resp.status_code == 303 and resp.headers["Location"] == "/manage?stale=1"
@@ -325,7 +325,7 @@ def test_history_page_and_restore(app: Flask, hd: FlaskClient) -> None:
     stale = hd.post(
         f"/manage/f/{f.id}/restore", data={"csrf_token": page_csrf(hd), "seq": seqs[0], "version": version}
     )
-    assert "nothing was restored" in hd.get(stale.headers["Location"]).get_data(as_text=True)
+    assert "未恢复任何内容" in hd.get(stale.headers["Location"]).get_data(as_text=True)
     assert mg(app).store.get(f.id).version == stored.version
 
 
@@ -372,7 +372,7 @@ def test_second_save_is_refused_with_both_versions_and_a_way_to_reapply(app: Fla
     assert refused.status_code == 409
     assert mg(app).store.get(f.id) == after_root  # nothing of hd's was written
     html = refused.get_data(as_text=True)
-    assert "Someone else saved this facility first" in html
+    assert "其他人已先保存了此站点" in html
     rows = dict(re.findall(r'<tr class="[^"]*" data-field="([^"]+)">(.*?)</tr>', html, re.S))
     assert set(rows) == {"name", "phone"}
     assert "hd 的新名字" in rows["name"] and "010-88888888" in rows["phone"]

@@ -148,7 +148,7 @@ def test_reports_page_and_resolve_form(mg: ManagementService, hd: FlaskClient) -
     assert resp.status_code == 303
     assert mg.store.get(f.id).status == "removed"
     html = hd.get("/manage/reports").get_data(as_text=True)
-    assert "No open reports." in html and "现场已拆除" in html
+    assert "没有待处理的反馈。" in html and "现场已拆除" in html
     # The facility list filter "with open rider reports".
     other = pick(mg, HAIDIAN, 3)[2]
     add_problem_report(mg.store, other.id, "moved")

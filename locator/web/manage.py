@@ -24,10 +24,11 @@ import json
 import re
 import secrets
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from babel.dates import format_skeleton
 from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -62,9 +63,41 @@ ROLE_LABELS = {
     "station_manager": _l("Station manager"),
 }
 DATUM_LABELS = {
-    "wgs84": "WGS-84 (GPS, OpenStreetMap)",
-    "gcj02": "GCJ-02 (AMap 高德, Tencent 腾讯)",
-    "bd09": "BD-09 (Baidu 百度)",
+    "wgs84": _l("WGS-84 (GPS, OpenStreetMap)"),
+    "gcj02": _l("GCJ-02 (AMap 高德, Tencent 腾讯)"),
+    "bd09": _l("BD-09 (Baidu 百度)"),
+}
+#: Labels of the fields shown in the history and the conflict table (the key is shown too:
+#: it is the column name of the bulk files).
+FIELD_LABELS = {
+    "kind": _l("Kind"),
+    "name": _l("Name"),
+    "address": _l("Address"),
+    "lon": _l("Longitude"),
+    "lat": _l("Latitude"),
+    "amenities": _l("Amenities"),
+    "opening_hours": _l("Opening hours"),
+    "host_type": _l("Host"),
+    "phone": _l("Phone"),
+    "status": _l("Status"),
+    "status_until": _l("Closed until"),
+    "status_reason": _l("Status reason"),
+    "district_adcode": _l("District code"),
+    "district_name": _l("District"),
+    "subdistrict": _l("Subdistrict"),
+    "verified_at": _l("Last verified"),
+    "source": _l("Source"),
+    "demo": _l("Demo data"),
+}
+HISTORY_ACTION_LABELS = {
+    "create": _l("created"),
+    "update": _l("updated"),
+    "delete": _l("deleted"),
+    "import": _l("imported"),
+}
+DUPLICATE_REASON_LABELS = {
+    "same_kind": _l("same kind within 30 m"),
+    "similar_name": _l("similar name within 200 m"),
 }
 FORM_FIELDS = ("kind", "name", "address", "amenities", "opening_hours", "phone", "host_type")
 PAGE_SIZE = 100
@@ -100,8 +133,32 @@ def _manage_globals() -> dict[str, object]:
         "amenities": AMENITIES,
         "host_types": HOST_TYPES,
         "datum_labels": DATUM_LABELS,
+        "field_labels": FIELD_LABELS,
+        "action_names": HISTORY_ACTION_LABELS,
+        "duplicate_reasons": DUPLICATE_REASON_LABELS,
+        "display_value": display_value,
+        "day_label": day_label,
         "locale": locale(),
     }
+
+
+def display_value(name: str, value: Any) -> str:
+    """A stored value of field ``name`` in words: labels for keys, ``、``-joined lists."""
+    loc = locale()
+    registry = {"kind": KINDS, "status": STATUSES, "host_type": HOST_TYPES, "amenities": AMENITIES}.get(name)
+    if isinstance(value, bool):
+        return str(_("yes") if value else _("no"))
+    if isinstance(value, list | tuple | set | frozenset):
+        parts = [registry[v].get(loc) if registry and v in registry else str(v) for v in value]
+        return ("、" if loc.startswith("zh") else ", ").join(parts)
+    if registry and value in registry:
+        return registry[value].get(loc)
+    return str(value)
+
+
+def day_label(day: date) -> str:
+    """A short localized day, e.g. ``12月1日周二`` or ``Tue, Dec 1``."""
+    return format_skeleton("MMMEd", day, locale=locale())
 
 
 # --- form parsing -------------------------------------------------------------------------
@@ -749,6 +806,11 @@ def export(fmt: str) -> Response:
 
 # --- work lists ---------------------------------------------------------------------------------
 
+REPORT_STATUS_LABELS = {
+    "open": _l("open"),
+    "resolved": _l("resolved"),
+    "dismissed": _l("dismissed"),
+}
 REPORT_ACTION_LABELS = {
     "none": _l("No change needed"),
     "verified": _l("Checked: it is right (verified today)"),
@@ -770,6 +832,7 @@ def reports() -> str:
         handled=mg.reports(user, handled=True, limit=30),
         reason_labels={k: v.get(locale()) for k, v in FEEDBACK_REASONS.items()},
         action_labels=REPORT_ACTION_LABELS,
+        status_labels=REPORT_STATUS_LABELS,
         tz=TZ,
     )
 
@@ -793,7 +856,8 @@ def resolve_report(report_id: int) -> Response:
         flash(_("Report #%(id)s not handled: %(why)s", id=report_id, why=exc.detail), "error")
         return redirect(url_for("manage.reports"), code=303)
     label = REPORT_ACTION_LABELS.get(report.action, report.action)
-    flash(_("Report #%(id)s %(s)s (%(a)s).", id=report.id, s=report.status, a=label), "success")
+    status = REPORT_STATUS_LABELS.get(report.status, report.status)
+    flash(_("Report #%(id)s %(s)s (%(a)s).", id=report.id, s=status, a=label), "success")
     return redirect(url_for("manage.reports"), code=303)
 
 
