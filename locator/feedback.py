@@ -9,8 +9,9 @@ A facility's ``verified_at`` is set to now, through the store (history actor
 (:data:`CONFIRMATIONS_NEEDED`) arrive after the later of its last verification and
 30 days ago (:data:`CONFIRMATION_WINDOW`), **and no problem was reported in that same
 period**. One tap is never enough on its own, one client cannot verify alone on one
-day, and any problem report holds the facility back for a manager (problem reports
-never change a facility by themselves).
+day, and any problem report holds the facility back for a manager until the manager
+resolves or dismisses it in the report queue (problem reports never change a facility
+by themselves).
 
 "Different clients" are told apart by :func:`client_pseudonym`: an HMAC of the
 client's IP address and the UTC day under the app's secret key, truncated to 64 bits.
@@ -33,7 +34,7 @@ from typing import Final
 from locator.domain import FEEDBACK_REASONS, FEEDBACK_VERDICTS, TEXT_MAX, Facility, Feedback
 from locator.errors import ValidationError, VersionConflictError
 from locator.services import LocatorService
-from locator.stores.base import Actor
+from locator.stores.base import Actor, ReportStore
 
 log = logging.getLogger(__name__)
 
@@ -181,7 +182,8 @@ class FeedbackService:
             if f.verified_at is not None and f.verified_at > since:
                 since = f.verified_at
             recent = store.list_feedback(facility_id, since=since)
-            if any(x.verdict == "problem" for x in recent):
+            open_ids = self._open_problem_ids(facility_id)
+            if any(x.verdict == "problem" and (open_ids is None or x.id in open_ids) for x in recent):
                 return False, f
             clients = {x.client or f"#{x.id}" for x in recent if x.verdict == "confirm"}
             if len(clients) < CONFIRMATIONS_NEEDED:
@@ -197,7 +199,20 @@ class FeedbackService:
             return True, updated
         return False, store.get(facility_id)
 
+    def _open_problem_ids(self, facility_id: str) -> set[int] | None:
+        """Ids of the facility's problem reports no manager has handled (None: no queue)."""
+        store = self.locator.store
+        if not isinstance(store, ReportStore):
+            return None
+        reports = store.list_reports(statuses=frozenset({"open"}), facility_ids=frozenset({facility_id}))
+        return {r.id for r in reports}
+
     def recent_problems(self, facility_id: str, now: datetime, days: int = 14) -> list[Feedback]:
-        """Problem reports about a facility in the last ``days`` days, newest first."""
+        """Open problem reports about a facility in the last ``days`` days, newest first.
+
+        Reports a manager has resolved or dismissed are not shown to riders any more.
+        """
         since = now - timedelta(days=days)
-        return self.locator.store.list_feedback(facility_id, since=since, verdict="problem")
+        problems = self.locator.store.list_feedback(facility_id, since=since, verdict="problem")
+        open_ids = self._open_problem_ids(facility_id)
+        return [p for p in problems if open_ids is None or p.id in open_ids]

@@ -16,6 +16,7 @@ from locator.feedback import CONFIRMATION_WINDOW, FEEDBACK_ACTOR, FeedbackServic
 from locator.geo import Datum
 from locator.index import NearestQuery
 from locator.services import LocatorService
+from locator.stores.base import Actor, ReportStore
 
 from .conftest import make_app
 
@@ -68,6 +69,17 @@ def test_a_problem_report_holds_verification_back(fsvc: FeedbackService) -> None
     later = T0 + CONFIRMATION_WINDOW + timedelta(days=1)
     fsvc.submit("a", "confirm", now=later, client="c1")
     assert fsvc.submit("a", "confirm", now=later + timedelta(minutes=1), client="c2").verified
+
+
+def test_a_handled_problem_no_longer_holds_verification_back(fsvc: FeedbackService) -> None:
+    p = fsvc.submit("a", "problem", now=T0, reason="closed", client="c3")
+    assert [x.id for x in fsvc.recent_problems("a", T0)] == [p.feedback.id]
+    store = fsvc.locator.store
+    assert isinstance(store, ReportStore)
+    store.resolve_report(p.feedback.id, "dismissed", "none", Actor("hd", "it was open"))
+    assert fsvc.recent_problems("a", T0) == []
+    fsvc.submit("a", "confirm", now=T0 + timedelta(minutes=1), client="c1")
+    assert fsvc.submit("a", "confirm", now=T0 + timedelta(minutes=2), client="c2").verified
 
 
 def test_old_confirmations_and_those_before_the_last_verification_do_not_count(fsvc: FeedbackService) -> None:

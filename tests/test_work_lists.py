@@ -195,3 +195,32 @@ def test_reports_over_the_api(app: Flask, mg: ManagementService) -> None:
     assert again.status_code == 409 and again.mimetype == "application/problem+json"
     handled = client.get("/api/v1/manage/reports?handled=true", headers=auth).get_json()["reports"]
     assert handled[0]["action"] == "temporarily_closed" and handled[0]["resolved_by"] == "hd"
+
+
+def test_a_riders_problem_report_reaches_the_managers_queue(app: Flask, mg: ManagementService) -> None:
+    """End to end: rider feedback (public API) -> manager's queue -> resolved -> riders see it."""
+    f = next(x for x in mg.locator.index.facilities() if x.district_adcode == HAIDIAN and x.status == "open")
+    rider = app.test_client()
+    sent = rider.post(
+        f"/api/v1/facilities/{f.id}/feedback",
+        json={"verdict": "problem", "reason": "closed", "comment": "锁门了 <b>"},
+    )
+    assert sent.status_code == 201
+    page = rider.get(f"/facility/{f.id}?lang=en").get_data(as_text=True)
+    assert 'class="problems"' in page and "Closed or locked" in page
+    _, secret = accounts(app).create_token("hd")
+    auth = {"Authorization": f"Bearer {secret}"}
+    manager = app.test_client()
+    queue = manager.get("/api/v1/manage/reports", headers=auth).get_json()["reports"]
+    assert [(r["id"], r["facility_id"], r["reason"], r["text"]) for r in queue] == [
+        (sent.get_json()["id"], f.id, "closed", "锁门了 <b>")
+    ]
+    ok = manager.post(
+        f"/api/v1/manage/reports/{queue[0]['id']}/resolve",
+        headers=auth,
+        json={"resolution": "resolved", "action": "temporarily_closed", "note": "called them"},
+    )
+    assert ok.status_code == 200 and mg.store.get(f.id).status == "temporarily_closed"
+    assert manager.get("/api/v1/manage/reports", headers=auth).get_json()["reports"] == []
+    page = rider.get(f"/facility/{f.id}?lang=en").get_data(as_text=True)
+    assert 'class="problems"' not in page  # handled: riders no longer see it as an open problem
