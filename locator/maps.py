@@ -729,6 +729,7 @@ def nearest_map(
     asset_url: Callable[[str], str],
     locale: str = "zh",
     demo: bool = True,
+    zoom: int | None = None,
 ) -> MapParts:
     """Map of a nearest-facility answer: the user's position and one marker per hit.
 
@@ -750,6 +751,9 @@ def nearest_map(
     demo : bool, default True
         Whether the facilities come from the synthetic demo layer; adds
         :data:`DEMO_ATTRIBUTION` to the data credit.
+    zoom : int, optional
+        Open at this zoom level, centred on ``origin``, instead of fitting the results
+        (the partners' embed lets the host page choose). Ignored without ``origin``.
 
     Returns
     -------
@@ -759,7 +763,9 @@ def nearest_map(
         ``aria-label``; the origin marker is a ``div.locator-origin``. Markers have a
         tooltip with the name and a popup with name, kind label, distance in whole
         metres, address and, for demo facilities, a demo notice. The view fits origin
-        and hits (max zoom :data:`FIT_MAX_ZOOM`), else Beijing.
+        and hits (max zoom :data:`FIT_MAX_ZOOM`), else Beijing; with ``zoom``, it is
+        set in the map's own options, so no script has to race Leaflet's opening
+        animation.
 
     Raises
     ------
@@ -809,7 +815,11 @@ def nearest_map(
         marker.add_child(_HtmlPopup(_hit_popup(hit, locale)))
         marker.add_to(m)
 
-    _fit(m, points)
+    if zoom is not None and origin is not None:
+        m.location = _display(origin[0], origin[1], tiles.datum)
+        m.options["zoom"] = int(zoom)
+    else:
+        _fit(m, points)
     return _render(m)
 
 

@@ -129,7 +129,7 @@ def embed_map() -> str:
     hits = service().nearest(parsed.query)
     loc = locale()
     origin = (parsed.query.lon, parsed.query.lat)
-    map_parts = maps.nearest_map(origin, hits, tile_provider(), asset_url=asset_url, locale=loc)
+    map_parts = maps.nearest_map(origin, hits, tile_provider(), asset_url=asset_url, locale=loc, zoom=zoom)
     results = [
         {
             "hit": h,

@@ -1,6 +1,5 @@
 // The embed's "find nearest": ask for the position once, round it to 4 decimals (about
 // 10 m, so that neighbours share cached answers) and reload the embed from there.
-// With data-zoom, the map is set to that zoom around the search point once it exists.
 (function () {
   "use strict";
   var script = document.currentScript;
@@ -23,20 +22,6 @@
         button.disabled = false;
         status.textContent = script.dataset.msgDenied;
       }, { enableHighAccuracy: true, timeout: 15000, maximumAge: 60000 });
-    });
-  }
-  var zoom = parseInt(script.dataset.zoom, 10);
-  if (zoom) {
-    window.addEventListener("load", function () {
-      if (!window.L || !window.L.Map) { return; }
-      Object.keys(window).forEach(function (name) {
-        var value;
-        try { value = window[name]; } catch (e) { return; }
-        if (value instanceof window.L.Map) {
-          // The map may show GCJ-02 tiles; keep its own centre and only set the zoom.
-          value.setZoom(zoom);
-        }
-      });
     });
   }
 }());
