@@ -139,6 +139,7 @@ def _manage_globals() -> dict[str, object]:
         "display_value": display_value,
         "day_label": day_label,
         "locale": locale(),
+        "stale_days": int(current_app.config.get("LOCATOR_STALE_DAYS", 90)),
     }
 
 
