@@ -64,8 +64,12 @@ def test_duplicate_name_is_a_conflict(partner_store: PartnerStore) -> None:
 def test_duplicate_key_hash_is_a_conflict(partner_store: PartnerStore) -> None:
     a = make_partner("a")
     partner_store.add_partner(a)
-    with pytest.raises(ConflictError):
+    with pytest.raises(ConflictError) as err:
         partner_store.add_partner(make_partner("b", key_hash=a.key_hash))
+    assert err.value.param == "key"
+    with pytest.raises(ConflictError) as err:
+        partner_store.add_partner(make_partner("a"))
+    assert err.value.param == "name"
 
 
 def test_unknown_partner(partner_store: PartnerStore) -> None:

@@ -688,7 +688,8 @@ class ReportStore(abc.ABC):
     ) -> builtins.list[Report]:
         """Reports with these statuses (None: all) about these facilities (None: all).
 
-        Open reports come oldest first; others most recently resolved first.
+        Only open reports (the default): oldest first, the queue's order. Otherwise
+        open ones first (newest first), then handled ones most recently resolved first.
         """
 
     @abc.abstractmethod

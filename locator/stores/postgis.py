@@ -1247,7 +1247,8 @@ class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore,
                     ),
                 ).fetchone()
             except psycopg.errors.UniqueViolation as exc:
-                # The name or the key hash: the same error as SQLite's store gives.
+                if "key_hash" in (exc.diag.constraint_name or ""):
+                    raise ConflictError("this key hash is already in use", param="key") from exc
                 raise ConflictError(f"a partner named {partner.name!r} exists", param="name") from exc
         assert row is not None
         return _row_to_partner(row)

@@ -511,7 +511,11 @@ class SQLiteStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore, 
                     ),
                 )
             except sqlite3.IntegrityError as exc:
-                raise ConflictError(f"a partner named {partner.name!r} exists", param="name") from exc
+                if "partners.key_hash" in str(exc):
+                    raise ConflictError("this key hash is already in use", param="key") from exc
+                if "partners.name" in str(exc):
+                    raise ConflictError(f"a partner named {partner.name!r} exists", param="name") from exc
+                raise  # a CHECK: the driver's integrity error, as the contract says
             return self._fetch_partner(conn, partner.name)
 
     def get_partner(self, name: str) -> Partner:
