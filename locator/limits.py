@@ -16,7 +16,7 @@ elsewhere, see :mod:`locator.http`) with a ``Retry-After`` header.
 
 from __future__ import annotations
 
-from flask import Flask, current_app
+from flask import Flask, Response, current_app
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 
@@ -34,9 +34,20 @@ def feedback_rate() -> str:
     return str(current_app.config["LOCATOR_FEEDBACK_RATE_LIMIT"])
 
 
+def _counts_against_the_client(response: Response) -> bool:
+    """Whether a feedback response uses up the client's budget (not a refused 403).
+
+    A cross-site post refused with 403 was sent by another site in the rider's
+    browser: it must not use up the rider's own budget.
+    """
+    return response.status_code != 403
+
+
 #: Decorator for every route that accepts rider feedback: one budget per client for all
-#: of them (POST only).
-feedback_limit = limiter.shared_limit(feedback_rate, scope="rider-feedback", methods=["POST"])
+#: of them (POST only; refused cross-site posts are not counted).
+feedback_limit = limiter.shared_limit(
+    feedback_rate, scope="rider-feedback", methods=["POST"], deduct_when=_counts_against_the_client
+)
 
 
 def init_app(app: Flask) -> None:

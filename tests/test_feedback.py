@@ -280,3 +280,16 @@ def test_lite_page_has_one_tap_yes_without_javascript(fapp: Flask) -> None:
 def test_bad_rate_limit_config_fails_at_start(tmp_path: Path, env: dict, name: str) -> None:
     with pytest.raises(ConfigError, match=name):
         load_config(tmp_path, env)
+
+
+def test_refused_cross_site_posts_do_not_use_up_the_riders_budget(fapp: Flask) -> None:
+    c = fapp.test_client()
+    evil = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
+    for _ in range(8):  # more than the 5 per minute the fixture allows
+        assert (
+            c.post("/api/v1/facilities/a/feedback", json={"verdict": "confirm"}, headers=evil).status_code
+            == 403
+        )
+    for _ in range(5):
+        assert c.post("/api/v1/facilities/a/feedback", json={"verdict": "confirm"}).status_code == 201
+    assert c.post("/api/v1/facilities/a/feedback", json={"verdict": "confirm"}).status_code == 429
