@@ -572,3 +572,17 @@ def test_concurrent_patches_exactly_one_wins(app: Flask) -> None:
         assert (final.name, final.phone) == (f"editor {winner}", f"010-{loser}000")
     finally:
         server.stop()
+
+
+def test_managers_are_not_limited_as_keyless_callers(demo_app_factory: Callable[..., Flask]) -> None:
+    app = manage_demo_app(demo_app_factory, LOCATOR_RATELIMIT_KEYLESS="3 per minute")
+    make_user(app, "hd", "district_manager", districts=[HAIDIAN])
+    f = first_in(app, HAIDIAN)
+    client = app.test_client()
+    hd = token_for(app, "hd")
+    for _ in range(6):  # e.g. reading ETags between edits
+        assert client.get(f"/api/v1/facilities/{f.id}", headers=hd).status_code == 200
+    statuses = [client.get(f"/api/v1/facilities/{f.id}").status_code for _ in range(4)]
+    assert statuses == [200, 200, 200, 429]
+    bad = {"Authorization": "Bearer not-a-token"}
+    assert client.get(f"/api/v1/facilities/{f.id}", headers=bad).status_code == 429

@@ -175,9 +175,33 @@ def cors(resp: Response) -> Response:
     return resp
 
 
+def _is_manager() -> bool:
+    """True for a request authenticated with a management bearer token.
+
+    Managers read facilities (and their ETags) through the public API between edits;
+    they are authenticated staff, not anonymous callers, so the keyless allowance does
+    not apply to them. A missing, malformed or unknown token is an ordinary caller.
+    """
+    if "Authorization" not in request.headers:
+        return False
+    from locator.auth import api_user
+    from locator.errors import LocatorError
+
+    try:
+        api_user(write=False)
+    except LocatorError:
+        return False
+    return True
+
+
 #: The public API's one budget per caller (partner or keyless IP) over all its blueprints.
 public_api_limit = limiter.shared_limit(
-    rate_limits, scope="public-api", key_func=rate_key, methods=["GET", "HEAD"], error_message=_breach_message
+    rate_limits,
+    scope="public-api",
+    key_func=rate_key,
+    methods=["GET", "HEAD"],
+    error_message=_breach_message,
+    exempt_when=_is_manager,
 )
 
 
