@@ -1061,3 +1061,12 @@ def test_concurrent_write_batch_and_update_of_one_facility_one_wins(store: Facil
         assert store.revision() == revision + round_ + 1
     assert len(store.history("a1")) == 7
     assert store.count() == 1 + winners.count("batch")
+
+
+def test_empty_batches_write_nothing(store: FacilityStore) -> None:
+    from locator.stores.base import CheckedBatchStore
+
+    before = store.revision()
+    assert store.import_many([]) == 0
+    assert isinstance(store, CheckedBatchStore) and store.write_batch([], {}) == 0
+    assert store.revision() == before and store.changes_since(before).revision == before

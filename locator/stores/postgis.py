@@ -966,6 +966,8 @@ class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore,
         ids = [f.id for f in facilities]
         if len(set(ids)) != len(ids):
             raise ConflictError("duplicate ids in one import", param="id")
+        if not facilities:
+            return 0  # nothing to write: no revision, no notification
         with self._write() as (cur, revision, at):
             # A bulk write gets 30 s plus 0.5 ms a row per statement (at least timeout_s).
             budget_ms = round(1000 * max(self.timeout_s, 30 + len(facilities) / 2000))
@@ -1501,6 +1503,8 @@ class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore,
         missing = [i for i in ids if i not in expected_versions]
         if missing:
             raise ValueError(f"no expected version for {missing[0]!r}")
+        if not facilities:
+            return 0  # nothing to write: no revision, no notification
         with self._write() as (cur, revision, at):
             old = {
                 f.id: f

@@ -708,6 +708,8 @@ class SQLiteStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore, 
         missing = [i for i in ids if i not in expected_versions]
         if missing:
             raise ValueError(f"no expected version for {missing[0]!r}")
+        if not facilities:
+            return 0  # nothing to write: no revision, no notification
         with self._write() as (conn, revision, at):
             now = datetime.fromisoformat(at)
             olds = {}
@@ -815,6 +817,8 @@ class SQLiteStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore, 
         ids = [f.id for f in facilities]
         if len(set(ids)) != len(ids):
             raise ConflictError("duplicate ids in one import", param="id")
+        if not facilities:
+            return 0  # nothing to write: no revision, no notification
         with self._write() as (conn, revision, at):
             now = datetime.fromisoformat(at)
             for f in facilities:
