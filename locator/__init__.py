@@ -1,7 +1,9 @@
 """The warm-station locator: nearest open facility for outdoor workers in Beijing.
 
-:func:`create_app` is the table of contents: config → extensions (i18n, compression,
-rate limits) → store and index → blueprints → error handlers → CLI.
+:func:`create_app` is the table of contents: config → i18n and compression → store and
+index → accounts (sessions, CSRF, Flask-Login) → blueprints → the partners' public face
+(API keys, CORS, embed, OGC API) → rate limits (after the API-key check) → error
+handlers → CLI.
 """
 
 from __future__ import annotations
