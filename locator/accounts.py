@@ -21,11 +21,11 @@ from typing import Final
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 
-from locator.errors import NotFoundError, UnauthorizedError, ValidationError
+from locator.errors import Msg, NotFoundError, UnauthorizedError, ValidationError
 from locator.stores.base import ROLES, AccountStore, ApiToken, User
 
 #: The one message for every failed login (unknown user, wrong password, inactive).
-LOGIN_FAILED: Final = "Unknown user name or wrong password."
+LOGIN_FAILED: Final = Msg("Unknown user name or wrong password.")
 
 PASSWORD_MIN: Final = 10
 PASSWORD_MAX: Final = 1024
@@ -106,28 +106,34 @@ class AccountService:
         name = (name or "").strip()
         if not _NAME_RE.match(name):
             raise ValidationError(
-                "user name must be 1-64 letters, digits, '.', '_', '@' or '-'", param="name"
+                Msg("user name must be 1-64 letters, digits, '.', '_', '@' or '-'"), param="name"
             )
         if role not in ROLES:
-            raise ValidationError(f"role must be one of {', '.join(ROLES)}", param="role")
+            raise ValidationError(
+                Msg("role must be one of %(values)s", values=", ".join(ROLES)), param="role"
+            )
         self._check_password(password)
         dset = frozenset(d.strip() for d in districts if d.strip())
         fset = frozenset(f.strip() for f in facilities if f.strip())
         bad = sorted(d for d in dset if not _ADCODE_RE.match(d))
         if bad or (known_districts is not None and not dset <= set(known_districts)):
             unknown = bad or sorted(dset - set(known_districts or ()))
-            raise ValidationError(f"unknown district: {', '.join(unknown)}", param="district")
+            raise ValidationError(
+                Msg("unknown district: %(values)s", values=", ".join(unknown)), param="district"
+            )
         if known_facilities is not None and not fset <= set(known_facilities):
             unknown = sorted(fset - set(known_facilities))
-            raise ValidationError(f"unknown facility: {', '.join(unknown)}", param="facility")
+            raise ValidationError(
+                Msg("unknown facility: %(values)s", values=", ".join(unknown)), param="facility"
+            )
         if role == "district_manager" and not dset:
-            raise ValidationError("a district manager needs at least one --district", param="district")
+            raise ValidationError(Msg("a district manager needs at least one --district"), param="district")
         if role == "station_manager" and not fset:
-            raise ValidationError("a station manager needs at least one --facility", param="facility")
+            raise ValidationError(Msg("a station manager needs at least one --facility"), param="facility")
         if role != "district_manager" and dset:
-            raise ValidationError("only district managers have districts", param="district")
+            raise ValidationError(Msg("only district managers have districts"), param="district")
         if role != "station_manager" and fset:
-            raise ValidationError("only station managers have facilities", param="facility")
+            raise ValidationError(Msg("only station managers have facilities"), param="facility")
         user = User(name, role, self.hasher.hash(password), districts=dset, facilities=fset)
         return self.store.add_user(user)
 
@@ -146,10 +152,12 @@ class AccountService:
     def _check_password(password: str) -> None:
         if not isinstance(password, str) or len(password) < PASSWORD_MIN:
             raise ValidationError(
-                f"password must be at least {PASSWORD_MIN} characters", param="password"
+                Msg("password must be at least %(n)s characters", n=PASSWORD_MIN), param="password"
             )
         if len(password) > PASSWORD_MAX:
-            raise ValidationError(f"password must be at most {PASSWORD_MAX} characters", param="password")
+            raise ValidationError(
+                Msg("password must be at most %(n)s characters", n=PASSWORD_MAX), param="password"
+            )
 
     def create_token(self, user_name: str, label: str = "") -> tuple[ApiToken, str]:
         """Create a bearer token for ``user_name``.
@@ -219,13 +227,13 @@ class AccountService:
         token = (token or "").strip()
         record = self.store.find_token(token_hash(token)) if token.startswith(TOKEN_PREFIX) else None
         if record is None or record.revoked_at is not None:
-            raise UnauthorizedError("invalid or revoked token")
+            raise UnauthorizedError(Msg("invalid or revoked token"))
         try:
             user = self.store.get_user(record.user_name)
         except NotFoundError:
-            raise UnauthorizedError("invalid or revoked token") from None
+            raise UnauthorizedError(Msg("invalid or revoked token")) from None
         if not user.active:
-            raise UnauthorizedError("invalid or revoked token")
+            raise UnauthorizedError(Msg("invalid or revoked token"))
         return user
 
     def load_session_user(self, session_id: str) -> User | None:

@@ -29,7 +29,7 @@ from typing import Any, Final
 from openpyxl import Workbook, load_workbook
 
 from locator.domain import Facility
-from locator.errors import ValidationError
+from locator.errors import Msg, ValidationError
 from locator.readers import read_records
 from locator.serialize import facility_feature
 
@@ -54,6 +54,14 @@ def _risky(text: str) -> bool:
 def _defuse(text: str) -> str:
     """Prefix ``'`` to text a spreadsheet would evaluate as a formula."""
     return "'" + text if _risky(text) else text
+
+
+def _renamed(detail: str, old: str, new: str) -> str:
+    """``detail`` with the temporary file name ``old`` replaced by the uploaded name ``new``."""
+    if isinstance(detail, Msg):
+        values = {k: v.replace(old, new) if type(v) is str else v for k, v in detail.values.items()}
+        return Msg(detail.template, **values)
+    return detail.replace(old, new)
 
 
 def _undefuse(value: Any) -> Any:
@@ -105,9 +113,9 @@ def read_upload(filename: str, data: bytes) -> list[tuple[int, dict[str, Any]]]:
     suffix = Path(filename or "").suffix.lower()
     kind = UPLOAD_TYPES.get(suffix)
     if kind is None:
-        raise ValidationError("upload a .csv, .xlsx or .geojson file", param="file")
+        raise ValidationError(Msg("upload a .csv, .xlsx or .geojson file"), param="file")
     if not data:
-        raise ValidationError("the file is empty", param="file")
+        raise ValidationError(Msg("the file is empty"), param="file")
     if kind == "XLSX":
         records = _read_xlsx(data)
     else:
@@ -117,9 +125,9 @@ def read_upload(filename: str, data: bytes) -> list[tuple[int, dict[str, Any]]]:
             try:
                 records = read_records(path)
             except ValidationError as exc:
-                raise ValidationError(exc.detail.replace(path.name, filename), param="file") from None
+                raise ValidationError(_renamed(exc.detail, path.name, filename), param="file") from None
     if len(records) > MAX_ROWS:
-        raise ValidationError(f"at most {MAX_ROWS} rows per upload", param="file")
+        raise ValidationError(Msg("at most %(n)s rows per upload", n=MAX_ROWS), param="file")
     return [(n, {k: _undefuse(v) for k, v in rec.items()}) for n, rec in records]
 
 
@@ -127,7 +135,7 @@ def _read_xlsx(data: bytes) -> list[tuple[int, dict[str, Any]]]:
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a bad file
-        raise ValidationError(f"cannot read the XLSX file: {exc}", param="file") from None
+        raise ValidationError(Msg("cannot read the XLSX file: %(why)s", why=str(exc)), param="file") from None
     try:
         ws = wb.worksheets[0]
         rows = ws.iter_rows(values_only=True)
@@ -150,7 +158,7 @@ def _read_xlsx(data: bytes) -> list[tuple[int, dict[str, Any]]]:
     finally:
         wb.close()
     if header is None:
-        raise ValidationError("the spreadsheet has no header row", param="file")
+        raise ValidationError(Msg("the spreadsheet has no header row"), param="file")
     return out
 
 

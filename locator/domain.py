@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, Final
 
-from locator.errors import ValidationError
+from locator.errors import Msg, ValidationError
 from locator.geo import valid_lonlat
 from locator.hours import parse_opening_hours
 
@@ -194,14 +194,16 @@ def _text(value: Any, name: str, max_len: int, *, required: bool = False) -> str
     if value is None:
         value = ""
     if not isinstance(value, str):
-        raise ValidationError(f"{name} must be a string", param=name)
+        raise ValidationError(Msg("%(name)s must be a string", name=name), param=name)
     value = value.strip()
     if required and not value:
-        raise ValidationError(f"{name} must not be empty", param=name)
+        raise ValidationError(Msg("%(name)s must not be empty", name=name), param=name)
     if len(value) > max_len:
-        raise ValidationError(f"{name} is longer than {max_len} characters", param=name)
+        raise ValidationError(
+            Msg("%(name)s is longer than %(max)s characters", name=name, max=max_len), param=name
+        )
     if _CONTROL_RE.search(value):
-        raise ValidationError(f"{name} contains control characters", param=name)
+        raise ValidationError(Msg("%(name)s contains control characters", name=name), param=name)
     return value
 
 
@@ -220,11 +222,11 @@ def parse_amenities(value: Any) -> frozenset[str]:
     elif isinstance(value, list | tuple | set | frozenset):
         items = [str(v).strip() for v in value]
     else:
-        raise ValidationError("amenities must be a list of names", param="amenities")
+        raise ValidationError(Msg("amenities must be a list of names"), param="amenities")
     items = [v for v in items if v]
     unknown = sorted(set(items) - AMENITIES.keys())
     if unknown:
-        raise ValidationError(f"unknown amenity: {', '.join(unknown)}", param="amenities")
+        raise ValidationError(Msg("unknown amenity: %(names)s", names=", ".join(unknown)), param="amenities")
     return frozenset(items)
 
 
@@ -247,16 +249,16 @@ def validate_facility(f: Facility) -> Facility:
     """
     if not isinstance(f.id, str) or not _ID_RE.match(f.id):
         raise ValidationError(
-            "id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'", param="id"
+            Msg("id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'"), param="id"
         )
     if f.kind not in KINDS:
-        raise ValidationError(f"unknown kind {f.kind!r}", param="kind")
+        raise ValidationError(Msg("unknown kind %(kind)r", kind=f.kind), param="kind")
     try:
         lon, lat = float(f.lon), float(f.lat)
     except (TypeError, ValueError):
-        raise ValidationError("coordinates must be numbers", param="location") from None
+        raise ValidationError(Msg("coordinates must be numbers"), param="location") from None
     if not valid_lonlat(lon, lat):
-        raise ValidationError("coordinates are missing or out of range", param="location")
+        raise ValidationError(Msg("coordinates are missing or out of range"), param="location")
     name = _text(f.name, "name", NAME_MAX, required=True)
     address = _text(f.address, "address", ADDRESS_MAX)
     amenities = parse_amenities(f.amenities)
@@ -266,27 +268,27 @@ def validate_facility(f: Facility) -> Facility:
     host_type = _text(f.host_type, "host_type", 64)
     host_type = HOST_TYPE_ALIASES.get(host_type, host_type)
     if host_type and host_type not in HOST_TYPES:
-        raise ValidationError(f"unknown host_type {host_type!r}", param="host_type")
+        raise ValidationError(Msg("unknown host_type %(value)r", value=host_type), param="host_type")
     phone = _text(f.phone, "phone", 32)
     if phone and not _PHONE_RE.match(phone):
-        raise ValidationError("phone may hold only digits, spaces, +, -, ( and )", param="phone")
+        raise ValidationError(Msg("phone may hold only digits, spaces, +, -, ( and )"), param="phone")
     if f.status not in STATUSES:
-        raise ValidationError(f"unknown status {f.status!r}", param="status")
+        raise ValidationError(Msg("unknown status %(value)r", value=f.status), param="status")
     if f.status_until is not None and (
         not isinstance(f.status_until, date) or isinstance(f.status_until, datetime)
     ):
-        raise ValidationError("status_until must be a date", param="status_until")
+        raise ValidationError(Msg("status_until must be a date"), param="status_until")
     status_reason = _text(f.status_reason, "status_reason", TEXT_MAX)
     for name_, instant in (("verified_at", f.verified_at), ("updated_at", f.updated_at)):
         if instant is not None and (not isinstance(instant, datetime) or instant.tzinfo is None):
-            raise ValidationError(f"{name_} must be a timezone-aware instant", param=name_)
+            raise ValidationError(Msg("%(name)s must be a timezone-aware instant", name=name_), param=name_)
     if f.district_adcode is not None and not _ADCODE_RE.match(f.district_adcode):
-        raise ValidationError("district adcode must be 6 digits", param="district_adcode")
+        raise ValidationError(Msg("district adcode must be 6 digits"), param="district_adcode")
     if not isinstance(f.version, int) or f.version < 0:
-        raise ValidationError("version must be a non-negative integer", param="version")
+        raise ValidationError(Msg("version must be a non-negative integer"), param="version")
     source = _text(f.source, "source", TEXT_MAX)
     if not isinstance(f.demo, bool):
-        raise ValidationError("demo must be true or false", param="demo")
+        raise ValidationError(Msg("demo must be true or false"), param="demo")
     return f.replace(
         lon=lon,
         lat=lat,

@@ -10,6 +10,63 @@ from __future__ import annotations
 from typing import Any
 
 
+class Msg(str):
+    """An English message that remembers its template and values, for translation.
+
+    A ``Msg`` *is* the English text (a :class:`str`), so problem documents, logs and
+    string comparisons are unchanged: the JSON API keeps English details. HTML pages
+    call :meth:`translated` (the ``tr`` template filter) to show it in the request's
+    language. ``pybabel extract -k Msg`` puts the templates in the catalogue.
+
+    Parameters
+    ----------
+    template : str
+        The English msgid, with ``%(name)s`` placeholders when ``values`` are given.
+    **values
+        The placeholder values. A value that is itself a ``Msg`` (e.g. a label) is
+        translated too.
+
+    Examples
+    --------
+    >>> m = Msg("%(name)s must be a number", name="lon")
+    >>> m == "lon must be a number", m.template, m.values
+    (True, '%(name)s must be a number', {'name': 'lon'})
+    """
+
+    template: str
+    values: dict[str, Any]
+
+    def __new__(cls, template: str, **values: Any) -> Msg:  # noqa: D102 (see the class)
+        self = super().__new__(cls, template % values if values else template)
+        self.template, self.values = template, values
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (_rebuild_msg, (self.template, self.values))
+
+    def translated(self) -> str:
+        """The message in the request's language (Flask-Babel); English outside a request."""
+        from flask import has_request_context
+
+        if not has_request_context():
+            return str(self)
+        from flask_babel import gettext
+
+        if not self.values:
+            return str(gettext(self.template))
+        values = {k: translated(v) for k, v in self.values.items()}
+        return str(gettext(self.template, **values))
+
+
+def _rebuild_msg(template: str, values: dict[str, Any]) -> Msg:
+    return Msg(template, **values)
+
+
+def translated(value: Any) -> Any:
+    """``value.translated()`` for a :class:`Msg`, anything else unchanged (the ``tr`` filter)."""
+    return value.translated() if isinstance(value, Msg) else value
+
+
 class LocatorError(Exception):
     """Base error: an HTTP status, a stable machine code and a public message.
 
@@ -95,7 +152,7 @@ class ImportRejectedError(LocatorError):
 
     def __init__(self, row_errors: list[tuple[int, str, str]]) -> None:
         super().__init__(
-            f"{len(row_errors)} invalid row(s); nothing was imported",
+            Msg("%(n)s invalid row(s); nothing was imported", n=len(row_errors)),
             errors=[{"row": r, "field": f, "reason": m} for r, f, m in row_errors],
         )
         self.row_errors = row_errors

@@ -32,7 +32,7 @@ from datetime import date, datetime, timedelta
 from typing import Final
 
 from locator.domain import FEEDBACK_REASONS, FEEDBACK_VERDICTS, TEXT_MAX, Facility, Feedback
-from locator.errors import ValidationError, VersionConflictError
+from locator.errors import Msg, ValidationError, VersionConflictError
 from locator.services import LocatorService
 from locator.stores.base import Actor, ReportStore
 
@@ -93,7 +93,9 @@ class FeedbackResult:
 def _clean_comment(comment: str) -> str:
     comment = comment.strip()
     if len(comment) > TEXT_MAX:
-        raise ValidationError(f"comment is longer than {TEXT_MAX} characters", param="comment")
+        raise ValidationError(
+            Msg("%(name)s is longer than %(max)s characters", name="comment", max=TEXT_MAX), param="comment"
+        )
     # Newlines and tabs are kept; other control characters are dropped.
     return _CONTROL_RE.sub("", comment)
 
@@ -152,12 +154,14 @@ class FeedbackService:
         """
         f = self.locator.get(facility_id)
         if verdict not in FEEDBACK_VERDICTS:
-            raise ValidationError("verdict must be confirm or problem", param="verdict")
+            raise ValidationError(Msg("verdict must be confirm or problem"), param="verdict")
         reason = reason.strip()
         if verdict == "problem" and reason not in FEEDBACK_REASONS:
-            raise ValidationError("reason must be one of " + ", ".join(FEEDBACK_REASONS), param="reason")
+            raise ValidationError(
+                Msg("reason must be one of %(values)s", values=", ".join(FEEDBACK_REASONS)), param="reason"
+            )
         if verdict == "confirm" and reason:
-            raise ValidationError("a confirmation takes no reason", param="reason")
+            raise ValidationError(Msg("a confirmation takes no reason"), param="reason")
         fb = Feedback(
             facility_id=f.id,
             verdict=verdict,

@@ -28,6 +28,8 @@ import numpy as np
 from numpy.typing import ArrayLike, NDArray
 from pyproj import Geod
 
+from locator.errors import Msg
+
 #: The WGS-84 ellipsoid as pyproj computes geodesics on it (Karney 2013).
 WGS84_GEOD: Final = Geod(ellps="WGS84")
 
@@ -64,7 +66,7 @@ class Datum(StrEnum):
         for datum in cls:
             if datum.value == key:
                 return datum
-        raise ValueError(f"unknown datum {value!r}; expected one of wgs84, gcj02, bd09")
+        raise ValueError(Msg("unknown datum %(value)r; expected one of wgs84, gcj02, bd09", value=value))
 
 
 # --- GCJ-02 ---------------------------------------------------------------------

@@ -18,7 +18,7 @@ from zoneinfo import ZoneInfo
 
 import opening_hours
 
-from locator.errors import ValidationError
+from locator.errors import Msg, ValidationError
 
 TZ: Final = ZoneInfo("Asia/Shanghai")
 COUNTRY: Final = "CN"
@@ -36,9 +36,10 @@ def parse_opening_hours(value: str) -> opening_hours.OpeningHours:
     try:
         return opening_hours.OpeningHours(value, timezone=TZ, country=COUNTRY)
     except (opening_hours.ParserError, SyntaxError, ValueError) as exc:  # type: ignore[attr-defined]
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else "syntax error"
+        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else Msg("syntax error")
         raise ValidationError(
-            f"invalid opening_hours {value!r}: {first_line}", param="opening_hours"
+            Msg("invalid opening_hours %(value)r: %(why)s", value=value, why=first_line),
+            param="opening_hours"
         ) from None
 
 

@@ -1,9 +1,18 @@
-"""Languages: zh-CN by default, English by ``?lang=``, a cookie, or ``Accept-Language``."""
+"""Languages: zh-CN by default, English by ``?lang=``, a cookie, or ``Accept-Language``.
+
+Messages in code are msgids for ``_``/``gettext``/``_l``/``lazy_gettext`` and, for
+error details, :class:`locator.errors.Msg` (English on the API, translated on pages by
+the ``tr`` filter). Extract with every keyword::
+
+    pybabel extract -F babel.cfg -k _l -k lazy_gettext -k Msg -o locator/translations/messages.pot .
+"""
 
 from __future__ import annotations
 
 from flask import Flask, Response, request
 from flask_babel import Babel
+
+from locator.errors import Msg, translated
 
 LOCALES = ("zh", "en")
 LANG_COOKIE = "lang"
@@ -40,3 +49,6 @@ def init_app(app: Flask) -> None:
     app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
     babel.init_app(app, locale_selector=select_locale)
     app.after_request(remember_choice)
+    # Error details raised as Msg are shown in the page's language ({{ exc.detail|tr }}).
+    app.add_template_filter(translated, "tr")
+    app.add_template_test(lambda value: isinstance(value, Msg), "translatable")

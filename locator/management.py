@@ -39,6 +39,7 @@ from locator.errors import (
     ForbiddenError,
     ImportRejectedError,
     LocatorError,
+    Msg,
     NotFoundError,
     ValidationError,
     VersionConflictError,
@@ -322,7 +323,7 @@ class ManagementService:
             return f.district_adcode in user.districts
         return user.role == "station_manager" and f.id in user.facilities
 
-    def check(self, user: User, f: Facility, action: str) -> None:
+    def check(self, user: User, f: Facility, action: Msg) -> None:
         """Raise :class:`ForbiddenError` unless ``user`` may ``action`` facility ``f``.
 
         Raises
@@ -331,15 +332,20 @@ class ManagementService:
         """
         if not self.in_scope(user, f):
             raise ForbiddenError(
-                f"you may not {action} facility {f.id!r}: it is outside your {self._scope_words(user)}",
+                Msg(
+                    "you may not %(action)s facility %(id)r: it is outside your %(scope)s",
+                    action=action,
+                    id=f.id,
+                    scope=self._scope_words(user),
+                ),
                 param="id",
             )
 
     @staticmethod
-    def _scope_words(user: User) -> str:
+    def _scope_words(user: User) -> Msg:
         if user.role == "district_manager":
-            return "district" + ("s" if len(user.districts) > 1 else "")
-        return "assigned facilities"
+            return Msg("districts") if len(user.districts) > 1 else Msg("district")
+        return Msg("assigned facilities")
 
     def can_create(self, user: User) -> bool:
         """Admins and district managers create facilities; station managers do not."""
@@ -383,7 +389,7 @@ class ManagementService:
         NotFoundError, ForbiddenError
         """
         f = self.store.get(facility_id)
-        self.check(user, f, "manage")
+        self.check(user, f, Msg("manage"))
         return f
 
     def is_stale(self, f: Facility, now: datetime | None = None) -> bool:
@@ -472,29 +478,40 @@ class ManagementService:
         """
         reports = self.store
         if not isinstance(reports, ReportStore):
-            raise NotFoundError(f"no report {report_id}", param="report")
+            raise NotFoundError(Msg("no report %(id)s", id=report_id), param="report")
         if resolution not in {"resolved", "dismissed"}:
-            raise ValidationError("resolution must be resolved or dismissed", param="resolution")
+            raise ValidationError(Msg("resolution must be resolved or dismissed"), param="resolution")
         if action not in REPORT_ACTIONS:
-            raise ValidationError(f"action must be one of {', '.join(REPORT_ACTIONS)}", param="action")
+            raise ValidationError(
+                Msg("action must be one of %(values)s", values=", ".join(REPORT_ACTIONS)), param="action"
+            )
         if resolution == "dismissed" and action != "none":
-            raise ValidationError("a dismissed report takes no action", param="action")
+            raise ValidationError(Msg("a dismissed report takes no action"), param="action")
         if action == "removed" and not note.strip():
-            raise ValidationError("say why the facility is removed", param="note")
+            raise ValidationError(Msg("say why the facility is removed"), param="note")
         report = reports.get_report(report_id)
         if report.status != "open":
-            raise ConflictError(f"report {report_id} was already {report.status}", param="report")
+            raise ConflictError(
+                Msg(
+                    "report %(id)s was already %(status)s",
+                    id=report_id,
+                    status=_report_status(report.status),
+                ),
+                param="report",
+            )
         try:
             f: Facility | None = self.store.get(report.facility_id)
         except NotFoundError:
             f = None
         if f is None:
             if user.role != "admin":
-                raise NotFoundError(f"no report {report_id}", param="report")
+                raise NotFoundError(Msg("no report %(id)s", id=report_id), param="report")
             if action != "none":
-                raise ValidationError("the facility was deleted; only “none” is possible", param="action")
+                raise ValidationError(
+                    Msg("the facility was deleted; only “none” is possible"), param="action"
+                )
         else:
-            self.check(user, f, "handle reports on")
+            self.check(user, f, Msg("handle reports on"))
         why = f"rider report #{report.id} ({report.reason})" + (f": {note.strip()}" if note.strip() else "")
         if f is not None and action == "verified":
             self.verify(user, f.id, reason=why)
@@ -515,7 +532,7 @@ class ManagementService:
         ValidationError, ForbiddenError
         """
         if not self.can_create(user):
-            raise ForbiddenError("station managers cannot create facilities")
+            raise ForbiddenError(Msg("station managers cannot create facilities"))
         rec = {k: v for k, v in record.items() if k in CREATE_FIELDS}
         if STATUS_FIELDS & set(rec):
             status_fields = self.status_fields(
@@ -524,7 +541,7 @@ class ManagementService:
             rec.update(status_fields)
         rec.setdefault("source", f"manage:{user.name}")
         built = self.locator.build(rec, datum)
-        self.check(user, built, "create")
+        self.check(user, built, Msg("create"))
         return built
 
     def create(self, user: User, record: Mapping[str, Any], datum: Datum, *, reason: str = "") -> Facility:
@@ -563,14 +580,16 @@ class ManagementService:
         """
         unknown = sorted(set(changes) - set(CHANGEABLE_FIELDS))
         if unknown:
-            raise ValidationError(f"field cannot be changed here: {', '.join(unknown)}", param=unknown[0])
+            raise ValidationError(
+                Msg("field cannot be changed here: %(fields)s", fields=", ".join(unknown)), param=unknown[0]
+            )
         moving = "lon" in changes or "lat" in changes
         if moving and not ("lon" in changes and "lat" in changes):
-            raise ValidationError("send lon and lat together", param="location")
+            raise ValidationError(Msg("send lon and lat together"), param="location")
         if moving and datum is None:
-            raise ValidationError("a new location must declare its datum", param="datum")
+            raise ValidationError(Msg("a new location must declare its datum"), param="datum")
         base = self.store.get(facility_id)
-        self.check(user, base, "edit")
+        self.check(user, base, Msg("edit"))
         if STATUS_FIELDS & set(changes):
             # The same lifecycle rules as set_status, applied to the facility as changed.
             status = changes.get("status", base.status)
@@ -582,7 +601,11 @@ class ManagementService:
         built = self.locator.build(changes, datum or Datum.WGS84, base=base)
         if not self.in_scope(user, built):
             raise ForbiddenError(
-                f"this change would move facility {facility_id!r} out of your {self._scope_words(user)}",
+                Msg(
+                    "this change would move facility %(id)r out of your %(scope)s",
+                    id=facility_id,
+                    scope=self._scope_words(user),
+                ),
                 param="location",
             )
         return built
@@ -675,17 +698,19 @@ class ManagementService:
         ValidationError
         """
         if not isinstance(status, str) or status not in STATUSES:
-            raise ValidationError(f"status must be one of {', '.join(STATUSES)}", param="status")
+            raise ValidationError(
+                Msg("status must be one of %(values)s", values=", ".join(STATUSES)), param="status"
+            )
         if not isinstance(reason, str):
-            raise ValidationError("the reason must be text", param="reason")
+            raise ValidationError(Msg("the reason must be text"), param="reason")
         reason = reason.strip()
         until_date = _parse_day(until)
         if until_date is not None and status != "temporarily_closed":
-            raise ValidationError("until is only for temporarily_closed", param="until")
+            raise ValidationError(Msg("until is only for temporarily_closed"), param="until")
         if check_until and until_date is not None and until_date < self.clock().astimezone(TZ).date():
-            raise ValidationError("until must be today or later", param="until")
+            raise ValidationError(Msg("until must be today or later"), param="until")
         if status == "removed" and not reason:
-            raise ValidationError("say why the facility is removed", param="reason")
+            raise ValidationError(Msg("say why the facility is removed"), param="reason")
         return {
             "status": status,
             "status_until": until_date.isoformat() if until_date else None,
@@ -714,7 +739,7 @@ class ManagementService:
         reason: str,
     ) -> Facility:
         base = self.store.get(facility_id)
-        self.check(user, base, "change")
+        self.check(user, base, Msg("change"))
         built = self.locator.build(changes, Datum.WGS84, base=base)
         version = base.version if expected_version is None else expected_version
         actor = self._actor(user, f"{what}: {reason}" if reason else what)
@@ -725,7 +750,7 @@ class ManagementService:
     def check_can_delete(self, user: User) -> None:
         """Raise :class:`ForbiddenError` unless ``user`` may delete facilities (admins only)."""
         if user.role != "admin":
-            raise ForbiddenError("only administrators delete facilities; set the status to removed")
+            raise ForbiddenError(Msg("only administrators delete facilities; set the status to removed"))
 
     def delete(self, user: User, facility_id: str, expected_version: int, *, reason: str = "") -> None:
         """Delete a facility for good (admins only; others set status ``removed``).
@@ -756,7 +781,7 @@ class ManagementService:
                 raise
         entries: list[HistoryEntry] = self.store.history(facility_id)
         if not entries:
-            raise NotFoundError(f"no facility with id {facility_id!r}", param="id")
+            raise NotFoundError(Msg("no facility with id %(id)r", id=facility_id), param="id")
         return entries
 
     @staticmethod
@@ -782,7 +807,7 @@ class ManagementService:
                 found = True
                 break
         if not found:
-            raise NotFoundError(f"no history entry {seq}", param="seq")
+            raise NotFoundError(Msg("no history entry %(seq)s", seq=seq), param="seq")
         return {name: state.get(name) for name in TRACKED_FIELDS}
 
     def restore(
@@ -801,7 +826,7 @@ class ManagementService:
         entries = self.history(user, facility_id)
         entry = next((e for e in entries if e.seq == seq), None)
         if entry is None or entry.action == "delete":
-            raise NotFoundError(f"no restorable history entry {seq}", param="seq")
+            raise NotFoundError(Msg("no restorable history entry %(seq)s", seq=seq), param="seq")
         state = self.state_after(entries, seq)
         changes = {name: state[name] for name in RESTORED_FIELDS if name != "source"}
         note = f"restore #{seq} (version {entry.version})" + (f": {reason}" if reason else "")
@@ -868,24 +893,32 @@ class ManagementService:
             plan.rows.append(item)
             try:
                 if rid and rid in seen:
-                    raise ValidationError(f"duplicate id {rid!r} (first on row {seen[rid]})", param="id")
+                    raise ValidationError(
+                        Msg("duplicate id %(id)r (first on row %(row)s)", id=rid, row=seen[rid]), param="id"
+                    )
                 try:
                     existing: Facility | None = self.store.get(rid) if rid else None
                 except NotFoundError:
                     existing = None
                 if existing is None:
                     if not self.can_create(user):
-                        raise ForbiddenError("station managers cannot create facilities")
+                        raise ForbiddenError(Msg("station managers cannot create facilities"))
                     if "lon" not in fields:
-                        raise ValidationError("lon and lat are missing", param="location")
+                        raise ValidationError(Msg("lon and lat are missing"), param="location")
                     built = self.locator.build({**fields, **({"id": rid} if rid else {})}, datum)
-                    self.check(user, built, "create")
+                    self.check(user, built, Msg("create"))
                     item.duplicates = self.nearby_warnings(built.lon, built.lat, built.kind, built.name)
                 else:
-                    self.check(user, existing, "update")
+                    self.check(user, existing, Msg("update"))
                     built = self.locator.build(fields, datum, base=existing)
                     if not self.in_scope(user, built):
-                        raise ForbiddenError(f"row would move {rid!r} out of your {self._scope_words(user)}")
+                        raise ForbiddenError(
+                            Msg(
+                                "row would move %(id)r out of your %(scope)s",
+                                id=rid,
+                                scope=self._scope_words(user),
+                            )
+                        )
                     changes = {
                         k: v
                         for k, v in field_changes(existing, built).items()
@@ -967,7 +1000,7 @@ class ManagementService:
             for fid, version in plan.seen.items():
                 if fid in dry_run_versions and dry_run_versions[fid] != version:
                     raise VersionConflictError(
-                        f"facility {fid!r} changed since the dry run; run the dry run again",
+                        Msg("facility %(id)r changed since the dry run; run the dry run again", id=fid),
                         current_version=version or 0,
                     )
         if not plan.to_write:
@@ -1014,14 +1047,26 @@ class ManagementService:
         return out
 
 
+_REPORT_STATUS_WORDS: Final = {
+    "open": Msg("open"),
+    "resolved": Msg("resolved"),
+    "dismissed": Msg("dismissed"),
+}
+
+
+def _report_status(status: str) -> str:
+    """A report status as a translatable word (unknown statuses as they are)."""
+    return _REPORT_STATUS_WORDS.get(status, status)
+
+
 def _parse_day(value: date | str | None) -> date | None:
     if value is None or value == "":
         return None
     if isinstance(value, datetime):
-        raise ValidationError("until must be a date (YYYY-MM-DD)", param="until")
+        raise ValidationError(Msg("until must be a date (YYYY-MM-DD)"), param="until")
     if isinstance(value, date):
         return value
     try:
         return date.fromisoformat(str(value).strip())
     except ValueError:
-        raise ValidationError("until must be a date (YYYY-MM-DD)", param="until") from None
+        raise ValidationError(Msg("until must be a date (YYYY-MM-DD)"), param="until") from None

@@ -37,7 +37,7 @@ from typing import Final
 
 from locator.areas import GEODATA, AreaIndex
 from locator.domain import Facility
-from locator.errors import ValidationError
+from locator.errors import Msg, ValidationError
 
 SUBWAY_FILE: Final = GEODATA / "beijing_subway_osm.geojson"
 
@@ -270,10 +270,12 @@ class PlaceIndex:
             (``param="q"``).
         """
         if len(q.strip()) > QUERY_MAX:
-            raise ValidationError(f"q is longer than {QUERY_MAX} characters", param="q")
+            raise ValidationError(
+                Msg("%(name)s is longer than %(max)s characters", name="q", max=QUERY_MAX), param="q"
+            )
         keys = query_keys(q)
         if not keys[0]:
-            raise ValidationError("q must contain a letter or digit", param="q")
+            raise ValidationError(Msg("q must contain a letter or digit"), param="q")
         wanted = None if kinds is None else set(kinds)
         with self._lock:
             pool = self._fixed + self._facilities

@@ -10,7 +10,7 @@ from datetime import datetime
 from typing import Any
 
 from locator.domain import AMENITIES, KINDS
-from locator.errors import ValidationError
+from locator.errors import Msg, ValidationError
 from locator.geo import Datum, to_wgs84
 from locator.hours import TZ
 from locator.index import NearestQuery
@@ -59,16 +59,19 @@ def parse_float(args: Mapping[str, str], name: str, lo: float, hi: float, *, req
     raw = _one(args, name)
     if raw is None or raw == "":
         if required:
-            raise ValidationError(f"{name} is required", param=name)
+            raise ValidationError(Msg("%(name)s is required", name=name), param=name)
         return None
     try:
         value = float(raw)
     except ValueError:
-        raise ValidationError(f"{name} must be a number", param=name) from None
+        raise ValidationError(Msg("%(name)s must be a number", name=name), param=name) from None
     if not math.isfinite(value):
-        raise ValidationError(f"{name} must be a finite number", param=name)
+        raise ValidationError(Msg("%(name)s must be a finite number", name=name), param=name)
     if not lo <= value <= hi:
-        raise ValidationError(f"{name} must be between {lo:g} and {hi:g}", param=name)
+        raise ValidationError(
+            Msg("%(name)s must be between %(lo)s and %(hi)s", name=name, lo=f"{lo:g}", hi=f"{hi:g}"),
+            param=name
+        )
     return value
 
 
@@ -80,7 +83,9 @@ def parse_list(args: Mapping[str, str], name: str, allowed: Mapping[str, Any]) -
     items = frozenset(v.strip() for v in raw.split(",") if v.strip())
     unknown = sorted(items - allowed.keys())
     if unknown:
-        raise ValidationError(f"unknown {name}: {', '.join(unknown)}", param=name)
+        raise ValidationError(
+            Msg("unknown %(name)s: %(values)s", name=name, values=", ".join(unknown)), param=name
+        )
     return items or None
 
 
@@ -94,7 +99,7 @@ def parse_bool(args: Mapping[str, str], name: str, default: bool) -> bool:
         return True
     if value in {"false", "0", "no", "off"}:
         return False
-    raise ValidationError(f"{name} must be true or false", param=name)
+    raise ValidationError(Msg("%(name)s must be true or false", name=name), param=name)
 
 
 def parse_int(args: Mapping[str, str], name: str, default: int, lo: int, hi: int) -> int:
@@ -105,9 +110,13 @@ def parse_int(args: Mapping[str, str], name: str, default: int, lo: int, hi: int
     try:
         value = int(raw)
     except ValueError:
-        raise ValidationError(f"{name} must be an integer", param=name) from None
+        raise ValidationError(
+            Msg("%(name)s must be an integer", name=name), param=name
+        ) from None
     if not lo <= value <= hi:
-        raise ValidationError(f"{name} must be between {lo} and {hi}", param=name)
+        raise ValidationError(
+            Msg("%(name)s must be between %(lo)s and %(hi)s", name=name, lo=lo, hi=hi), param=name
+        )
     return value
 
 
@@ -119,7 +128,7 @@ def parse_datum(args: Mapping[str, str], name: str = "datum") -> Datum:
     try:
         return Datum.parse(raw)
     except ValueError:
-        raise ValidationError(f"{name} must be wgs84, gcj02 or bd09", param=name) from None
+        raise ValidationError(Msg("%(name)s must be wgs84, gcj02 or bd09", name=name), param=name) from None
 
 
 def parse_instant(args: Mapping[str, str], name: str, now: datetime) -> datetime:
@@ -132,7 +141,7 @@ def parse_instant(args: Mapping[str, str], name: str, now: datetime) -> datetime
     try:
         value = datetime.fromisoformat(raw.replace("Z", "+00:00"))
     except ValueError:
-        raise ValidationError(f"{name} must be an ISO 8601 instant", param=name) from None
+        raise ValidationError(Msg("%(name)s must be an ISO 8601 instant", name=name), param=name) from None
     if value.tzinfo is None:
         value = value.replace(tzinfo=TZ)
     return value.astimezone(TZ)

@@ -14,7 +14,7 @@ from typing import Any
 import geopandas as gpd
 import pandas as pd
 
-from locator.errors import ValidationError
+from locator.errors import Msg, ValidationError
 
 SUPPORTED = {".geojson": "GeoJSON", ".json": "GeoJSON", ".gpkg": "GeoPackage", ".csv": "CSV"}
 
@@ -71,12 +71,22 @@ def read_records(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
             warnings.simplefilter("ignore", RuntimeWarning)
             gdf = gpd.read_file(p)
     except (OSError, ValueError, UnicodeDecodeError) as exc:
-        raise ValidationError(f"cannot read {kind} file {p.name}: {exc}", param="path") from None
+        raise ValidationError(
+            Msg("cannot read %(kind)s file %(file)s: %(why)s", kind=kind, file=p.name, why=str(exc)),
+            param="path"
+        ) from None
     except Exception as exc:  # pyogrio raises its own DataSourceError subclasses
-        raise ValidationError(f"cannot read {kind} file {p.name}: {exc}", param="path") from None
+        raise ValidationError(
+            Msg("cannot read %(kind)s file %(file)s: %(why)s", kind=kind, file=p.name, why=str(exc)),
+            param="path"
+        ) from None
     if gdf.crs is not None and gdf.crs.to_epsg() not in (4326, None) and not gdf.crs.equals("OGC:CRS84"):
         raise ValidationError(
-            f"{p.name} is in {gdf.crs.to_string()}; expected lon/lat degrees (EPSG:4326)",
+            Msg(
+                "%(file)s is in %(crs)s; expected lon/lat degrees (EPSG:4326)",
+                file=p.name,
+                crs=gdf.crs.to_string(),
+            ),
             param="path",
         )
     records: list[tuple[int, dict[str, Any]]] = []

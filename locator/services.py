@@ -24,6 +24,7 @@ from locator.domain import Facility, NearestHit, parse_amenities, validate_facil
 from locator.errors import (
     ImportRejectedError,
     LocatorError,
+    Msg,
     NotFoundError,
     StoreUnavailableError,
     ValidationError,
@@ -55,7 +56,9 @@ def _parse_instant(value: Any, name: str) -> datetime | None:
         try:
             dt = datetime.fromisoformat(str(value).strip().replace("Z", "+00:00"))
         except ValueError:
-            raise ValidationError(f"{name} must be an ISO 8601 instant", param=name) from None
+            raise ValidationError(
+                Msg("%(name)s must be an ISO 8601 instant", name=name), param=name
+            ) from None
     return dt if dt.tzinfo is not None else dt.replace(tzinfo=TZ)
 
 
@@ -69,7 +72,7 @@ def _parse_date(value: Any, name: str) -> date | None:
     try:
         return date.fromisoformat(str(value).strip()[:10])
     except ValueError:
-        raise ValidationError(f"{name} must be an ISO 8601 date", param=name) from None
+        raise ValidationError(Msg("%(name)s must be an ISO 8601 date", name=name), param=name) from None
 
 
 def _parse_bool(value: Any, name: str) -> bool:
@@ -82,18 +85,18 @@ def _parse_bool(value: Any, name: str) -> bool:
         return True
     if text in {"false", "0", "no", "n", "f"}:
         return False
-    raise ValidationError(f"{name} must be true or false", param=name)
+    raise ValidationError(Msg("%(name)s must be true or false", name=name), param=name)
 
 
 def _parse_coord(value: Any, name: str) -> float:
     if _missing(value) or isinstance(value, bool):
-        raise ValidationError(f"{name} is missing", param=name)
+        raise ValidationError(Msg("%(name)s is missing", name=name), param=name)
     try:
         number = float(value)
     except (TypeError, ValueError):
-        raise ValidationError(f"{name} must be a number", param=name) from None
+        raise ValidationError(Msg("%(name)s must be a number", name=name), param=name) from None
     if not math.isfinite(number):
-        raise ValidationError(f"{name} must be a finite number", param=name)
+        raise ValidationError(Msg("%(name)s must be a finite number", name=name), param=name)
     return number
 
 
@@ -188,7 +191,7 @@ class LocatorService:
         """
         f = self.index.get(facility_id)
         if f is None:
-            raise NotFoundError(f"no facility with id {facility_id!r}", param="id")
+            raise NotFoundError(Msg("no facility with id %(id)r", id=facility_id), param="id")
         return f
 
     # -- building facilities ------------------------------------------------------
@@ -226,9 +229,9 @@ class LocatorService:
             fid = record.get("id")
             values["id"] = new_facility_id() if _missing(fid) else str(fid).strip()
             if _missing(record.get("kind")):
-                raise ValidationError("kind is missing", param="kind")
+                raise ValidationError(Msg("%(name)s is missing", name="kind"), param="kind")
             if _missing(record.get("name")):
-                raise ValidationError("name is missing", param="name")
+                raise ValidationError(Msg("%(name)s is missing", name="name"), param="name")
         # Properties outside EDITABLE_FIELDS (e.g. a source's own columns) are ignored.
         text_fields = ("kind", "name", "address", "opening_hours", "host_type", "phone", "status_reason")
         for key in (*text_fields, "source"):
@@ -248,13 +251,13 @@ class LocatorService:
             lon = _parse_coord(record.get("lon"), "lon")
             lat = _parse_coord(record.get("lat"), "lat")
             if not (-180 <= lon <= 180 and -90 <= lat <= 90):
-                raise ValidationError("coordinates out of range", param="location")
+                raise ValidationError(Msg("coordinates out of range"), param="location")
             lon, lat = to_wgs84(lon, lat, datum)
             values["lon"], values["lat"] = lon, lat
         f = base.replace(**values) if base is not None else Facility(**values)
         f = validate_facility(f)
         if not self.service_area.contains(f.lon, f.lat):
-            raise ValidationError("location is outside the service area", param="location")
+            raise ValidationError(Msg("location is outside the service area"), param="location")
         return self.assign_areas(f)
 
     # -- writes -------------------------------------------------------------------
@@ -326,14 +329,15 @@ class LocatorService:
                 errors.append((row, exc.param or "", exc.detail))
                 continue
             if f.id in first_row:
-                errors.append((row, "id", f"duplicate id {f.id!r} (first on row {first_row[f.id]})"))
+                dup = Msg("duplicate id %(id)r (first on row %(row)s)", id=f.id, row=first_row[f.id])
+                errors.append((row, "id", dup))
                 continue
             first_row[f.id] = row
             built.append(f)
         if errors:
             raise ImportRejectedError(errors)
         if not records:
-            raise ImportRejectedError([(0, "", "the file holds no rows")])
+            raise ImportRejectedError([(0, "", Msg("the file holds no rows"))])
         count = self.store.import_many(built, actor)
         self.refresh(force=True)
         return count

@@ -320,20 +320,20 @@ def test_upload_dry_run_then_apply(app: Flask, mg: ManagementService, hd: FlaskC
     assert abs(mg.store.get(a.id).lon - (a.lon + 0.0003)) < 1e-9
     assert mg.store.history(a.id)[-1].reason == "bulk upload stations.csv: 季度更新"
     again = hd.post("/manage/bulk/apply", data={"csrf_token": page_csrf(hd), "upload": token})
-    assert again.status_code == 400 and "expired" in again.get_data(as_text=True)
+    assert again.status_code == 400 and "已过期" in again.get_data(as_text=True)
 
 
 def test_upload_must_declare_its_datum(mg: ManagementService, hd: FlaskClient) -> None:
     a = haidian(mg, 1)[0]
     resp = upload(hd, csv_bytes([{"id": a.id, "phone": "1"}]), datum="")
-    assert resp.status_code == 400 and "declare the datum" in resp.get_data(as_text=True)
+    assert resp.status_code == 400 and "注明文件中坐标所用的坐标系" in resp.get_data(as_text=True)
 
 
 def test_upload_with_errors_offers_no_apply(mg: ManagementService, hd: FlaskClient) -> None:
     other = chaoyang(mg)
     resp = upload(hd, csv_bytes([{"id": other.id, "name": "抢过来"}]))
     html = resp.get_data(as_text=True)
-    assert "outside your district" in html and 'name="upload"' not in html
+    assert "不在您负责的辖区内" in html and 'name="upload"' not in html
 
 
 def test_export_over_http_is_the_scope(mg: ManagementService, hd: FlaskClient) -> None:

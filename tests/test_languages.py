@@ -30,6 +30,9 @@ PAGES = [
 ]
 # Words that are the same in both languages (names, licences) or deliberately bilingual.
 ALLOWED_ASCII = {"OpenStreetMap", "ODbL", "English", "demo", "lang", "PH"}
+# Parameter names quoted in translated error details ("lon 必须是数字"): identifiers, the same
+# in both languages.
+ALLOWED_ASCII |= {"lon", "lat"}
 
 
 class _Text(HTMLParser):

@@ -130,7 +130,7 @@ def test_another_districts_facility_is_refused(app: Flask, hd: FlaskClient) -> N
     ]:
         resp = hd.post(path, data={"csrf_token": token, **data})
         assert resp.status_code == 403, path
-        assert "outside your district" in resp.get_data(as_text=True)
+        assert "不在您负责的辖区内" in resp.get_data(as_text=True)  # "…outside your district", in zh
     assert (mg(app).store.get(f.id), len(mg(app).store.history(f.id))) == before
 
 
@@ -166,11 +166,11 @@ def test_forms_without_csrf_token_are_refused(app: Flask, hd: FlaskClient, path_
 def test_a_new_facility_needs_a_placed_and_confirmed_pin(app: Flask, hd: FlaskClient) -> None:
     n = mg(app).store.count()
     resp = hd.post("/manage/new", data=new_form(hd))
-    assert resp.status_code == 400 and "place the pin" in form_error(resp.get_data(as_text=True))
+    assert resp.status_code == 400 and "放置地图标记" in form_error(resp.get_data(as_text=True))
     inside = first_in(app, HAIDIAN)
     pin = {"lon": f"{inside.lon + 0.003:.7f}", "lat": f"{inside.lat:.7f}", "map_datum": "wgs84"}
     resp = hd.post("/manage/new", data=new_form(hd, **pin))
-    assert resp.status_code == 400 and "confirm the pin" in form_error(resp.get_data(as_text=True))
+    assert resp.status_code == 400 and "确认地图标记" in form_error(resp.get_data(as_text=True))
     assert mg(app).store.count() == n
     resp = hd.post("/manage/new", data=new_form(hd, **pin, pin_confirmed="1", reason="新建"))
     assert resp.status_code == 303
@@ -187,7 +187,7 @@ def test_typed_gcj02_coordinates_are_stored_as_wgs84(app: Flask, hd: FlaskClient
     glon, glat = from_wgs84(*want, Datum.GCJ02)
     typed = f"{glat:.7f}，{glon:.7f}"  # Tencent's picker order and a full-width comma
     no_datum = hd.post("/manage/new", data=new_form(hd, coords=typed, pin_confirmed="1"))
-    assert no_datum.status_code == 400 and "datum" in form_error(no_datum.get_data(as_text=True))
+    assert no_datum.status_code == 400 and "坐标系" in form_error(no_datum.get_data(as_text=True))
     resp = hd.post("/manage/new", data=new_form(hd, coords=typed, coords_datum="gcj02", pin_confirmed="1"))
     assert resp.status_code == 303
     f = mg(app).store.get(resp.headers["Location"].split("/")[3])
@@ -234,7 +234,7 @@ def test_likely_duplicates_warn_with_distance_then_save_when_acknowledged(
 def test_opening_hours_are_validated_with_a_plain_words_preview(app: Flask, hd: FlaskClient) -> None:
     f = first_in(app, HAIDIAN)
     resp = post_edit(hd, f, opening_hours="Mo-Fr 8-6pm")
-    assert resp.status_code == 400 and "opening_hours" in form_error(resp.get_data(as_text=True))
+    assert resp.status_code == 400 and "开放时间" in form_error(resp.get_data(as_text=True))
     assert mg(app).store.get(f.id).opening_hours == f.opening_hours
     preview = hd.get("/manage/preview/hours?value=Mo-Fr 08:00-18:00; Sa 09:00-12:00; PH off").get_data(
         as_text=True
@@ -266,14 +266,14 @@ def test_moving_out_of_the_district_is_refused_on_the_page(app: Flask, hd: Flask
     out = first_in(app, CHAOYANG)
     before = mg(app).store.get(f.id)
     resp = post_edit(hd, f, lon=f"{out.lon:.7f}", lat=f"{out.lat:.7f}", map_datum="wgs84", pin_confirmed="1")
-    assert resp.status_code == 403 and "out of your district" in resp.get_data(as_text=True)
+    assert resp.status_code == 403 and "移出您负责的辖区" in resp.get_data(as_text=True)
     assert mg(app).store.get(f.id) == before
 
 
 def test_an_unconfirmed_moved_pin_is_not_saved(app: Flask, hd: FlaskClient) -> None:
     f = first_in(app, HAIDIAN)
     resp = post_edit(hd, f, lon=f"{f.lon + 0.001:.7f}", lat=f"{f.lat:.7f}", map_datum="wgs84")
-    assert resp.status_code == 400 and "confirm the pin" in form_error(resp.get_data(as_text=True))
+    assert resp.status_code == 400 and "确认地图标记" in form_error(resp.get_data(as_text=True))
     assert mg(app).store.get(f.id).lon == f.lon
 
 

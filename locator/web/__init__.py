@@ -18,7 +18,7 @@ from werkzeug.wrappers import Response
 from locator import maps
 from locator.api import feedback_service, place_index, service, submit_feedback
 from locator.domain import AMENITIES, FEEDBACK_REASONS, KINDS, STATUSES
-from locator.errors import ValidationError
+from locator.errors import Msg, ValidationError
 from locator.geo import Datum, from_wgs84, to_wgs84
 from locator.limits import feedback_limit
 from locator.queries import ParsedNearest, parse_datum, parse_float, parse_nearest
@@ -181,7 +181,7 @@ def nearest() -> str | Response:
         svc = service()
         area = svc.districts.by_code(area_code) or svc.subdistricts.by_code(area_code)
         if area is None:
-            raise ValidationError("unknown area", param="area")
+            raise ValidationError(Msg("unknown area"), param="area")
         pt = area.geometry.representative_point()
         args["lon"], args["lat"] = f"{pt.x:.6f}", f"{pt.y:.6f}"
         args.pop("datum", None)
@@ -235,7 +235,7 @@ def lite() -> str:
         svc = service()
         area = svc.districts.by_code(area_code) or svc.subdistricts.by_code(area_code)
         if area is None:
-            raise ValidationError("unknown area", param="area")
+            raise ValidationError(Msg("unknown area"), param="area")
         pt = area.geometry.representative_point()
         args["lon"], args["lat"], args["from"] = f"{pt.x:.6f}", f"{pt.y:.6f}", area.name
     results: list[dict[str, Any]] = []
@@ -343,7 +343,7 @@ def text_size() -> Response:
     """
     size = request.args.get("size", "")
     if size not in {"large", "normal"}:
-        raise ValidationError("size must be large or normal", param="size")
+        raise ValidationError(Msg("size must be large or normal"), param="size")
     back = safe_next(request.args.get("next", "")) or url_for("web.index")
     resp = redirect(back, code=303)
     if size == "large":

@@ -44,9 +44,11 @@ from locator.errors import (
     ForbiddenError,
     ImportRejectedError,
     LocatorError,
+    Msg,
     NotFoundError,
     ValidationError,
     VersionConflictError,
+    translated,
 )
 from locator.geo import Datum, from_wgs84, to_wgs84, valid_lonlat
 from locator.hours import TZ
@@ -196,11 +198,11 @@ def parse_coord_pair(text: str) -> tuple[float, float]:
     try:
         a, b = (float(p) for p in parts)
     except ValueError:
-        raise ValidationError("type two numbers: longitude, latitude", param="coords") from None
+        raise ValidationError(Msg("type two numbers: longitude, latitude"), param="coords") from None
     if abs(a) <= 90 < abs(b):
         a, b = b, a
     if not valid_lonlat(a, b):
-        raise ValidationError("coordinates out of range", param="coords")
+        raise ValidationError(Msg("coordinates out of range"), param="coords")
     return a, b
 
 
@@ -223,25 +225,27 @@ def form_location(form: MultiDict[str, str], *, required: bool) -> tuple[float, 
         lon, lat = parse_coord_pair(coords)
         raw_datum = (form.get("coords_datum") or "").strip()
         if not raw_datum:
-            raise ValidationError("choose the datum of the typed coordinates", param="coords_datum")
+            raise ValidationError(Msg("choose the datum of the typed coordinates"), param="coords_datum")
         try:
             datum = Datum.parse(raw_datum)
         except ValueError:
-            raise ValidationError("unknown datum", param="coords_datum") from None
+            raise ValidationError(Msg("unknown datum"), param="coords_datum") from None
     elif form.get("lon") and form.get("lat"):
         try:
             lon, lat = float(form["lon"]), float(form["lat"])
             datum = Datum.parse(form.get("map_datum") or "")
         except ValueError:
-            raise ValidationError("the pin position is not valid; place it again", param="location") from None
+            raise ValidationError(
+                Msg("the pin position is not valid; place it again"), param="location"
+            ) from None
         if not valid_lonlat(lon, lat):
-            raise ValidationError("the pin position is not valid; place it again", param="location")
+            raise ValidationError(Msg("the pin position is not valid; place it again"), param="location")
     elif required:
-        raise ValidationError("place the pin on the map (tap the map) and confirm it", param="location")
+        raise ValidationError(Msg("place the pin on the map (tap the map) and confirm it"), param="location")
     else:
         return None
     if not confirmed:
-        raise ValidationError("confirm the pin position before saving", param="pin_confirmed")
+        raise ValidationError(Msg("confirm the pin position before saving"), param="pin_confirmed")
     return lon, lat, datum
 
 
@@ -396,7 +400,7 @@ def new_facility() -> tuple[str, int] | Response:
     user = account()
     mg = management()
     if not mg.can_create(user):
-        raise ForbiddenError("station managers cannot create facilities")
+        raise ForbiddenError(Msg("station managers cannot create facilities"))
     if request.method == "GET":
         return _render_form(None, form_values(None))
     form = request.form
@@ -433,7 +437,7 @@ def edit_facility(facility_id: str) -> tuple[str, int] | Response:
     try:
         version = int(form.get("version", ""))
     except ValueError:
-        raise ValidationError("the form lacks its version; reload the page", param="version") from None
+        raise ValidationError(Msg("the form lacks its version; reload the page"), param="version") from None
     try:
         rec = form_record(form)
         loc = form_location(form, required=False)
@@ -545,7 +549,7 @@ def set_status(facility_id: str) -> Response:
         flash(_("Someone else changed this facility meanwhile; check it and try again."), "warning")
         return redirect(_back(facility_id), code=303)
     except ValidationError as exc:
-        flash(_("Status not changed: %(why)s", why=exc.detail), "error")
+        flash(_("Status not changed: %(why)s", why=translated(exc.detail)), "error")
         return redirect(_back(facility_id), code=303)
     flash(
         _("Status of “%(name)s”: %(s)s.", name=stored.name, s=STATUSES[stored.status].get(locale())),
@@ -600,7 +604,7 @@ def convert() -> Response:
         lon, lat = parse_coord_pair(args.get("coords", ""))
         src, dst = Datum.parse(args.get("from", "")), Datum.parse(args.get("to", ""))
     except (ValidationError, ValueError) as exc:
-        detail = exc.detail if isinstance(exc, ValidationError) else str(exc)
+        detail = translated(exc.detail if isinstance(exc, ValidationError) else exc.args[0])
         return Response(json.dumps({"error": detail}), status=400, mimetype="application/json")
     wlon, wlat = to_wgs84(lon, lat, src)
     out = from_wgs84(wlon, wlat, dst)
@@ -642,7 +646,7 @@ def restore(facility_id: str) -> Response:
     try:
         seq, version = int(form.get("seq", "")), int(form.get("version", ""))
     except ValueError:
-        raise ValidationError("the form lacks seq or version; reload the page", param="seq") from None
+        raise ValidationError(Msg("the form lacks seq or version; reload the page"), param="seq") from None
     try:
         stored = management().restore(user, facility_id, seq, version, reason=form.get("reason", ""))
     except VersionConflictError:
@@ -691,10 +695,10 @@ def _pending(token: str, user: User) -> tuple[dict[str, Any], bytes]:
     base = upload_dir()
     meta_path = base / f"{token}.json"
     if not _UPLOAD_TOKEN.match(token) or not meta_path.is_file():
-        raise ValidationError("this upload expired; upload the file again", param="upload")
+        raise ValidationError(Msg("this upload expired; upload the file again"), param="upload")
     meta = json.loads(meta_path.read_text(encoding="utf-8"))
     if meta.get("user") != user.name or time.time() - meta.get("created", 0) > UPLOAD_TTL.total_seconds():
-        raise ValidationError("this upload expired; upload the file again", param="upload")
+        raise ValidationError(Msg("this upload expired; upload the file again"), param="upload")
     return meta, (base / f"{token}.data").read_bytes()
 
 
@@ -711,24 +715,24 @@ def bulk_dry_run() -> tuple[str, int]:
     """Read the upload and report, row by row, what applying it would do; store nothing."""
     user = account()
     if (request.content_length or 0) > MAX_UPLOAD_BYTES:
-        raise ValidationError("the file is larger than 16 MB", param="file")
+        raise ValidationError(Msg("the file is larger than 16 MB"), param="file")
     upload = request.files.get("file")
     raw_datum = request.form.get("datum", "")
     try:
         if upload is None or not upload.filename:
-            raise ValidationError("choose a file", param="file")
+            raise ValidationError(Msg("choose a file"), param="file")
         if not raw_datum:
-            raise ValidationError("declare the datum of the file's coordinates", param="datum")
+            raise ValidationError(Msg("declare the datum of the file's coordinates"), param="datum")
         try:
             datum = Datum.parse(raw_datum)
         except ValueError:
-            raise ValidationError("unknown datum", param="datum") from None
+            raise ValidationError(Msg("unknown datum"), param="datum") from None
         data = upload.read(MAX_UPLOAD_BYTES + 1)
         if len(data) > MAX_UPLOAD_BYTES:
-            raise ValidationError("the file is larger than 16 MB", param="file")
+            raise ValidationError(Msg("the file is larger than 16 MB"), param="file")
         records = read_upload(upload.filename, data)
         if not records:
-            raise ValidationError("the file holds no rows", param="file")
+            raise ValidationError(Msg("the file holds no rows"), param="file")
         plan = management().plan_import(user, records, datum)
     except ValidationError as exc:
         return render_template("manage/bulk.html", plan=None, error=exc, upload=None, meta=None), 400
@@ -794,7 +798,7 @@ _EXPORTS = {
 def export(fmt: str) -> Response:
     """The manager's scope as CSV, XLSX or GeoJSON (WGS-84)."""
     if fmt not in _EXPORTS:
-        raise NotFoundError("export formats: csv, xlsx, geojson", param="format")
+        raise NotFoundError(Msg("export formats: csv, xlsx, geojson"), param="format")
     mimetype, writer = _EXPORTS[fmt]
     user = account()
     body = writer(management().facilities(user))
@@ -854,7 +858,7 @@ def resolve_report(report_id: int) -> Response:
             note=form.get("note", ""),
         )
     except (ValidationError, ConflictError) as exc:
-        flash(_("Report #%(id)s not handled: %(why)s", id=report_id, why=exc.detail), "error")
+        flash(_("Report #%(id)s not handled: %(why)s", id=report_id, why=translated(exc.detail)), "error")
         return redirect(url_for("manage.reports"), code=303)
     label = REPORT_ACTION_LABELS.get(report.action, report.action)
     status = REPORT_STATUS_LABELS.get(report.status, report.status)
