@@ -9,7 +9,7 @@ import subprocess
 import tempfile
 import uuid
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from contextlib import ExitStack, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -385,28 +385,26 @@ def demo_app_factory(
     cloned from :func:`postgis_demo_template`. Every app made is closed afterwards.
     """
     made: list[Flask] = []
-    url = None
-    if request.param == "postgis":
-        template = request.getfixturevalue("postgis_demo_template")
-        server = request.getfixturevalue("pg_server")
-        stack = fresh_database(server, template)
-        url = stack.__enter__()
-        request.addfinalizer(lambda: stack.__exit__(None, None, None))
-    else:
-        shutil.copy(demo_db, tmp_path / "demo-copy.sqlite3")
+    with ExitStack() as stack:
+        url: str | None = None
+        if request.param == "postgis":
+            template = request.getfixturevalue("postgis_demo_template")
+            url = stack.enter_context(fresh_database(request.getfixturevalue("pg_server"), template))
+        else:
+            shutil.copy(demo_db, tmp_path / "demo-copy.sqlite3")
 
-    def make(**config: object) -> Flask:
-        app = (
-            make_pg_app(url, **config)
-            if url is not None
-            else make_app(tmp_path / "demo-copy.sqlite3", **config)
-        )
-        made.append(app)
-        return app
+        def make(**config: object) -> Flask:
+            app = (
+                make_pg_app(url, **config)
+                if url is not None
+                else make_app(tmp_path / "demo-copy.sqlite3", **config)
+            )
+            made.append(app)
+            return app
 
-    yield make
-    for app in made:
-        app.extensions["locator"].store.close()
+        yield make
+        for app in made:  # before the database is dropped
+            app.extensions["locator"].store.close()
 
 
 class ThrowawayCluster:

@@ -326,7 +326,8 @@ _UPSERT = sql.SQL(
 )
 #: PostgreSQL types of :data:`_WRITE_COLUMNS`, for binary ``COPY``.
 _WRITE_TYPES = [_PG_TYPES[c] for c in _WRITE_COLUMNS]
-assert set(_PG_TYPES) == set(_WRITE_COLUMNS), "every Facility field needs a column type"
+if set(_PG_TYPES) != set(_WRITE_COLUMNS):  # checked at import, also under python -O
+    raise RuntimeError("every Facility field needs a PostgreSQL column type in _PG_TYPES")
 _HISTORY_COLUMNS = ("facility_id", "revision", "version", "action", "actor", "reason", "at", "changes")
 _INSERT_HISTORY = sql.SQL("INSERT INTO facility_history ({}) VALUES ({})").format(
     sql.SQL(", ").join(map(sql.Identifier, _HISTORY_COLUMNS)),
