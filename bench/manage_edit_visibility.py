@@ -40,9 +40,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 from flask import Flask  # noqa: E402
 
 from locator import create_app  # noqa: E402
-from locator.cli import DEMO_LAYER  # noqa: E402
-from locator.geo import Datum, geodesic_distance_m  # noqa: E402
-from locator.readers import read_records  # noqa: E402
+from locator.cli.data import DEMO_LAYER  # noqa: E402
+from locator.core.geo import Datum, geodesic_distance_m  # noqa: E402
+from locator.formats.readers import read_records  # noqa: E402
 
 HAIDIAN = "110108"
 FAST_ARGON2 = {"time_cost": 1, "memory_cost": 1024, "parallelism": 1}

@@ -13,7 +13,7 @@ absolute microseconds: the machine this runs on is shared and noisy.
 Variants (all query the ``warm_station`` kind, status ``open``, k=10, at the same
 random points in Beijing's urban bbox, WGS-84 lon/lat):
 
-* **ours**: :meth:`locator.index.FacilityIndex.nearest`, exact (geodesic distances on
+* **ours**: :meth:`locator.core.index.FacilityIndex.nearest`, exact (geodesic distances on
   WGS-84, ties by id, a bound proves that no facility outside the candidates is nearer).
 * **baseline**: one :class:`scipy.spatial.cKDTree` over 3-D unit vectors per kind, the
   ``k + EXTRA`` nearest by chord, status filter, :class:`pyproj.Geod` re-rank, top k.
@@ -57,9 +57,9 @@ import rtree  # noqa: E402
 import scipy  # noqa: E402
 from scipy.spatial import cKDTree  # noqa: E402
 
-from locator.domain import Facility  # noqa: E402
-from locator.geo import R_MIN_M, WGS84_GEOD, unit_vectors  # noqa: E402
-from locator.index import FacilityIndex, NearestQuery  # noqa: E402
+from locator.core.domain import Facility, NearestQuery  # noqa: E402
+from locator.core.geo import R_MIN_M, WGS84_GEOD, unit_vectors  # noqa: E402
+from locator.core.index import FacilityIndex  # noqa: E402
 
 DEMO_LAYER = ROOT / "geodata" / "beijing_demo_facilities.geojson"
 #: Beijing's urban area (about the 5th ring road), WGS-84 (min_lon, min_lat, max_lon, max_lat).

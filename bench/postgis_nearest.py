@@ -7,7 +7,7 @@ One run prints one table:
   nearest query (k=10, ``kind=warm_station``, random points over the demo layer's
   extent) answered by
 
-  - the in-memory index (:meth:`locator.index.FacilityIndex.nearest`),
+  - the in-memory index (:meth:`locator.core.index.FacilityIndex.nearest`),
   - PostGIS, exact (:meth:`locator.stores.postgis.PostGISStore.store_nearest`: KNN
     candidates, spheroid re-rank, then the k full rows — two or more round trips),
   - PostGIS, one bare KNN round trip (``ORDER BY geog <-> point LIMIT 10``, ids only),
@@ -48,11 +48,11 @@ from psycopg.conninfo import conninfo_to_dict, make_conninfo
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from locator.areas import ServiceArea, load_districts, load_subdistricts  # noqa: E402
-from locator.domain import Facility  # noqa: E402
-from locator.index import FacilityIndex, NearestQuery  # noqa: E402
-from locator.services import LocatorService  # noqa: E402
-from locator.stores.base import Actor  # noqa: E402
+from locator.core.areas import ServiceArea, load_districts, load_subdistricts  # noqa: E402
+from locator.core.domain import Facility, NearestQuery  # noqa: E402
+from locator.core.index import FacilityIndex  # noqa: E402
+from locator.services.facilities import LocatorService  # noqa: E402
+from locator.stores.contract import Actor  # noqa: E402
 from locator.stores.postgis import PostGISStore  # noqa: E402
 
 DEMO = ROOT / "geodata" / "beijing_demo_facilities.geojson"
@@ -140,8 +140,12 @@ def bench_size(admin_url: str, n: int, n_queries: int) -> dict[str, Any]:
         lats = [f.lat for f in index.facilities()[:: max(1, n // 5000)]]
         box = (min(lons), min(lats), max(lons), max(lats))
         queries = [
-            NearestQuery(rng.uniform(box[0], box[2]), rng.uniform(box[1], box[3]), k=10,
-                         kinds=frozenset({"warm_station"}))
+            NearestQuery(
+                rng.uniform(box[0], box[2]),
+                rng.uniform(box[1], box[3]),
+                k=10,
+                kinds=frozenset({"warm_station"}),
+            )
             for _ in range(n_queries)
         ]
         for q in queries[:20]:  # warm-up (caches, prepared plans)

@@ -1,9 +1,20 @@
 """The warm-station locator: nearest open facility for outdoor workers in Beijing.
 
-:func:`create_app` is the table of contents: config → i18n and compression → store and
-index → accounts (sessions, CSRF, Flask-Login) → blueprints → the partners' public face
-(API keys, CORS, embed, OGC API) → rate limits (after the API-key check) → error
-handlers → CLI.
+The package is layered (``docs/architecture.md``; the layers are checked by
+import-linter in CI):
+
+* :mod:`locator.core` — the domain, geodesy and datums, opening hours, areas, the exact
+  geodesic kNN index, place search, navigation links, the riders' rules. No Flask, no
+  database.
+* :mod:`locator.stores` — the store contract and its SQLite and PostGIS backends.
+* :mod:`locator.formats` — files in and out (readers, bulk files), GeoJSON, maps (the
+  only Folium user), embed snippets.
+* :mod:`locator.services` — the use cases over a store and the index.
+* :mod:`locator.http` — Flask: app state, parameters, problems, caching, keys, limits,
+  security headers, languages, the OpenAPI document; :mod:`locator.http.blueprints`
+  holds one module per URL area. :mod:`locator.cli` — ``flask locator …``.
+
+:func:`create_app` is the table of contents.
 """
 
 from __future__ import annotations
@@ -15,13 +26,14 @@ from typing import Any
 
 from flask import Flask
 
-from locator import auth, cli, cli_accounts, compression, i18n, limits, public
-from locator.areas import DISTRICTS_FILE, ServiceArea, load_districts, load_subdistricts, read_geojson
+from locator import cli
 from locator.config import ConfigError, load_config
-from locator.feedback import FeedbackService
-from locator.http import register_error_handlers
-from locator.services import LocatorService
-from locator.stores import open_store
+from locator.http import auth, compression, i18n, limits
+from locator.http.blueprints import register_blueprints
+from locator.http.hooks import register_hooks
+from locator.http.problems import register_error_handlers
+from locator.http.security import install_session_interface
+from locator.http.state import init_state
 
 __all__ = ["create_app", "ConfigError"]
 
@@ -50,67 +62,31 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
         static_folder=str(ROOT / "static"),
         template_folder=str(ROOT / "templates"),
     )
+    # 1. configuration: defaults, LOCATOR_* environment, test overrides (all validated)
     test_config = dict(test_config or {})
-    # LOCATOR_* overrides go through the same parsing and validation as the environment.
     overrides = {k: str(v) for k, v in test_config.items() if k.startswith("LOCATOR_")}
     app.config.update(load_config(Path(app.instance_path), {**os.environ, **overrides}))
     app.config.update({k: v for k, v in test_config.items() if not k.startswith("LOCATOR_")})
     app.config.setdefault("JSON_SORT_KEYS", False)
     logging.basicConfig(level=logging.INFO)
 
+    # 2. extensions: languages, compression, sessions/CSRF/logins, rate limits
     i18n.init_app(app)
     compression.init_app(app)
-    register_store(app)
     auth.init_app(app)
+    limits.init_app(app)
+    install_session_interface(app)
+
+    # 3. the store, the index and the services over them
+    init_state(app)
+
+    # 4. blueprints, one per URL area (the public API's shared limit is applied here)
     register_blueprints(app)
-    public.init_app(app)  # partners: keys, quotas, CORS, embed, OGC API, OpenAPI, caching
-    limits.init_app(app)  # after public: its key check runs before the limiter's hook
+
+    # 5. every app-wide request hook, in one ordered list
+    register_hooks(app)
+
+    # 6. errors rendered once; 7. the command line
     register_error_handlers(app)
     cli.init_app(app)
-    cli_accounts.init_app(app)
     return app
-
-
-def register_store(app: Flask) -> None:
-    """Open the store, create its schema, and attach the service (store + index)."""
-    store = open_store(
-        app.config["LOCATOR_DATABASE_URL"],
-        **(
-            {
-                "pool_min": app.config["LOCATOR_DB_POOL_MIN"],
-                "pool_max": app.config["LOCATOR_DB_POOL_MAX"],
-                "timeout_s": app.config["LOCATOR_DB_TIMEOUT_S"],
-            }
-            if not app.config["LOCATOR_DATABASE_URL"].startswith("sqlite")
-            else {}
-        ),
-    )
-    store.init_schema()
-    area = app.config["LOCATOR_SERVICE_AREA"]
-    service_area = ServiceArea.from_file(Path(area)) if area else ServiceArea(None)
-    svc = LocatorService(
-        store,
-        load_districts(),
-        load_subdistricts(),
-        service_area,
-        check_interval_s=app.config["LOCATOR_INDEX_CHECK_S"],
-    )
-    svc.refresh(force=True)
-    app.extensions["locator"] = svc
-    app.extensions["locator.feedback"] = FeedbackService(svc)
-    app.extensions["locator.districts_geojson"] = read_geojson(DISTRICTS_FILE)
-
-
-def register_blueprints(app: Flask) -> None:
-    """Mount the API and the pages."""
-    from locator.api import bp as api_bp
-    from locator.api.manage import bp as manage_api_bp
-    from locator.web import bp as web_bp
-    from locator.web.auth import bp as auth_bp
-    from locator.web.manage import bp as manage_bp
-
-    app.register_blueprint(api_bp)
-    app.register_blueprint(manage_api_bp)
-    app.register_blueprint(web_bp)
-    app.register_blueprint(auth_bp)
-    app.register_blueprint(manage_bp)

@@ -54,7 +54,7 @@ from typing import Any
 
 from limits import parse_many
 
-from locator.areas import CITY_BOUNDARY_FILE
+from locator.core.areas import CITY_BOUNDARY_FILE
 
 
 class ConfigError(RuntimeError):
@@ -104,8 +104,7 @@ def load_config(instance_path: Path, env: Mapping[str, str] | None = None) -> di
     url = env.get("LOCATOR_DATABASE_URL") or f"sqlite:///{instance_path / 'locator.sqlite3'}"
     if not (url.startswith("sqlite:///") or url.startswith(("postgresql://", "postgres://"))):
         raise ConfigError(
-            "LOCATOR_DATABASE_URL must start with sqlite:/// or postgresql://, "
-            f"got {url.split(':', 1)[0]!r}"
+            f"LOCATOR_DATABASE_URL must start with sqlite:/// or postgresql://, got {url.split(':', 1)[0]!r}"
         )
     cfg["LOCATOR_DATABASE_URL"] = url
 
@@ -149,16 +148,14 @@ def load_config(instance_path: Path, env: Mapping[str, str] | None = None) -> di
 
 
 def _rate_config(env: Mapping[str, str]) -> dict[str, Any]:
-    """Rate limits (one Flask-Limiter, :mod:`locator.limits`) and the public URL."""
+    """Rate limits (one Flask-Limiter, :mod:`locator.http.limits`) and the public URL."""
     cfg: dict[str, Any] = {}
     uri = (env.get("LOCATOR_RATELIMIT_STORAGE_URI") or "memory://").strip()
     # The schemes of the `limits` storages we support (their drivers are not bundled:
     # install redis or pymemcache next to the app to use them).
     schemes = {"memory", "redis", "rediss", "redis+cluster", "redis+sentinel", "memcached"}
     if uri.split("://", 1)[0] not in schemes or "://" not in uri:
-        raise ConfigError(
-            "LOCATOR_RATELIMIT_STORAGE_URI must be memory://, redis://… or memcached://…"
-        )
+        raise ConfigError("LOCATOR_RATELIMIT_STORAGE_URI must be memory://, redis://… or memcached://…")
     cfg["LOCATOR_RATELIMIT_STORAGE_URI"] = uri
     for name, default in (
         ("LOCATOR_RATELIMIT_KEYLESS", "60 per minute"),

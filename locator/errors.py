@@ -1,6 +1,6 @@
 """Error classes that carry their HTTP status and a public message.
 
-Services raise these; :mod:`locator.http` renders them once, as RFC 9457
+Services raise these; :mod:`locator.http.problems` renders them once, as RFC 9457
 ``application/problem+json`` on the API and as a friendly page in the UI. The
 ``detail`` is safe to show to users; anything internal goes to the log only.
 """
@@ -15,7 +15,7 @@ class Msg(str):
 
     A ``Msg`` *is* the English text (a :class:`str`), so problem documents, logs and
     string comparisons are unchanged: the JSON API keeps English details. HTML pages
-    call :meth:`translated` (the ``tr`` template filter) to show it in the request's
+    call :func:`locator.http.i18n.translated` (the ``tr`` template filter) to show it in the request's
     language. ``pybabel extract -k Msg`` puts the templates in the catalogue.
 
     Parameters
@@ -44,27 +44,9 @@ class Msg(str):
     def __reduce__(self) -> tuple[Any, ...]:
         return (_rebuild_msg, (self.template, self.values))
 
-    def translated(self) -> str:
-        """The message in the request's language (Flask-Babel); English outside a request."""
-        from flask import has_request_context
-
-        if not has_request_context():
-            return str(self)
-        from flask_babel import gettext
-
-        if not self.values:
-            return str(gettext(self.template))
-        values = {k: translated(v) for k, v in self.values.items()}
-        return str(gettext(self.template, **values))
-
 
 def _rebuild_msg(template: str, values: dict[str, Any]) -> Msg:
     return Msg(template, **values)
-
-
-def translated(value: Any) -> Any:
-    """``value.translated()`` for a :class:`Msg`, anything else unchanged (the ``tr`` filter)."""
-    return value.translated() if isinstance(value, Msg) else value
 
 
 class LocatorError(Exception):

@@ -79,7 +79,7 @@ The rules, in order:
    diaper_changing plus some of fridge, lockable_door, drinking_water, toilet; union
    homes always get rest and drinking_water plus a mix. Each amenity uses its own
    bucket ``bucket(id, "amenity:" + key, 100)``. Lists are in the display order of
-   :data:`locator.domain.AMENITIES`.
+   :data:`locator.core.domain.AMENITIES`.
 
 6. **Opening hours**: 3 % are ``""`` (unknown, ``bucket(id, "hours-unknown", 100) <
    3``); otherwise one of the host type's variants in :data:`HOURS`, chosen by
@@ -282,7 +282,7 @@ AMENITY_RULES: dict[str, dict[str, int]] = {
         "toilet": 50,
     },
 }
-#: Display order of amenities (that of locator.domain.AMENITIES).
+#: Display order of amenities (that of locator.core.domain.AMENITIES).
 AMENITY_ORDER = (
     "cooling",
     "heating",
@@ -380,9 +380,7 @@ def amenities_for(ident: str, kind: str) -> list[str]:
     """Amenity keys for a facility, in display order."""
     rules = AMENITY_RULES[kind]
     return [
-        key
-        for key in AMENITY_ORDER
-        if key in rules and bucket(ident, f"amenity:{key}", 100) < rules[key]
+        key for key in AMENITY_ORDER if key in rules and bucket(ident, f"amenity:{key}", 100) < rules[key]
     ]
 
 
@@ -605,9 +603,7 @@ def to_feature(c: Candidate, districts: AreaIndex, townships: AreaIndex) -> dict
             "phone": "",
             "status": status_for(c.id),
             "verified_at": verified_at_for(c.id),
-            "source": (
-                f"demo: built by scripts/build_demo_layer.py from {c.source_file} {c.source_id}"
-            ),
+            "source": (f"demo: built by scripts/build_demo_layer.py from {c.source_file} {c.source_id}"),
             "demo": True,
         },
     }

@@ -1,7 +1,7 @@
 /* Service worker of the warm station locator (served at /sw.js, scope /).
    App shell: cache first. Results pages (/nearest, /lite, /facility/…): network first,
    stored for offline use; offline, a stored copy is served with data-offline="1".
-   The API is never cached. See locator/web/offline.py and docs/riders.md. */
+   The API is never cached. See locator/http/blueprints/offline.py and docs/riders.md. */
 "use strict";
 var VERSION = {{ version|tojson }};
 var SHELL = "locator-shell-" + VERSION;

@@ -25,11 +25,11 @@ from pytest_postgresql import factories
 from pytest_postgresql.janitor import DatabaseJanitor
 
 from locator import create_app
-from locator.cli import DEMO_LAYER
-from locator.geo import Datum
-from locator.readers import read_records
-from locator.services import LocatorService
-from locator.stores.base import FacilityStore
+from locator.cli.data import DEMO_LAYER
+from locator.core.geo import Datum
+from locator.formats.readers import read_records
+from locator.services.facilities import LocatorService
+from locator.stores.contract import FacilityStore
 from locator.stores.postgis import PostGISStore
 from locator.stores.sqlite import SQLiteStore
 
@@ -172,7 +172,8 @@ class PageWatch:
         from urllib.parse import urlsplit
 
         return [
-            u for u in self.requests
+            u
+            for u in self.requests
             if not u.startswith(("data:", "blob:")) and urlsplit(u).hostname != "127.0.0.1"
         ]
 
@@ -277,8 +278,7 @@ def pg_server(request: pytest.FixtureRequest) -> Any:
         return request.getfixturevalue("pg_attached_server")
     if not postgis_installed():
         skip_or_fail(
-            "PostGIS tests need a server: set LOCATOR_TEST_DATABASE_URL, or install "
-            "postgresql-15-postgis-3"
+            "PostGIS tests need a server: set LOCATOR_TEST_DATABASE_URL, or install postgresql-15-postgis-3"
         )
     if os.geteuid() == 0:
         skip_or_fail(
@@ -480,7 +480,7 @@ def add_problem_report(
     store: Any, facility_id: str, reason: str, text: str = "", at: datetime | None = None
 ) -> Any:
     """File a rider's problem report the way riders do (feedback) and return its queue view."""
-    from locator.domain import Feedback
+    from locator.core.domain import Feedback
 
     fb = store.add_feedback(
         Feedback(facility_id, "problem", at or datetime.now(UTC), reason=reason, comment=text)

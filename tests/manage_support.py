@@ -10,8 +10,8 @@ from pathlib import Path
 from flask import Flask
 from flask.testing import FlaskClient
 
-from locator.accounts import AccountService
-from locator.stores.base import User
+from locator.services.accounts import AccountService
+from locator.stores.contract import User
 
 from .conftest import make_app
 

@@ -9,9 +9,9 @@ import pytest
 from argon2 import PasswordHasher
 from flask import Flask
 
-from locator.accounts import LOGIN_FAILED, token_hash
-from locator.auth import safe_next
 from locator.errors import ConflictError, UnauthorizedError, ValidationError
+from locator.http.auth import safe_next
+from locator.services.accounts import LOGIN_FAILED, token_hash
 
 from .manage_support import HAIDIAN, PASSWORD, accounts, csrf_from, login, make_user, manage_app, page_csrf
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 from flask.testing import FlaskClient
 
-from locator import geo
+from locator.core import geo
 
 WUDAOKOU = (116.3376, 39.9925)
 

@@ -8,9 +8,9 @@ import pytest
 from flask import Flask
 
 from locator.config import ConfigError, load_config
-from locator.geo import Datum
-from locator.index import NearestQuery
-from locator.services import LocatorService
+from locator.core.domain import NearestQuery
+from locator.core.geo import Datum
+from locator.services.facilities import LocatorService
 
 from .conftest import make_app
 
@@ -68,7 +68,7 @@ def test_two_workers_on_one_store_stay_in_step(tmp_path: Path) -> None:
 
 def test_create_assigns_district_and_subdistrict_and_converts_datum(app: Flask) -> None:
     svc: LocatorService = app.extensions["locator"]
-    from locator.geo import wgs84_to_gcj02
+    from locator.core.geo import wgs84_to_gcj02
 
     glon, glat = wgs84_to_gcj02(116.3376, 39.9925)
     f = svc.create({"kind": "warm_station", "name": "Wudaokou", "lon": glon, "lat": glat}, Datum.GCJ02)

@@ -14,12 +14,12 @@ from flask import Flask
 from flask.testing import FlaskClient
 from openpyxl import Workbook, load_workbook
 
-from locator.bulk import export_csv, export_geojson, export_xlsx, read_upload
-from locator.domain import Facility
+from locator.core.domain import Facility
+from locator.core.geo import Datum, from_wgs84, geodesic_distance_m
 from locator.errors import ImportRejectedError, ValidationError, VersionConflictError
-from locator.geo import Datum, from_wgs84, geodesic_distance_m
-from locator.management import ManagementService
-from locator.stores.base import User
+from locator.formats.bulk import export_csv, export_geojson, export_xlsx, read_upload
+from locator.services.management import ManagementService
+from locator.stores.contract import User
 
 from .manage_support import CHAOYANG, HAIDIAN, login, make_user, manage_demo_app, page_csrf
 
@@ -360,7 +360,7 @@ def _f(fid: str, **kw: object) -> Facility:
 
 def test_write_batch_checks_every_version(store) -> None:
     from locator.errors import ConflictError
-    from locator.stores.base import CheckedBatchStore
+    from locator.stores.contract import CheckedBatchStore
 
     assert isinstance(store, CheckedBatchStore)
     a = store.add(_f("a"))

@@ -9,10 +9,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from locator.geo import Datum
-from locator.hours import TZ
-from locator.public import headers
-from locator.services import LocatorService
+from locator.core.geo import Datum
+from locator.core.hours import TZ
+from locator.http import caching as headers
+from locator.services.facilities import LocatorService
 
 NEAREST = "/api/v1/nearest?lon=116.3376&lat=39.9925&kind=warm_station&limit=5"
 

@@ -8,7 +8,7 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from locator.management import ManagementService
+from locator.services.management import ManagementService
 
 from .conftest import add_problem_report
 from .manage_support import HAIDIAN, login, make_user, manage_demo_app

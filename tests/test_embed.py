@@ -9,10 +9,11 @@ import pytest
 from flask import Flask, session
 from flask.testing import FlaskClient
 
-from locator.geo import Datum
-from locator.partners import PartnerService
-from locator.public.embed import CITY_CENTRE, snippet
-from locator.services import LocatorService
+from locator.core.geo import Datum
+from locator.formats.embed import snippet
+from locator.http.blueprints.embed import CITY_CENTRE
+from locator.services.facilities import LocatorService
+from locator.services.partners import PartnerService
 
 ORIGIN = "http://127.0.0.1:8081"
 HOSTILE = "<img src=x onerror=alert(1)>"

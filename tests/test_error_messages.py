@@ -15,9 +15,10 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.datastructures import MultiDict
 
-from locator.domain import Facility
-from locator.errors import Msg, ValidationError, translated
-from locator.management import ManagementService
+from locator.core.domain import Facility
+from locator.errors import Msg, ValidationError
+from locator.http.i18n import translated
+from locator.services.management import ManagementService
 
 from .manage_support import CHAOYANG, HAIDIAN, accounts, login, make_user, manage_demo_app, page_csrf
 
@@ -104,18 +105,18 @@ def test_a_msg_without_values_is_not_percent_formatted() -> None:
 
 def test_outside_a_request_a_msg_stays_english() -> None:
     m = Msg("this change would move facility %(id)r out of your %(scope)s", id="a", scope=Msg("district"))
-    assert m.translated() == "this change would move facility 'a' out of your district"
+    assert translated(m) == "this change would move facility 'a' out of your district"
     assert translated(m) == m and translated("plain") == "plain" and translated(None) is None
 
 
 def test_in_a_request_a_msg_and_its_msg_values_are_translated(app: Flask) -> None:
     m = Msg("this change would move facility %(id)r out of your %(scope)s", id="a", scope=Msg("district"))
     with app.test_request_context("/?lang=zh"):
-        assert m.translated() == "此修改会把站点 'a' 移出您负责的辖区"
-        assert Msg("say why the facility is removed").translated() == "请说明站点撤销的原因"
-        assert Msg("not in the catalogue").translated() == "not in the catalogue"
+        assert translated(m) == "此修改会把站点 'a' 移出您负责的辖区"
+        assert translated(Msg("say why the facility is removed")) == "请说明站点撤销的原因"
+        assert translated(Msg("not in the catalogue")) == "not in the catalogue"
     with app.test_request_context("/?lang=en"):
-        assert m.translated() == m
+        assert translated(m) == m
 
 
 # --- manage pages: zh by default, English on request ------------------------------------------------

@@ -11,12 +11,12 @@ import pytest
 from flask import Flask
 
 from locator.config import ConfigError, load_config
+from locator.core.domain import NearestQuery
+from locator.core.geo import Datum
 from locator.errors import NotFoundError, ValidationError
-from locator.feedback import CONFIRMATION_WINDOW, FEEDBACK_ACTOR, FeedbackService, client_pseudonym
-from locator.geo import Datum
-from locator.index import NearestQuery
-from locator.services import LocatorService
-from locator.stores.base import Actor, ReportStore
+from locator.services.facilities import LocatorService
+from locator.services.feedback import CONFIRMATION_WINDOW, FEEDBACK_ACTOR, FeedbackService, client_pseudonym
+from locator.stores.contract import Actor, ReportStore
 
 from .conftest import make_app
 

@@ -9,8 +9,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from locator import geo
-from locator.geo import Datum
+from locator.core import geo
+from locator.core.geo import Datum
 
 from .conftest import DATA
 

@@ -17,7 +17,7 @@ import shapely
 from pyproj import Geod, Transformer
 from shapely.geometry import shape
 
-from locator.domain import (
+from locator.core.domain import (
     AMENITIES,
     BA_KE,
     HOST_TYPES,
@@ -25,7 +25,7 @@ from locator.domain import (
     Facility,
     validate_facility,
 )
-from locator.geo import gcj02_to_wgs84
+from locator.core.geo import gcj02_to_wgs84
 
 REPO = Path(__file__).resolve().parents[1]
 GEODATA = REPO / "geodata"

@@ -6,7 +6,7 @@ from datetime import datetime
 
 import pytest
 
-from locator.hours import TZ, describe_hours, is_public_holiday
+from locator.core.hours import TZ, describe_hours, is_public_holiday
 
 
 def at(y: int, mo: int, d: int, h: int, mi: int = 0) -> datetime:

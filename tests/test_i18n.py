@@ -23,7 +23,7 @@ def _po():
 def _source_msgids() -> set[str]:
     with open(ROOT / "babel.cfg") as fh:
         method_map, options_map = parse_mapping_cfg(fh)
-    # The same keywords as the documented command (locator/i18n.py):
+    # The same keywords as the documented command (locator/http/i18n.py):
     # pybabel extract -F babel.cfg -k _l -k lazy_gettext -k Msg -o locator/translations/messages.pot .
     keywords = {
         "_": None,
@@ -43,15 +43,12 @@ def _source_msgids() -> set[str]:
 
 def test_every_message_in_the_code_has_a_zh_translation() -> None:
     catalog = _po()
-    translated = {
-        (m.id if isinstance(m.id, str) else m.id[0]): m
-        for m in catalog
-        if m.id
-    }
+    translated = {(m.id if isinstance(m.id, str) else m.id[0]): m for m in catalog if m.id}
     missing = sorted(i for i in _source_msgids() if i not in translated)
     assert missing == [], f"run pybabel extract/update: not in messages.po: {missing}"
     empty = sorted(
-        k for k, m in translated.items()
+        k
+        for k, m in translated.items()
         if not m.string or (isinstance(m.string, tuple) and not all(m.string)) or m.fuzzy
     )
     assert empty == [], f"untranslated or fuzzy: {empty}"

@@ -11,8 +11,8 @@ import pytest
 from flask import Flask
 from shapely.geometry import Point
 
-from locator.index import NearestQuery
-from locator.services import LocatorService
+from locator.core.domain import NearestQuery
+from locator.services.facilities import LocatorService
 
 from .conftest import DATA, make_app
 

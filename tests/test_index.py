@@ -19,10 +19,10 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from pyproj import Geod
 
-from locator.domain import AMENITIES, KINDS, STATUSES, Facility
-from locator.geo import unit_vectors
-from locator.hours import is_open
-from locator.index import _STALE_MIN, FacilityIndex, NearestQuery
+from locator.core.domain import AMENITIES, KINDS, STATUSES, Facility, NearestQuery
+from locator.core.geo import unit_vectors
+from locator.core.hours import is_open
+from locator.core.index import _STALE_MIN, FacilityIndex
 
 GEOD = Geod(ellps="WGS84")
 DEMO_LAYER = Path(__file__).resolve().parent.parent / "geodata" / "beijing_demo_facilities.geojson"

@@ -9,8 +9,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from locator.geo import Datum
-from locator.services import LocatorService
+from locator.core.geo import Datum
+from locator.services.facilities import LocatorService
 
 ROOT = Path(__file__).resolve().parent.parent
 BUDGET = 15 * 1024
@@ -50,7 +50,7 @@ def test_lite_page_is_sent_compressed(demo_client) -> None:
     css = demo_client.get(_css_href(html.decode()), headers={"Accept-Encoding": "gzip"})
     assert css.headers["Content-Encoding"] == "gzip"
     assert len(r.get_data()) + len(css.get_data()) <= BUDGET
-    assert b"<ol id=\"results\">" in html
+    assert b'<ol id="results">' in html
 
 
 def test_lite_page_is_text_only(demo_client) -> None:
@@ -81,7 +81,15 @@ def test_every_results_page_links_to_lite(demo_client) -> None:
 
 def test_lite_escapes_names(app: Flask) -> None:
     svc: LocatorService = app.extensions["locator"]
-    svc.create({"kind": "warm_station", "name": "<b>x</b>", "address": "<script>y</script>",
-                "lon": 116.4, "lat": 39.9}, Datum.WGS84)
+    svc.create(
+        {
+            "kind": "warm_station",
+            "name": "<b>x</b>",
+            "address": "<script>y</script>",
+            "lon": 116.4,
+            "lat": 39.9,
+        },
+        Datum.WGS84,
+    )
     html = app.test_client().get("/lite?lon=116.4&lat=39.9&open_now=false").get_data(as_text=True)
     assert "<b>x</b>" not in html and "&lt;b&gt;x&lt;/b&gt;" in html and "<script>y" not in html

@@ -14,9 +14,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from locator.domain import Facility
-from locator.geo import Datum, from_wgs84, geodesic_distance_m
-from locator.management import ManagementService
+from locator.core.domain import Facility
+from locator.core.geo import Datum, from_wgs84, geodesic_distance_m
+from locator.services.management import ManagementService
 
 from .conftest import LiveServer
 from .manage_support import CHAOYANG, HAIDIAN, HOSTILE, accounts, login, make_user, manage_demo_app, page_csrf

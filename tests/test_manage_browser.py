@@ -11,8 +11,8 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from locator.geo import geodesic_distance_m
-from locator.management import ManagementService
+from locator.core.geo import geodesic_distance_m
+from locator.services.management import ManagementService
 
 from .conftest import ARTIFACTS, LiveServer, PageWatch
 from .manage_support import HAIDIAN, PASSWORD, demo_copy, make_user, manage_demo_app

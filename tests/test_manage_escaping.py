@@ -11,9 +11,9 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from locator.domain import Facility
-from locator.management import ManagementService
-from locator.stores.base import User
+from locator.core.domain import Facility
+from locator.services.management import ManagementService
+from locator.stores.contract import User
 
 from .conftest import add_problem_report
 from .manage_support import HAIDIAN, HOSTILE, login, make_user, manage_demo_app, page_csrf

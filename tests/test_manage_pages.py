@@ -11,9 +11,9 @@ from flask import Flask
 from flask.testing import FlaskClient
 from werkzeug.datastructures import MultiDict
 
-from locator.domain import Facility
-from locator.geo import Datum, from_wgs84, geodesic_distance_m
-from locator.management import ManagementService
+from locator.core.domain import Facility
+from locator.core.geo import Datum, from_wgs84, geodesic_distance_m
+from locator.services.management import ManagementService
 
 from .manage_support import CHAOYANG, HAIDIAN, login, make_user, manage_demo_app, page_csrf
 

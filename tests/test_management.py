@@ -9,11 +9,11 @@ from pathlib import Path
 import pytest
 from flask import Flask
 
-from locator.domain import Facility
+from locator.core.domain import Facility
+from locator.core.geo import Datum, from_wgs84, geodesic_distance_m
 from locator.errors import ForbiddenError, NotFoundError, ValidationError, VersionConflictError
-from locator.geo import Datum, from_wgs84, geodesic_distance_m
-from locator.management import FacilityFilter, ManagementService, normalise_name, similar_names
-from locator.stores.base import User
+from locator.services.management import FacilityFilter, ManagementService, normalise_name, similar_names
+from locator.stores.contract import User
 
 from .manage_support import CHAOYANG, HAIDIAN, manage_demo_app
 

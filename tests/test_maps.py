@@ -1,4 +1,4 @@
-"""Tests for locator.maps: escaping, no CDN, datum shift, marker counts, size, assets."""
+"""Tests for locator.formats.maps: escaping, no CDN, datum shift, marker counts, size, assets."""
 
 from __future__ import annotations
 
@@ -12,10 +12,10 @@ from typing import Any
 import pytest
 from markupsafe import Markup
 
-from locator import maps
-from locator.domain import KINDS, Facility, NearestHit
-from locator.geo import Datum, from_wgs84, to_leaflet
-from locator.maps import (
+from locator.core.domain import KINDS, Facility, NearestHit
+from locator.core.geo import Datum, from_wgs84, to_leaflet
+from locator.formats import maps
+from locator.formats.maps import (
     ASSETS,
     COORD_DECIMALS,
     DATA_ATTRIBUTION,

@@ -8,8 +8,8 @@ import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from locator.geo import Datum, geodesic_distance_m, to_wgs84
-from locator.navigation import APP_DATUM, APPS, MODES, navigation_links
+from locator.core.geo import Datum, geodesic_distance_m, to_wgs84
+from locator.core.navigation import APP_DATUM, APPS, MODES, navigation_links
 
 WUDAOKOU = (116.3376, 39.9925)
 TOLERANCE_M = 5.0

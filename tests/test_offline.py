@@ -6,7 +6,7 @@ import json
 import re
 from pathlib import Path
 
-from locator.web.offline import in_shell
+from locator.http.blueprints.offline import in_shell
 
 ROOT = Path(__file__).resolve().parent.parent
 

@@ -18,7 +18,7 @@ import requests
 from flask import Flask
 from flask.testing import FlaskClient
 
-from locator.services import LocatorService
+from locator.services.facilities import LocatorService
 
 from .conftest import LiveServer, make_app
 

@@ -17,7 +17,7 @@ from openapi_spec_validator import validate
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from locator.public import openapi_doc
+from locator.http import openapi as openapi_doc
 
 from .conftest import make_app
 from .manage_support import CHAOYANG, HAIDIAN, accounts, demo_copy, login, make_user, page_csrf

@@ -1,4 +1,4 @@
-"""PartnerStore conformance: the contract in locator/stores/base.py, run on every backend.
+"""PartnerStore conformance: the contract in locator/stores/contract.py, run on every backend.
 
 The ``partner_store`` fixture is the conformance suite's ``store`` (conftest.py),
 parametrized over SQLite and PostGIS.
@@ -12,8 +12,8 @@ from pathlib import Path
 import pytest
 
 from locator.errors import ConflictError, NotFoundError
-from locator.partners import hash_key, key_id, new_key
-from locator.stores.base import FacilityStore, Partner, PartnerStore
+from locator.services.partners import hash_key, key_id, new_key
+from locator.stores.contract import FacilityStore, Partner, PartnerStore
 from locator.stores.sqlite import SQLiteStore
 
 T0 = datetime(2026, 11, 20, 8, 30, tzinfo=UTC)

@@ -11,7 +11,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from locator.errors import ValidationError
-from locator.partners import PartnerService, hash_key, normalize_origin, parse_quota
+from locator.services.partners import PartnerService, hash_key, normalize_origin, parse_quota
 
 from .conftest import make_app
 

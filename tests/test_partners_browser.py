@@ -170,7 +170,7 @@ def test_embedded_map_shows_markers_at_the_requested_zoom(
     port = port_or_free(0)
     partners = locator_app.extensions["locator.partners"]
     partners.add("acme", [f"http://127.0.0.1:{port}"])
-    from locator.public.embed import snippet
+    from locator.formats.embed import snippet
 
     html = snippet(locator_server.url, "acme", kind="warm_station", lon=WUDAOKOU[0], lat=WUDAOKOU[1], zoom=14)
     site = OriginServer(partner_page(html), port)

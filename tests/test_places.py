@@ -9,10 +9,10 @@ import pytest
 from flask import Flask
 from shapely.geometry import Point
 
-from locator.areas import load_districts, load_subdistricts
-from locator.geo import Datum, geodesic_distance_m, to_wgs84
-from locator.places import PlaceIndex, area_places, load_subway, normalize, query_keys
-from locator.services import LocatorService
+from locator.core.areas import load_districts, load_subdistricts
+from locator.core.geo import Datum, geodesic_distance_m, to_wgs84
+from locator.core.places import PlaceIndex, area_places, load_subway, normalize, query_keys
+from locator.services.facilities import LocatorService
 
 HOSTILE = "<img src=x onerror=alert(1)>"
 
@@ -109,8 +109,16 @@ def test_api_places(demo_client) -> None:
 
 @pytest.mark.parametrize(
     ("qs", "param"),
-    [("", "q"), ("q=", "q"), ("q=%20%20", "q"), ("q=" + "x" * 101, "q"), ("q=a&limit=0", "limit"),
-     ("q=a&limit=51", "limit"), ("q=a&kind=planet", "kind"), ("q=a&datum=utm", "datum")],
+    [
+        ("", "q"),
+        ("q=", "q"),
+        ("q=%20%20", "q"),
+        ("q=" + "x" * 101, "q"),
+        ("q=a&limit=0", "limit"),
+        ("q=a&limit=51", "limit"),
+        ("q=a&kind=planet", "kind"),
+        ("q=a&datum=utm", "datum"),
+    ],
 )
 def test_api_places_bad_input_is_400(demo_client, qs: str, param: str) -> None:
     r = demo_client.get("/api/v1/places?" + qs)

@@ -2,7 +2,7 @@
 
 Every test checks that the page logs no console error and contacts no host but
 127.0.0.1 (tiles are off: LOCATOR_TILES=none). Screenshots go to tests/artifacts/.
-The marker assertions need the real locator/maps.py (Folium, ``div.locator-marker``).
+The marker assertions need the real locator/formats/maps.py (Folium, ``div.locator-marker``).
 """
 
 from __future__ import annotations
@@ -16,7 +16,7 @@ from urllib.parse import parse_qs, urlsplit
 import pytest
 from flask import Flask
 
-from locator.geo import geodesic_distance_m
+from locator.core.geo import geodesic_distance_m
 
 from .conftest import ARTIFACTS, PHONE, LiveServer, PageWatch, make_app
 from .test_navigation import decode

@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 
 from flask import Flask
 
-from locator.geo import Datum
-from locator.index import NearestQuery
-from locator.riders import NEED_TOGGLES, freshness, ranked_nearest
-from locator.services import LocatorService
+from locator.core.domain import NearestQuery
+from locator.core.geo import Datum
+from locator.core.riders import NEED_TOGGLES, freshness, ranked_nearest
+from locator.services.facilities import LocatorService
 
 from .conftest import make_app
 
@@ -185,7 +185,7 @@ def test_map_permalink_view_is_parsed_and_converted(tmp_path, demo_db) -> None:
     import html as htmlmod
     import json as jsonmod
 
-    from locator.geo import Datum, from_wgs84
+    from locator.core.geo import Datum, from_wgs84
 
     from .conftest import make_app
 

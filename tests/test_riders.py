@@ -7,10 +7,10 @@ from datetime import UTC, datetime, timedelta
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from locator.domain import Facility
-from locator.geo import geodesic_distance_m
-from locator.index import FacilityIndex, NearestQuery
-from locator.riders import BAND_M, band, freshness, rank_for_riders, ranked_nearest
+from locator.core.domain import Facility, NearestQuery
+from locator.core.geo import geodesic_distance_m
+from locator.core.index import FacilityIndex
+from locator.core.riders import BAND_M, band, freshness, rank_for_riders, ranked_nearest
 
 NOW = datetime(2026, 11, 22, 12, tzinfo=UTC)
 

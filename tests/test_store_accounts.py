@@ -11,7 +11,7 @@ from dataclasses import replace
 import pytest
 
 from locator.errors import ConflictError, NotFoundError
-from locator.stores.base import AccountStore, ApiToken, FacilityStore, User
+from locator.stores.contract import AccountStore, ApiToken, FacilityStore, User
 
 
 @pytest.fixture(autouse=True)

@@ -1,4 +1,4 @@
-"""One conformance suite for the store contract (locator/stores/base.py), run on every backend.
+"""One conformance suite for the store contract (locator/stores/contract.py), run on every backend.
 
 Every test taking ``store`` runs twice: on the embedded SQLite store and on PostGIS (a
 fresh database cloned from the migrated template; see conftest.py). The last part
@@ -25,18 +25,18 @@ import pytest
 from flask import Flask
 
 from locator import create_app
-from locator.domain import Facility, Feedback, validate_facility
+from locator.core.domain import Facility, Feedback, NearestQuery, validate_facility
+from locator.core.geo import Datum
+from locator.core.hours import TZ
+from locator.core.index import FacilityIndex
 from locator.errors import (
     ConflictError,
     NotFoundError,
     StoreUnavailableError,
     VersionConflictError,
 )
-from locator.geo import Datum
-from locator.hours import TZ
-from locator.index import FacilityIndex, NearestQuery
-from locator.services import LocatorService
-from locator.stores.base import Actor, CheckedBatchStore, FacilityStore, ListFilter, Report, ReportStore
+from locator.services.facilities import LocatorService
+from locator.stores.contract import Actor, CheckedBatchStore, FacilityStore, ListFilter, Report, ReportStore
 from locator.stores.postgis import MIGRATIONS, PostGISStore
 from locator.stores.sqlite import SQLiteStore
 
@@ -859,7 +859,7 @@ WUDAOKOU_QUERIES = [
 ]
 
 
-# --- rider feedback (locator.feedback): kept apart from facility data -----------------
+# --- rider feedback (locator.services.feedback): kept apart from facility data -----------------
 
 FB_T0 = datetime(2026, 11, 1, 12, tzinfo=UTC)
 
@@ -1064,7 +1064,7 @@ def test_concurrent_write_batch_and_update_of_one_facility_one_wins(store: Facil
 
 
 def test_empty_batches_write_nothing(store: FacilityStore) -> None:
-    from locator.stores.base import CheckedBatchStore
+    from locator.stores.contract import CheckedBatchStore
 
     before = store.revision()
     assert store.import_many([]) == 0

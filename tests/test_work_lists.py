@@ -11,10 +11,10 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 
-from locator.domain import Facility
+from locator.core.domain import Facility
 from locator.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
-from locator.management import ManagementService
-from locator.stores.base import User
+from locator.services.management import ManagementService
+from locator.stores.contract import User
 
 from .conftest import add_problem_report
 from .manage_support import CHAOYANG, HAIDIAN, accounts, login, make_user, manage_demo_app, page_csrf

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from locator.stores.base import FacilityStore
+from locator.stores.contract import FacilityStore
 
 
 def open_store(url: str, **options: Any) -> FacilityStore:

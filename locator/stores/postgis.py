@@ -76,12 +76,11 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Json
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
-from locator.domain import Facility, Feedback, NearestHit
+from locator.core.domain import Facility, Feedback, NearestHit, NearestQuery
+from locator.core.geo import R_MIN_M, geodesic_inverse
+from locator.core.hours import TZ, is_open
 from locator.errors import ConflictError, NotFoundError, StoreUnavailableError, VersionConflictError
-from locator.geo import R_MIN_M, geodesic_inverse
-from locator.hours import TZ, is_open
-from locator.index import NearestQuery
-from locator.stores.base import (
+from locator.stores.contract import (
     SYSTEM,
     AccountStore,
     Actor,
@@ -186,7 +185,7 @@ MIGRATIONS: list[tuple[int, str, str]] = [
     ),
     (
         2,
-        "anonymous rider feedback (append-only), see locator.feedback",
+        "anonymous rider feedback (append-only), see locator.services.feedback",
         """
         CREATE TABLE feedback (
             id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
@@ -402,8 +401,16 @@ _PARTNER_COLS = _cols(
 _USER_COLS = _cols("name", "role", "password_hash", "districts", "facilities", "active", "created_at")
 _API_TOKEN_COLS = _cols("id", "user_name", "token_hash", "label", "created_at", "revoked_at")
 _REPORT_COLS = _cols(
-    "id", "facility_id", "reason", "text", "created_at",
-    "status", "resolved_at", "resolved_by", "action", "note",
+    "id",
+    "facility_id",
+    "reason",
+    "text",
+    "created_at",
+    "status",
+    "resolved_at",
+    "resolved_by",
+    "action",
+    "note",
 )
 _SELECT_PARTNERS = sql.SQL("SELECT {} FROM partners").format(_PARTNER_COLS)
 _SELECT_USERS = sql.SQL("SELECT {} FROM users").format(_USER_COLS)
@@ -575,8 +582,7 @@ class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore,
             first.close()
             self._pool.close()
             raise StoreUnavailableError(
-                f"cannot fill the connection pool for PostgreSQL at {self.where} "
-                f"within {self.timeout_s:g} s"
+                f"cannot fill the connection pool for PostgreSQL at {self.where} within {self.timeout_s:g} s"
             ) from None
         self._thread = threading.Thread(
             target=self._listen_loop, args=(first,), name=f"locator-listener-{self.where}", daemon=True
@@ -609,9 +615,7 @@ class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore,
         with self._connection() as conn:
             with conn.transaction():
                 cur = conn.cursor(row_factory=dict_row)
-                row = cur.execute(
-                    "UPDATE store_revision SET value = value + 1 RETURNING value"
-                ).fetchone()
+                row = cur.execute("UPDATE store_revision SET value = value + 1 RETURNING value").fetchone()
                 assert row is not None
                 revision = int(row["value"])
                 yield cur, revision, datetime.now(UTC)
@@ -833,9 +837,7 @@ class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore,
             ]
             deleted = [
                 r["id"]
-                for r in cur.execute(
-                    "SELECT id FROM tombstones WHERE revision > %s ORDER BY id", (revision,)
-                )
+                for r in cur.execute("SELECT id FROM tombstones WHERE revision > %s ORDER BY id", (revision,))
             ]
         self._saw_revision(current)
         return ChangeSet(current, changed, deleted)
@@ -880,9 +882,7 @@ class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore,
         new: Facility | None,
         facility_id: str,
     ) -> None:
-        cur.execute(
-            _INSERT_HISTORY, _history_row(revision, at, action, actor, old, new, facility_id)
-        )
+        cur.execute(_INSERT_HISTORY, _history_row(revision, at, action, actor, old, new, facility_id))
 
     @staticmethod
     def _fetch(cur: psycopg.Cursor[dict[str, Any]], facility_id: str) -> Facility | None:
@@ -1049,7 +1049,7 @@ class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore,
         -----
         Candidates come from a KNN scan ``ORDER BY geog <-> point LIMIT m`` (GiST,
         index-assisted) with kinds, statuses and amenities (``@>``) filtered in SQL;
-        ``open_at`` is evaluated in Python with :func:`locator.hours.is_open`, and the
+        ``open_at`` is evaluated in Python with :func:`locator.core.hours.is_open`, and the
         candidates are re-ranked by spheroid ``ST_Distance`` (PostGIS uses
         GeographicLib, the algorithm of :class:`pyproj.Geod`; they agree to far
         below a millimetre).
@@ -1057,15 +1057,15 @@ class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore,
         **Why it is exact.** For geography, ``<->`` is the great-circle distance on
         the sphere of radius :data:`R_SPHERE_M` with geodetic lon/lat taken as
         spherical coordinates, i.e. ``R_SPHERE_M * theta`` with ``theta`` the same
-        central angle :mod:`locator.index` uses; and the ellipsoidal geodesic
-        distance satisfies ``s >= R_MIN_M * theta`` (:data:`locator.geo.R_MIN_M`).
+        central angle :mod:`locator.core.index` uses; and the ellipsoidal geodesic
+        distance satisfies ``s >= R_MIN_M * theta`` (:data:`locator.core.geo.R_MIN_M`).
         ``ORDER BY … LIMIT m`` returns the ``m`` SQL-matching rows with the smallest
         ``<->``, so every row not returned has ``theta >= theta_m`` (the m-th row's)
         and hence ``s >= R_MIN_M * theta_m``. Once the k-th best accepted distance
         (or the radius) is below that bound — with a relative margin of 1e-9 for
         rounding — no unseen row can enter the answer. Otherwise ``m`` grows 4x and
         the query repeats; fewer than ``m`` rows means every matching row was seen.
-        This is the bound :class:`locator.index.FacilityIndex` uses, so both return
+        This is the bound :class:`locator.core.index.FacilityIndex` uses, so both return
         the same ids, order and distances.
         """
         clauses = [sql.SQL("status = ANY(%(statuses)s::text[])")]
@@ -1304,8 +1304,7 @@ class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore,
         with self._tx() as cur:
             row = cur.execute(
                 sql.SQL(
-                    "UPDATE partners SET revoked_at = coalesce(revoked_at, %s) WHERE name = %s "
-                    "RETURNING {}"
+                    "UPDATE partners SET revoked_at = coalesce(revoked_at, %s) WHERE name = %s RETURNING {}"
                 ).format(_PARTNER_COLS),
                 (at, name),
             ).fetchone()
@@ -1558,4 +1557,3 @@ class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore,
         """True while the revision listener is connected and caught up."""
         with self._rev_lock:
             return self._listening
-

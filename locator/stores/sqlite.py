@@ -20,9 +20,9 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any
 
-from locator.domain import Facility, Feedback
+from locator.core.domain import Facility, Feedback
 from locator.errors import ConflictError, NotFoundError, StoreUnavailableError, VersionConflictError
-from locator.stores.base import (
+from locator.stores.contract import (
     SYSTEM,
     AccountStore,
     Actor,
@@ -104,7 +104,7 @@ MIGRATIONS: list[str] = [
         revoked_at TEXT
     );
     """,
-    # 3: anonymous rider feedback (append-only), see locator.feedback.
+    # 3: anonymous rider feedback (append-only), see locator.services.feedback.
     """
     CREATE TABLE feedback (
         id INTEGER PRIMARY KEY AUTOINCREMENT,
@@ -427,9 +427,7 @@ class SQLiteStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore, 
             ]
             deleted = [
                 r[0]
-                for r in conn.execute(
-                    "SELECT id FROM tombstones WHERE revision > ? ORDER BY id", (revision,)
-                )
+                for r in conn.execute("SELECT id FROM tombstones WHERE revision > ? ORDER BY id", (revision,))
             ]
         finally:
             conn.execute("COMMIT")
@@ -619,9 +617,7 @@ class SQLiteStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore, 
         return stored
 
     def find_token(self, token_hash: str) -> ApiToken | None:
-        row = self._conn().execute(
-            "SELECT * FROM api_tokens WHERE token_hash = ?", (token_hash,)
-        ).fetchone()
+        row = self._conn().execute("SELECT * FROM api_tokens WHERE token_hash = ?", (token_hash,)).fetchone()
         return None if row is None else _row_to_token(row)
 
     def list_tokens(self, user_name: str | None = None) -> builtins.list[ApiToken]:
@@ -783,13 +779,10 @@ class SQLiteStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore, 
                 raise NotFoundError(f"no facility with id {facility.id!r}", param="id")
             if old.version != expected_version:
                 raise VersionConflictError(
-                    f"facility {facility.id!r} is at version {old.version}, "
-                    f"not {expected_version}",
+                    f"facility {facility.id!r} is at version {old.version}, not {expected_version}",
                     current_version=old.version,
                 )
-            stored = facility.replace(
-                version=old.version + 1, updated_at=datetime.fromisoformat(at)
-            )
+            stored = facility.replace(version=old.version + 1, updated_at=datetime.fromisoformat(at))
             self._put(conn, stored, revision)
             self._log(conn, revision, at, "update", actor, old, stored, stored.id)
         return stored
@@ -801,8 +794,7 @@ class SQLiteStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore, 
                 raise NotFoundError(f"no facility with id {facility_id!r}", param="id")
             if old.version != expected_version:
                 raise VersionConflictError(
-                    f"facility {facility_id!r} is at version {old.version}, "
-                    f"not {expected_version}",
+                    f"facility {facility_id!r} is at version {old.version}, not {expected_version}",
                     current_version=old.version,
                 )
             conn.execute("DELETE FROM facilities WHERE id = ?", (facility_id,))

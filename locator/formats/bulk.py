@@ -1,0 +1,222 @@
+"""Bulk files: read uploads (CSV, XLSX, GeoJSON) into records; write exports. No Flask here.
+
+Columns (CSV, XLSX) and GeoJSON properties are the domain field names, see
+``docs/managers.md``: ``id, kind, name, address, lon, lat, amenities, opening_hours,
+host_type, phone, status, status_until, status_reason, verified_at, source``. CSV and
+XLSX rows carry ``lon``/``lat`` columns; GeoJSON rows a Point geometry. Coordinates are
+in the datum the uploader declares; exports are always WGS-84. Other columns (an export's
+``district_adcode``, ``version``, …) are ignored on upload.
+
+Spreadsheet safety: text cells that a spreadsheet would run as a formula (starting with
+``=``, ``@``, or ``+``/``-`` unless a plain number or phone number) get a leading ``'``,
+and that ``'`` is removed again on upload, so an export round-trips unchanged.
+"""
+
+from __future__ import annotations
+
+import csv
+import dataclasses
+import io
+import json
+import math
+import re
+import tempfile
+from collections.abc import Iterable
+from datetime import date, datetime
+from pathlib import Path
+from typing import Any, Final
+
+from openpyxl import Workbook, load_workbook
+
+from locator.core.domain import Facility
+from locator.errors import Msg, ValidationError
+from locator.formats.readers import read_records
+from locator.formats.serialize import facility_feature
+
+#: Upload types by file suffix.
+UPLOAD_TYPES: Final = {".csv": "CSV", ".xlsx": "XLSX", ".geojson": "GeoJSON", ".json": "GeoJSON"}
+#: Most rows one upload may hold.
+MAX_ROWS: Final = 20_000
+
+#: Export columns: every Facility field, in the dataclass's order.
+EXPORT_COLUMNS: Final = tuple(f.name for f in dataclasses.fields(Facility))
+
+_NUMBER_LIKE: Final = re.compile(r"^[+-][0-9 ()+\-.]*$")
+
+
+def _risky(text: str) -> bool:
+    """True for text a spreadsheet would evaluate: ``=…``, ``@…``, ``+``/``-`` unless a plain number."""
+    if not text:
+        return False
+    return text[0] in "=@\t\r" or (text[0] in "+-" and not _NUMBER_LIKE.match(text))
+
+
+def _defuse(text: str) -> str:
+    """Prefix ``'`` to text a spreadsheet would evaluate as a formula."""
+    return "'" + text if _risky(text) else text
+
+
+def _renamed(detail: str, old: str, new: str) -> str:
+    """``detail`` with the temporary file name ``old`` replaced by the uploaded name ``new``."""
+    if isinstance(detail, Msg):
+        values = {k: v.replace(old, new) if type(v) is str else v for k, v in detail.values.items()}
+        return Msg(detail.template, **values)
+    return detail.replace(old, new)
+
+
+def _undefuse(value: Any) -> Any:
+    if isinstance(value, str) and value.startswith("'") and _risky(value[1:]):
+        return value[1:]
+    return value
+
+
+def _cell_text(value: Any) -> Any:
+    """An XLSX cell value as the text a CSV would hold (None for empty)."""
+    if value is None:
+        return None
+    if isinstance(value, bool):
+        return "true" if value else "false"
+    if isinstance(value, int):
+        return str(value)
+    if isinstance(value, float):
+        if math.isfinite(value) and value.is_integer() and abs(value) < 1e15:
+            return str(int(value))
+        return repr(value)
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    text = str(value)
+    return text if text.strip() else None
+
+
+def read_upload(filename: str, data: bytes) -> list[tuple[int, dict[str, Any]]]:
+    """Read an uploaded file into ``(row_number, record)`` pairs.
+
+    Parameters
+    ----------
+    filename : str
+        Only its suffix is used (``.csv``, ``.xlsx``, ``.geojson``/``.json``).
+    data : bytes
+        The file's content.
+
+    Returns
+    -------
+    list of (int, dict)
+        Row numbers from 1 = the first data row (the line after the header; the first
+        feature). Coordinates are untouched (the caller declares their datum).
+
+    Raises
+    ------
+    ValidationError
+        For an unsupported type, an unreadable file, or more than :data:`MAX_ROWS` rows
+        (``param="file"``).
+    """
+    suffix = Path(filename or "").suffix.lower()
+    kind = UPLOAD_TYPES.get(suffix)
+    if kind is None:
+        raise ValidationError(Msg("upload a .csv, .xlsx or .geojson file"), param="file")
+    if not data:
+        raise ValidationError(Msg("the file is empty"), param="file")
+    if kind == "XLSX":
+        records = _read_xlsx(data)
+    else:
+        with tempfile.TemporaryDirectory() as tmp:
+            path = Path(tmp) / f"upload{suffix}"
+            path.write_bytes(data)
+            try:
+                records = read_records(path)
+            except ValidationError as exc:
+                raise ValidationError(_renamed(exc.detail, path.name, filename), param="file") from None
+    if len(records) > MAX_ROWS:
+        raise ValidationError(Msg("at most %(n)s rows per upload", n=MAX_ROWS), param="file")
+    return [(n, {k: _undefuse(v) for k, v in rec.items()}) for n, rec in records]
+
+
+def _read_xlsx(data: bytes) -> list[tuple[int, dict[str, Any]]]:
+    try:
+        wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many types for a bad file
+        raise ValidationError(Msg("cannot read the XLSX file: %(why)s", why=str(exc)), param="file") from None
+    try:
+        ws = wb.worksheets[0]
+        rows = ws.iter_rows(values_only=True)
+        header: list[str] | None = None
+        out: list[tuple[int, dict[str, Any]]] = []
+        n = 0
+        for row in rows:
+            cells = [_cell_text(v) for v in row]
+            if header is None:
+                if not any(cells):
+                    continue
+                header = [str(c).strip() if c is not None else "" for c in cells]
+                continue
+            if not any(cells):
+                continue
+            n += 1
+            if n > MAX_ROWS:
+                break
+            out.append((n, {h: c for h, c in zip(header, cells, strict=False) if h}))
+    finally:
+        wb.close()
+    if header is None:
+        raise ValidationError(Msg("the spreadsheet has no header row"), param="file")
+    return out
+
+
+def _export_row(f: Facility) -> dict[str, Any]:
+    return {
+        "id": f.id,
+        "kind": f.kind,
+        "name": f.name,
+        "address": f.address,
+        "lon": f"{f.lon:.7f}",
+        "lat": f"{f.lat:.7f}",
+        "amenities": ";".join(sorted(f.amenities)),
+        "opening_hours": f.opening_hours,
+        "host_type": f.host_type,
+        "phone": f.phone,
+        "status": f.status,
+        "status_until": f.status_until.isoformat() if f.status_until else "",
+        "status_reason": f.status_reason,
+        "verified_at": f.verified_at.isoformat() if f.verified_at else "",
+        "district_adcode": f.district_adcode or "",
+        "district_name": f.district_name or "",
+        "subdistrict": f.subdistrict or "",
+        "version": str(f.version),
+        "updated_at": f.updated_at.isoformat() if f.updated_at else "",
+        "source": f.source,
+        "demo": "true" if f.demo else "false",
+    }
+
+
+def export_csv(facilities: Iterable[Facility]) -> bytes:
+    """CSV (UTF-8 with BOM, for Excel) with :data:`EXPORT_COLUMNS`; lon/lat WGS-84."""
+    buf = io.StringIO()
+    writer = csv.DictWriter(buf, fieldnames=EXPORT_COLUMNS, lineterminator="\r\n")
+    writer.writeheader()
+    for f in facilities:
+        writer.writerow({k: _defuse(v) for k, v in _export_row(f).items()})
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def export_xlsx(facilities: Iterable[Facility]) -> bytes:
+    """XLSX with :data:`EXPORT_COLUMNS`; every cell is text (never a formula); lon/lat WGS-84."""
+    wb = Workbook(write_only=False)
+    ws = wb.active
+    assert ws is not None
+    ws.title = "facilities"
+    ws.append(list(EXPORT_COLUMNS))
+    for r, f in enumerate(facilities, start=2):
+        row = _export_row(f)
+        for c, key in enumerate(EXPORT_COLUMNS, start=1):
+            cell = ws.cell(row=r, column=c)
+            cell.value = _defuse(row[key])
+            cell.data_type = "s"  # text, even when it starts with "="
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+def export_geojson(facilities: Iterable[Facility]) -> bytes:
+    """An RFC 7946 FeatureCollection (WGS-84)."""
+    body = {"type": "FeatureCollection", "features": [facility_feature(f) for f in facilities]}
+    return json.dumps(body, ensure_ascii=False).encode("utf-8")

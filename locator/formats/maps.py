@@ -1,0 +1,973 @@
+"""Leaflet maps for the locator, built with folium; the only module that imports folium.
+
+The builders are pure: they take domain objects and return the rendered pieces of a
+folium figure (:class:`MapParts`) for *our* Jinja templates to place. They never import
+Flask; the app passes ``asset_url`` (e.g. ``lambda p: url_for("static", filename=p)``).
+
+Rules this module enforces
+--------------------------
+* **No CDN.** folium's default asset lists (Leaflet from jsDelivr, jQuery, Bootstrap,
+  Font Awesome, awesome-markers) are replaced on every element that has them, so the
+  page references only files under ``static/`` (through ``asset_url``) plus the tile
+  URL. Nothing here needs jQuery: folium's ``Popup`` (which calls ``$(...)``) and the
+  ``$(document).ready`` in ``Map`` are replaced by jQuery-free subclasses.
+* **Every data string is escaped** with :func:`escape_text` before it reaches folium.
+  That is more than :func:`markupsafe.escape`: folium embeds some strings in JavaScript
+  template literals (backtick, ``${``, backslash), and branca re-parses every rendered
+  macro as a Jinja template, so ``{{ ... }}`` in a facility name would otherwise be
+  *executed on the server*. :func:`escape_text` turns all of these into HTML character
+  references, which display unchanged wherever Leaflet inserts the text as HTML.
+* **Coordinate order.** Our coordinates are ``(lon, lat)``; Leaflet's are
+  ``[lat, lon]``, obtained only through :func:`locator.core.geo.to_leaflet`.
+* **Datum.** Data are WGS-84. A tile provider declares its datum; for a GCJ-02
+  provider (AMap) every marker, the user's position and the district outlines are
+  shifted with :func:`locator.core.geo.from_wgs84` for display only. Links back to the API
+  (``/nearest?lon=..&lat=..``) always carry WGS-84.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import threading
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from typing import Any, Final, cast
+
+import folium
+import shapely
+from branca.element import Figure
+from folium.plugins import FastMarkerCluster
+from folium.template import Template
+from markupsafe import Markup, escape
+from shapely.geometry import mapping, shape
+
+from locator.core.domain import KINDS, Facility, Label, NearestHit
+from locator.core.geo import Datum, from_wgs84, to_leaflet, valid_lonlat
+
+__all__ = [
+    "ASSETS",
+    "DATA_ATTRIBUTION",
+    "DEMO_ATTRIBUTION",
+    "TILE_PROVIDERS",
+    "MapParts",
+    "TileProvider",
+    "escape_text",
+    "nearest_map",
+    "overview_map",
+]
+
+#: Paths under ``static/`` of every asset a map page may reference (for ``asset_url``).
+ASSETS: Final[dict[str, str]] = {
+    "leaflet_js": "vendor/leaflet/leaflet.js",
+    "leaflet_css": "vendor/leaflet/leaflet.css",
+    "markercluster_js": "vendor/leaflet.markercluster/leaflet.markercluster.js",
+    "markercluster_css": "vendor/leaflet.markercluster/MarkerCluster.css",
+    "markercluster_default_css": "vendor/leaflet.markercluster/MarkerCluster.Default.css",
+    "locator_map_css": "css/locator-map.css",
+}
+
+#: Credit for our facility data, always added to the map's attribution control.
+DATA_ATTRIBUTION: Final = "Data: © OpenStreetMap contributors (ODbL)"
+#: Appended to :data:`DATA_ATTRIBUTION` while the synthetic demo layer is shown.
+DEMO_ATTRIBUTION: Final = "; demo layer"
+
+#: Decimal places of displayed coordinates (1e-6 degrees is about 0.1 m).
+COORD_DECIMALS: Final = 6
+#: Decimal places of district outline vertices (1e-5 degrees is about 1 m).
+OUTLINE_DECIMALS: Final = 5
+#: Douglas-Peucker tolerance for district outlines, degrees (1e-4 is about 10 m): the
+#: Beijing districts drop from ~51,000 to ~21,000 vertices.
+OUTLINE_TOLERANCE_DEG: Final = 1e-4
+
+#: Where the map looks when there is nothing to fit (Tian'anmen, WGS-84 lon, lat).
+BEIJING_CENTRE: Final = (116.3975, 39.9087)
+DEFAULT_ZOOM: Final = 11
+#: Highest zoom ``fit_bounds`` may choose (e.g. for a single point).
+FIT_MAX_ZOOM: Final = 16
+
+_JINJA_DELIMITERS: Final = ("{{", "{%", "{#")
+
+
+# --- text --------------------------------------------------------------------------
+
+_TEXT: Final[dict[str, Label]] = {
+    "origin": Label("我的位置", "Your position"),
+    "distance": Label("距离约 {} 米", "{} m away"),
+    "demo": Label("演示数据，非真实站点", "Demo data, not a real station"),
+    "nearest_link": Label("查找这里附近的站点", "Find the nearest from here"),
+    "districts": Label("行政区界", "District boundaries"),
+}
+
+
+def escape_text(value: object) -> str:
+    r"""Escape a data string for every place folium may put it.
+
+    Parameters
+    ----------
+    value : object
+        Any value; it is converted with ``str`` first, so a :class:`markupsafe.Markup`
+        is escaped too (data is never trusted as markup).
+
+    Returns
+    -------
+    str
+        HTML-escaped text (``& < > " '`` as by :func:`markupsafe.escape`) in which
+        the backtick, ``$``, ``\``, ``{`` and ``}`` are also replaced by numeric
+        character references. The result is safe as HTML text, in a quoted HTML
+        attribute, inside a JavaScript template literal or string, and cannot open a
+        Jinja block when branca re-parses rendered output. It displays as the original text wherever
+        it is interpreted as HTML (popups, tooltips, attributes); never assign it to
+        ``textContent``.
+    """
+    text = str(escape(str(value)))
+    return (
+        text.replace("\\", "&#92;")
+        .replace("`", "&#96;")
+        .replace("$", "&#36;")
+        .replace("{", "&#123;")
+        .replace("}", "&#125;")
+    )
+
+
+def _js_literal(value: Any) -> str:
+    """JSON for a ``<script>`` element (``<`` ``>`` escaped; UTF-8 kept, ``&`` kept).
+
+    Raises
+    ------
+    ValueError
+        On NaN or infinity.
+    """
+    out = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
+    out = (
+        out.replace("<", "\\u003c")
+        .replace(">", "\\u003e")
+        .replace("\u2028", "\\u2028")
+        .replace("\u2029", "\\u2029")
+    )
+    return _no_jinja(out)
+
+
+def _no_jinja(code: str) -> str:
+    """Return ``code`` after checking that branca's Jinja pass would leave it alone."""
+    for delimiter in _JINJA_DELIMITERS:
+        if delimiter in code:
+            raise ValueError(f"generated map code must not contain {delimiter!r}")
+    return code
+
+
+# --- tiles -------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class TileProvider:
+    """A raster tile source and the datum its imagery is drawn in.
+
+    Attributes
+    ----------
+    name : str
+        Registry key, e.g. ``"osm"``.
+    url : str
+        Leaflet URL template (``{s}``, ``{z}``, ``{x}``, ``{y}``); ``""`` for no tiles.
+        ``https://`` or ``http://`` (the latter is blocked as mixed content on an HTTPS
+        page).
+    attribution : str
+        Plain text, escaped when rendered. Our data credit is added separately.
+    datum : Datum
+        Datum of the imagery. Markers are shifted from WGS-84 to it for display.
+    max_zoom : int
+        Highest zoom level the provider serves.
+    subdomains : str
+        Characters substituted for ``{s}``.
+
+    Raises
+    ------
+    ValueError
+        If ``url`` is neither empty nor ``http(s)://``, or contains ``{{``, ``{%`` or
+        ``{#``.
+    """
+
+    name: str
+    url: str
+    attribution: str
+    datum: Datum
+    max_zoom: int = 18
+    subdomains: str = "abc"
+
+    def __post_init__(self) -> None:
+        if self.url and not self.url.startswith(("https://", "http://")):
+            raise ValueError(f"tile URL must be http(s):// (got {self.url!r})")
+        _no_jinja(self.url)
+
+
+#: Known tile providers by key.
+TILE_PROVIDERS: Final[dict[str, TileProvider]] = {
+    "osm": TileProvider(
+        name="osm",
+        url="https://tile.openstreetmap.org/{z}/{x}/{y}.png",
+        attribution="© OpenStreetMap contributors",
+        datum=Datum.WGS84,
+        max_zoom=19,
+        subdomains="abc",
+    ),
+    "amap": TileProvider(
+        name="amap",
+        url=(
+            "https://webrd0{s}.is.autonavi.com/appmaptile?lang=zh_cn&size=1&scale=1&style=8&x={x}&y={y}&z={z}"
+        ),
+        attribution="© 高德地图 AutoNavi",
+        datum=Datum.GCJ02,
+        max_zoom=18,
+        subdomains="1234",
+    ),
+    "none": TileProvider(name="none", url="", attribution="", datum=Datum.WGS84),
+}
+
+
+# --- output ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class MapParts:
+    """The rendered pieces of one map, to be placed by our own page template.
+
+    Attributes
+    ----------
+    header : Markup
+        ``<link>``/``<script src>`` tags for the assets (Leaflet first) and a ``<style>``
+        sizing the map element; goes inside ``<head>``.
+    html : Markup
+        The map's ``<div>`` (100 % of its container's width and height; give the
+        container a height); goes where the map should appear.
+    script : Markup
+        One inline ``<script>`` element (folium's ``figure.script``, wrapped) that
+        creates the map; goes at the end of ``<body>``, after ``html``.
+    """
+
+    header: Markup
+    html: Markup
+    script: Markup
+
+
+# --- folium elements without jQuery or CDN ----------------------------------------
+
+
+class _Map(folium.Map):
+    """``folium.Map`` that leaves ``<html>``, ``<body>`` and the viewport alone.
+
+    folium's header also sets ``html, body`` to 100 %, adds a zoom-locking viewport
+    meta tag and an ineffective ``L_NO_TOUCH`` script; its script calls jQuery's
+    ``$(document).ready`` when layers are kept in front. None of that is wanted here.
+    """
+
+    _template = Template(
+        """
+        {% macro header(this, kwargs) %}
+            <style>
+                #{{ this.get_name() }} {
+                    position: {{ this.position }};
+                    width: {{ this.width[0] }}{{ this.width[1] }};
+                    height: {{ this.height[0] }}{{ this.height[1] }};
+                    left: {{ this.left[0] }}{{ this.left[1] }};
+                    top: {{ this.top[0] }}{{ this.top[1] }};
+                }
+                .leaflet-container { font-size: {{ this.font_size }}; }
+            </style>
+        {% endmacro %}
+
+        {% macro html(this, kwargs) %}
+            <div class="folium-map locator-map" id={{ this.get_name()|tojson }}></div>
+        {% endmacro %}
+
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = L.map(
+                {{ this.get_name()|tojson }},
+                {
+                    center: {{ this.location|tojson }},
+                    crs: L.CRS.{{ this.crs }},
+                    ...{{ this.options|tojavascript }}
+                }
+            );
+            {%- if this.control_scale %}
+            L.control.scale().addTo({{ this.get_name() }});
+            {%- endif %}
+            {%- if this.zoom_control_position %}
+            L.control.zoom( { position: {{ this.zoom_control|tojson }} } ).addTo({{ this.get_name() }});
+            {%- endif %}
+            {% if this.objects_to_stay_in_front %}
+            function objects_in_front() {
+                {%- for obj in this.objects_to_stay_in_front %}
+                    {{ obj.get_name() }}.bringToFront();
+                {%- endfor %}
+            };
+            {{ this.get_name() }}.on("overlayadd", objects_in_front);
+            objects_in_front();
+            {%- endif %}
+        {% endmacro %}
+        """
+    )
+
+
+class _HtmlPopup(folium.Popup):
+    """A popup whose content is pre-escaped HTML passed as a JSON string.
+
+    folium's own Popup builds its content with jQuery (``$(`...`)[0]``) inside a JS
+    template literal; this one needs neither.
+    """
+
+    _template = Template(
+        """
+        var {{ this.get_name() }} = L.popup({{ this.options|tojavascript }});
+        {{ this.get_name() }}.setContent({{ this.content_js }});
+        {{ this._parent.get_name() }}.bindPopup({{ this.get_name() }});
+        """
+    )
+
+    def __init__(self, html: str, max_width: int = 280) -> None:
+        super().__init__(None, max_width=max_width)
+        self.content_js = _js_literal(html)
+
+
+class _Attribution(folium.MacroElement):
+    """Add a line to the parent map's attribution control."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            if ({{ this._parent.get_name() }}.attributionControl) {
+                {{ this._parent.get_name() }}.attributionControl.addAttribution(
+                    {{ this.text_js }}
+                );
+            }
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, text_html: str) -> None:
+        super().__init__()
+        self._name = "Attribution"
+        self.text_js = _js_literal(text_html)
+
+
+class _KindCluster(FastMarkerCluster):
+    """FastMarkerCluster that emits its rows as compact JSON and adds them in bulk.
+
+    ``callback`` is a JS expression evaluating to ``function (row) -> L.Marker``.
+    Unlike the parent, markers are collected and handed to ``addLayers`` (with
+    ``chunkedLoading``), and adding the cluster to the map is left to ``Layer``
+    (which honours ``show``).
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = (function () {
+                var callback = {{ this.callback_js }};
+                var data = {{ this.data_js }};
+                var cluster = L.markerClusterGroup({{ this.options|tojavascript }});
+                {%- if this.icon_create_function is not none %}
+                cluster.options.iconCreateFunction = {{ this.icon_create_function.strip() }};
+                {%- endif %}
+                var markers = new Array(data.length);
+                for (var i = 0; i < data.length; i++) {
+                    markers[i] = callback(data[i]);
+                }
+                cluster.addLayers(markers);
+                return cluster;
+            })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(
+        self,
+        data: list[list[Any]],
+        callback_js: str,
+        *,
+        name: str,
+        icon_create_function: str,
+        **options: Any,
+    ) -> None:
+        super().__init__(
+            data,
+            callback=None,
+            name=name,
+            overlay=True,
+            control=True,
+            show=True,
+            icon_create_function=icon_create_function,
+            **options,
+        )
+        self._name = "KindCluster"
+        self.callback_js = _no_jinja(callback_js)
+        self.data_js = _js_literal(self.data)
+
+
+def _use_assets(
+    element: Any,
+    asset_url: Callable[[str], str],
+    js: Iterable[str] = (),
+    css: Iterable[str] = (),
+) -> None:
+    """Replace a folium element's CDN asset lists by our static files."""
+    element.default_js = [(key, asset_url(ASSETS[key])) for key in js]
+    element.default_css = [(key, asset_url(ASSETS[key])) for key in css]
+
+
+# --- styles ------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _KindStyle:
+    colour: str
+    shape: str
+    glyph: Label
+
+
+#: Shape, fill (white text on it has contrast >= 4.5:1) and glyph per kind.
+_KIND_STYLES: Final[dict[str, _KindStyle]] = {
+    "warm_station": _KindStyle("#c2410c", "circle", Label("暖", "W")),
+    "union_home": _KindStyle("#1864ab", "square", Label("家", "U")),
+    "nursing_room": _KindStyle("#a61e4d", "hexagon", Label("母", "N")),
+}
+_OTHER_STYLE: Final = _KindStyle("#495057", "diamond", Label("?", "?"))
+_ORIGIN_COLOUR: Final = "#1971c2"
+_ICON_PX: Final = 28
+
+
+def _kind_style(kind: str) -> _KindStyle:
+    return _KIND_STYLES.get(kind, _OTHER_STYLE)
+
+
+def _kind_label(kind: str, locale: str) -> str:
+    """Escaped display label of ``kind`` (the key itself if unknown)."""
+    label = KINDS.get(kind)
+    return escape_text(label.get(locale) if label is not None else kind)
+
+
+def _shape_svg(style: _KindStyle, size: int, glyph: str) -> str:
+    """Inline SVG (no xmlns needed in HTML) of a kind's shape with ``glyph`` (escaped)."""
+    c = size / 2
+    r = size / 2 - 2
+    if style.shape == "circle":
+        shape = f'<circle cx="{c:g}" cy="{c:g}" r="{r:g}"'
+    elif style.shape == "square":
+        shape = f'<rect x="2" y="2" width="{size - 4}" height="{size - 4}" rx="4"'
+    elif style.shape == "hexagon":
+        pts = " ".join(
+            f"{c + r * math.cos(math.radians(a)):.1f},{c + r * math.sin(math.radians(a)):.1f}"
+            for a in range(-90, 270, 60)
+        )
+        shape = f'<polygon points="{pts}"'
+    else:
+        shape = f'<polygon points="{c:g},2 {size - 2},{c:g} {c:g},{size - 2} 2,{c:g}"'
+    font = max(9, round(size * 0.46))
+    glyph_svg = (
+        f'<text x="{c:g}" y="{c:g}" dy="0.35em" text-anchor="middle" fill="#fff" '
+        f'font-family="system-ui,sans-serif" font-size="{font}" font-weight="700">'
+        f"{glyph}</text>"
+        if glyph
+        else ""
+    )
+    return (
+        f'<svg width="{size}" height="{size}" viewBox="0 0 {size} {size}" '
+        f'aria-hidden="true" focusable="false">'
+        f'{shape} fill="{style.colour}" stroke="#fff" stroke-width="2"/>{glyph_svg}</svg>'
+    )
+
+
+def _swatch(kind: str) -> str:
+    style = _kind_style(kind)
+    return f'<span class="locator-swatch">{_shape_svg(style, 16, "")}</span>'
+
+
+def _origin_svg() -> str:
+    s = _ICON_PX
+    c = s / 2
+    return (
+        f'<svg width="{s}" height="{s}" viewBox="0 0 {s} {s}" aria-hidden="true" '
+        f'focusable="false"><circle cx="{c:g}" cy="{c:g}" r="{c - 1:g}" '
+        f'fill="{_ORIGIN_COLOUR}" fill-opacity="0.25"/><circle cx="{c:g}" cy="{c:g}" '
+        f'r="7" fill="{_ORIGIN_COLOUR}" stroke="#fff" stroke-width="3"/></svg>'
+    )
+
+
+def _icon_options(html: str) -> dict[str, Any]:
+    half = _ICON_PX // 2
+    return {
+        "html": html,
+        "iconSize": [_ICON_PX, _ICON_PX],
+        "iconAnchor": [half, half],
+        "popupAnchor": [0, -half],
+        "className": "locator-icon",
+    }
+
+
+def _cluster_icon_function(kind: str, locale: str) -> str:
+    """JS ``iconCreateFunction`` drawing a cluster in the kind's colour with its count."""
+    colour = _js_literal(_kind_style(kind).colour)
+    label = _js_literal(_kind_label(kind, locale))
+    return _no_jinja(
+        "function (cluster) {\n"
+        "  var n = cluster.getChildCount();\n"
+        "  var s = n < 10 ? 30 : n < 100 ? 36 : n < 1000 ? 42 : 48;\n"
+        "  var c = s / 2;\n"
+        "  var svg = '<svg width=\"' + s + '\" height=\"' + s + '\" viewBox=\"0 0 ' + s +\n"
+        '    \' \' + s + \'" aria-hidden="true" focusable="false">\' +\n'
+        "    '<circle cx=\"' + c + '\" cy=\"' + c + '\" r=\"' + c + '\" fill=\"' + "
+        f'{colour} + \'" fill-opacity="0.35"/>\' +\n'
+        "    '<circle cx=\"' + c + '\" cy=\"' + c + '\" r=\"' + (c - 5) + '\" fill=\"' + "
+        f'{colour} + \'" stroke="#fff" stroke-width="1.5"/>\' +\n'
+        '    \'<text x="\' + c + \'" y="\' + c + \'" dy="0.35em" text-anchor="middle" \' +\n'
+        '    \'fill="#fff" font-family="system-ui,sans-serif" font-size="12" \' +\n'
+        "    'font-weight=\"700\">' + n + '</text></svg>';\n"
+        "  return L.divIcon({\n"
+        "    html: '<div class=\"locator-cluster-badge\" aria-label=\"' + n + ' \u00d7 ' + "
+        f"{label} + '\">' + svg + '</div>',\n"
+        "    className: 'locator-icon locator-cluster marker-cluster',\n"
+        "    iconSize: L.point(s, s)\n"
+        "  });\n"
+        "}"
+    )
+
+
+# --- geometry ----------------------------------------------------------------------
+
+
+def _checked(lon: float, lat: float) -> tuple[float, float]:
+    lon, lat = float(lon), float(lat)
+    if not valid_lonlat(lon, lat):
+        raise ValueError(f"invalid WGS-84 coordinates lon={lon!r}, lat={lat!r}")
+    return lon, lat
+
+
+def _display(lon: float, lat: float, datum: Datum, decimals: int = COORD_DECIMALS) -> list[float]:
+    """WGS-84 ``(lon, lat)`` to Leaflet ``[lat, lon]`` in the tiles' datum, rounded."""
+    lon, lat = _checked(lon, lat)
+    dlon, dlat = from_wgs84(lon, lat, datum)
+    return to_leaflet(round(dlon, decimals), round(dlat, decimals))
+
+
+def _bounds(points: Iterable[Sequence[float]]) -> list[list[float]] | None:
+    """``[[south, west], [north, east]]`` of Leaflet ``[lat, lon]`` points, or None."""
+    lats: list[float] = []
+    lons: list[float] = []
+    for lat, lon in points:
+        lats.append(lat)
+        lons.append(lon)
+    if not lats:
+        return None
+    return [[min(lats), min(lons)], [max(lats), max(lons)]]
+
+
+_OUTLINE_STYLE: Final = {"color": "#5f3dc4", "weight": 1.5, "opacity": 0.7, "fill": False}
+_OUTLINE_CACHE_SIZE: Final = 8
+_outline_cache: dict[tuple[int, Datum], tuple[object, tuple[dict[str, Any], list[list[float]]]]] = {}
+_outline_lock = threading.Lock()
+
+
+def _district_outlines(districts: dict[str, Any], datum: Datum) -> tuple[dict[str, Any], list[list[float]]]:
+    """:func:`_outline_geojson`, cached per ``(districts object, datum)``.
+
+    The app passes the same (never mutated) districts dict on every request; converting
+    its ~50,000 vertices each time would dominate the page's cost. The cache keeps a
+    reference to the dict, so its ``id`` cannot be reused while the entry lives.
+    """
+    key = (id(districts), datum)
+    with _outline_lock:
+        entry = _outline_cache.get(key)
+    if entry is not None and entry[0] is districts:
+        return entry[1]
+    result = _outline_geojson(districts, datum)
+    with _outline_lock:
+        while len(_outline_cache) >= _OUTLINE_CACHE_SIZE:
+            _outline_cache.pop(next(iter(_outline_cache)))
+        _outline_cache[key] = (districts, result)
+    return result
+
+
+def _outline_geojson(districts: dict[str, Any], datum: Datum) -> tuple[dict[str, Any], list[list[float]]]:
+    """Copy ``districts`` keeping only simplified geometry, in ``datum``, styled.
+
+    Returns the FeatureCollection (GeoJSON order ``(lon, lat)``, simplified with
+    :data:`OUTLINE_TOLERANCE_DEG` in WGS-84, then shifted and rounded to
+    :data:`OUTLINE_DECIMALS`) and the Leaflet ``[lat, lon]`` corners of its bounding
+    box (empty if there are no vertices).
+
+    Raises
+    ------
+    ValueError
+        If ``districts`` is not a GeoJSON FeatureCollection of valid geometries.
+    """
+    if not isinstance(districts, dict) or districts.get("type") != "FeatureCollection":
+        raise ValueError("districts must be a GeoJSON FeatureCollection dict")
+    lats: list[float] = []
+    lons: list[float] = []
+
+    def convert(coords: Any) -> Any:
+        if coords and isinstance(coords[0], int | float):
+            lat, lon = _display(coords[0], coords[1], datum, OUTLINE_DECIMALS)
+            lats.append(lat)
+            lons.append(lon)
+            return [lon, lat]
+        return [convert(c) for c in coords]
+
+    def geometry(geo: dict[str, Any]) -> dict[str, Any]:
+        if geo["type"] == "GeometryCollection":
+            return {"type": "GeometryCollection", "geometries": [geometry(g) for g in geo["geometries"]]}
+        return {"type": geo["type"], "coordinates": convert(geo["coordinates"])}
+
+    features = []
+    for feature in districts.get("features") or []:
+        if not isinstance(feature, dict) or feature.get("geometry") is None:
+            continue
+        try:
+            geom = shape(feature["geometry"]).simplify(OUTLINE_TOLERANCE_DEG, preserve_topology=True)
+        except (AttributeError, IndexError, KeyError, TypeError, ValueError, shapely.errors.ShapelyError):
+            raise ValueError("malformed GeoJSON geometry in districts") from None
+        if geom.is_empty:
+            continue
+        features.append(
+            {"type": "Feature", "geometry": geometry(mapping(geom)), "properties": {"style": _OUTLINE_STYLE}}
+        )
+    corners = [[min(lats), min(lons)], [max(lats), max(lons)]] if lats else []
+    return {"type": "FeatureCollection", "features": features}, corners
+
+
+# --- assembling --------------------------------------------------------------------
+
+
+def _new_map(
+    tiles: TileProvider,
+    asset_url: Callable[[str], str],
+    locale: str,
+    *,
+    demo: bool,
+) -> _Map:
+    centre = _display(*BEIJING_CENTRE, tiles.datum)
+    m = _Map(
+        location=centre,
+        tiles=None,
+        zoom_start=DEFAULT_ZOOM,
+        control_scale=True,
+        prefer_canvas=True,
+    )
+    m.options["max_zoom"] = tiles.max_zoom
+    _use_assets(m, asset_url, js=["leaflet_js"], css=["leaflet_css", "locator_map_css"])
+    # Our template owns <head>; branca's http-equiv charset would be a second one.
+    _figure(m).header._children.pop("meta_http", None)
+    if tiles.url:
+        folium.TileLayer(
+            tiles=tiles.url,
+            attr=escape_text(tiles.attribution) or "&#160;",
+            name=tiles.name,
+            max_zoom=tiles.max_zoom,
+            subdomains=tiles.subdomains,
+            control=False,
+        ).add_to(m)
+    credit = DATA_ATTRIBUTION + (DEMO_ATTRIBUTION if demo else "")
+    m.add_child(_Attribution(escape_text(credit)))
+    return m
+
+
+def _fit(m: _Map, points: list[list[float]]) -> None:
+    bounds = _bounds(points)
+    if bounds is not None:
+        m.fit_bounds(bounds, padding=(24, 24), max_zoom=FIT_MAX_ZOOM)
+
+
+def _figure(m: _Map) -> Figure:
+    return cast(Figure, m.get_root())
+
+
+def _trusted(rendered: str) -> Markup:
+    """Mark folium output as safe: every data string in it went through escape_text."""
+    return Markup(rendered)  # noqa: S704, RUF100
+
+
+def _render(m: _Map) -> MapParts:
+    figure = _figure(m)
+    figure.render()
+    return MapParts(
+        header=_trusted(figure.header.render()),
+        html=_trusted(figure.html.render()),
+        script=_trusted("<script>\n" + figure.script.render() + "\n</script>"),
+    )
+
+
+def _demo_badge(locale: str) -> str:
+    return f'<span class="locator-popup-demo">{escape_text(_TEXT["demo"].get(locale))}</span>'
+
+
+def _hit_popup(hit: NearestHit, locale: str) -> str:
+    f = hit.facility
+    distance = escape_text(_TEXT["distance"].get(locale).format(f"{round(hit.distance_m):,}"))
+    parts = [
+        '<div class="locator-popup">',
+        f'<strong class="locator-popup-name">{escape_text(f.name)}</strong>',
+        f'<span class="locator-popup-kind">{_kind_label(f.kind, locale)}</span>',
+        f'<span class="locator-popup-distance">{distance}</span>',
+    ]
+    if f.address:
+        parts.append(f'<span class="locator-popup-address">{escape_text(f.address)}</span>')
+    if f.demo:
+        parts.append(_demo_badge(locale))
+    parts.append("</div>")
+    return "".join(parts)
+
+
+def nearest_map(
+    origin: tuple[float, float] | None,
+    hits: Sequence[NearestHit],
+    tiles: TileProvider,
+    *,
+    asset_url: Callable[[str], str],
+    locale: str = "zh",
+    demo: bool = True,
+    zoom: int | None = None,
+) -> MapParts:
+    """Map of a nearest-facility answer: the user's position and one marker per hit.
+
+    Parameters
+    ----------
+    origin : (lon, lat) or None
+        The query point, WGS-84 degrees, drawn as a distinct "your position" marker;
+        None when the position is unknown.
+    hits : sequence of NearestHit, length n
+        The answer, in rank order. Facility coordinates are WGS-84 degrees.
+    tiles : TileProvider
+        Base map. If its datum is not WGS-84, ``origin`` and every hit are shifted to
+        it with :func:`locator.core.geo.from_wgs84` (display only).
+    asset_url : callable (str) -> str
+        Maps a path under ``static/`` (e.g. ``"vendor/leaflet/leaflet.js"``) to the URL
+        the app serves it at. The only way assets are referenced.
+    locale : str, default "zh"
+        ``zh*`` for Chinese labels, anything else for English.
+    demo : bool, default True
+        Whether the facilities come from the synthetic demo layer; adds
+        :data:`DEMO_ATTRIBUTION` to the data credit.
+    zoom : int, optional
+        Open at this zoom level, centred on ``origin``, instead of fitting the results
+        (the partners' embed lets the host page choose). Ignored without ``origin``.
+
+    Returns
+    -------
+    MapParts
+        Header, map element and script. Each hit marker is a ``div.locator-marker``
+        carrying ``data-facility-id`` and ``data-kind`` (escaped) and an
+        ``aria-label``; the origin marker is a ``div.locator-origin``. Markers have a
+        tooltip with the name and a popup with name, kind label, distance in whole
+        metres, address and, for demo facilities, a demo notice. The view fits origin
+        and hits (max zoom :data:`FIT_MAX_ZOOM`), else Beijing; with ``zoom``, it is
+        set in the map's own options, so no script has to race Leaflet's opening
+        animation.
+
+    Raises
+    ------
+    ValueError
+        If ``origin`` or a facility has coordinates outside [-180, 180] x [-90, 90] or
+        not finite.
+    """
+    m = _new_map(tiles, asset_url, locale, demo=demo)
+    points: list[list[float]] = []
+
+    if origin is not None:
+        where = _display(origin[0], origin[1], tiles.datum)
+        points.append(where)
+        origin_label = escape_text(_TEXT["origin"].get(locale))
+        folium.Marker(
+            location=where,
+            icon=folium.DivIcon(
+                **_snake(
+                    _icon_options(
+                        f'<div class="locator-origin" aria-label="{origin_label}">{_origin_svg()}</div>'
+                    )
+                )
+            ),
+            tooltip=folium.Tooltip(origin_label, sticky=False, direction="top"),
+            z_index_offset=1000,
+        ).add_to(m)
+
+    for hit in hits:
+        f = hit.facility
+        where = _display(f.lon, f.lat, tiles.datum)
+        points.append(where)
+        style = _kind_style(f.kind)
+        name = escape_text(f.name)
+        kind_label = _kind_label(f.kind, locale)
+        html = (
+            f'<div class="locator-marker" data-facility-id="{escape_text(f.id)}" '
+            f'data-kind="{escape_text(f.kind)}" data-rank="{int(hit.rank)}" '
+            f'aria-label="{kind_label}: {name}">'
+            f"{_shape_svg(style, _ICON_PX, escape_text(style.glyph.get(locale)))}</div>"
+        )
+        marker = folium.Marker(
+            location=where,
+            icon=folium.DivIcon(**_snake(_icon_options(html))),
+            tooltip=folium.Tooltip(name, sticky=False, direction="top"),
+        )
+        marker.add_child(_HtmlPopup(_hit_popup(hit, locale)))
+        marker.add_to(m)
+
+    if zoom is not None and origin is not None:
+        m.location = _display(origin[0], origin[1], tiles.datum)
+        m.options["zoom"] = int(zoom)
+    else:
+        _fit(m, points)
+    return _render(m)
+
+
+def _snake(options: dict[str, Any]) -> dict[str, Any]:
+    """Leaflet DivIcon option names to folium.DivIcon keyword names."""
+    return {
+        "html": options["html"],
+        "icon_size": tuple(options["iconSize"]),
+        "icon_anchor": tuple(options["iconAnchor"]),
+        "popup_anchor": tuple(options["popupAnchor"]),
+        "class_name": options["className"],
+    }
+
+
+def _overview_callback(kind: str, locale: str, nearest_url: str) -> str:
+    """JS expression: ``function (row) -> L.Marker`` for one kind's rows.
+
+    Rows are ``[lat, lon, name, id, demo, wgs_lon?, wgs_lat?]`` with display
+    coordinates first and the name and id already escaped; the WGS-84 pair is present
+    only when the display datum differs. Popups are built on opening from those
+    escaped strings and constants.
+    """
+    style = _kind_style(kind)
+    kind_label = _kind_label(kind, locale)
+    svg = _shape_svg(style, _ICON_PX, escape_text(style.glyph.get(locale)))
+    popup_head = '<div class="locator-popup"><strong class="locator-popup-name">'
+    popup_kind = f'</strong><span class="locator-popup-kind">{kind_label}</span>'
+    link_text = escape_text(_TEXT["nearest_link"].get(locale))
+    return _no_jinja(
+        "(function () {\n"
+        f"  var kindLabel = {_js_literal(kind_label)};\n"
+        f"  var kindKey = {_js_literal(escape_text(kind))};\n"
+        f"  var svg = {_js_literal(svg)};\n"
+        f"  var iconBase = {_js_literal(_icon_options(''))};\n"
+        f"  var popupHead = {_js_literal(popup_head)};\n"
+        f"  var popupKind = {_js_literal(popup_kind)};\n"
+        f"  var demoBadge = {_js_literal(_demo_badge(locale))};\n"
+        f"  var nearestUrl = {_js_literal(escape_text(nearest_url))};\n"
+        f"  var linkText = {_js_literal(link_text)};\n"
+        "  function popup(layer) {\n"
+        "    var r = layer.locatorRow;\n"
+        "    var lon = r.length > 5 ? r[5] : r[1];\n"
+        "    var lat = r.length > 5 ? r[6] : r[0];\n"
+        "    return popupHead + r[2] + popupKind + (r[4] ? demoBadge : '') +\n"
+        "      '<a href=\"' + nearestUrl + '?lon=' + Number(lon) + '&amp;lat=' +\n"
+        "      Number(lat) + '\">' + linkText + '</a></div>';\n"
+        "  }\n"
+        "  return function (row) {\n"
+        "    var options = Object.assign({}, iconBase);\n"
+        '    options.html = \'<div class="locator-marker" data-facility-id="\' + row[3] +\n'
+        "      '\" data-kind=\"' + kindKey + '\" aria-label=\"' + kindLabel + ': ' + row[2] +\n"
+        "      '\">' + svg + '</div>';\n"
+        "    var marker = L.marker([row[0], row[1]], {icon: L.divIcon(options)});\n"
+        "    marker.locatorRow = row;\n"
+        "    marker.bindPopup(popup, {maxWidth: 280});\n"
+        "    return marker;\n"
+        "  };\n"
+        "})()"
+    )
+
+
+def overview_map(
+    facilities: Sequence[Facility],
+    districts: dict[str, Any] | None,
+    tiles: TileProvider,
+    *,
+    asset_url: Callable[[str], str],
+    locale: str = "zh",
+    demo: bool = True,
+    nearest_url: str = "/nearest",
+) -> MapParts:
+    """Whole-city map: facilities clustered per kind, with district outlines.
+
+    Parameters
+    ----------
+    facilities : sequence of Facility, length n
+        WGS-84 degrees. Tens of thousands are fine: each kind becomes one
+        Leaflet.markercluster layer fed from a compact JSON array
+        ``[lat, lon, name, id, demo(0/1)(, wgs_lon, wgs_lat)]`` (strings pre-escaped)
+        and markers and popups are built in the browser.
+    districts : dict or None
+        GeoJSON FeatureCollection of district polygons, WGS-84 ``(lon, lat)``. Only
+        geometries are used (properties are dropped), shifted to the tiles' datum
+        and rounded to :data:`OUTLINE_DECIMALS`; drawn as non-interactive outlines.
+    tiles : TileProvider
+        Base map; facilities and outlines are shifted to its datum for display.
+    asset_url : callable (str) -> str
+        Maps a path under ``static/`` to the URL the app serves it at.
+    locale : str, default "zh"
+        ``zh*`` for Chinese labels, anything else for English.
+    demo : bool, default True
+        Whether the demo layer is shown; adds :data:`DEMO_ATTRIBUTION`. Facilities with
+        ``demo=True`` get a demo notice in their popup either way.
+    nearest_url : str, default "/nearest"
+        Path of the nearest page; each popup links to
+        ``{nearest_url}?lon=<lon>&lat=<lat>`` with the facility's WGS-84 position.
+
+    Returns
+    -------
+    MapParts
+        One overlay per kind (in :data:`locator.core.domain.KINDS` order, unknown kinds
+        last) and one for the districts, switchable in a layer control; the view fits
+        the districts, else the facilities, else Beijing.
+
+    Raises
+    ------
+    ValueError
+        On invalid coordinates or a malformed ``districts``.
+    """
+    m = _new_map(tiles, asset_url, locale, demo=demo)
+    points: list[list[float]] = []
+    converted = tiles.datum is not Datum.WGS84
+
+    if districts is not None:
+        # The cached outline is shared between calls; folium.GeoJson without a
+        # style_function embeds it as is and does not modify it.
+        outline, points = _district_outlines(districts, tiles.datum)
+        folium.GeoJson(
+            outline,
+            name=escape_text(_TEXT["districts"].get(locale)),
+            overlay=True,
+            control=True,
+            show=True,
+            interactive=False,
+        ).add_to(m)
+
+    rows: dict[str, list[list[Any]]] = {}
+    for f in facilities:
+        lat, lon = _display(f.lon, f.lat, tiles.datum)
+        row: list[Any] = [lat, lon, escape_text(f.name), escape_text(f.id), int(bool(f.demo))]
+        if converted:
+            row += [round(float(f.lon), COORD_DECIMALS), round(float(f.lat), COORD_DECIMALS)]
+        rows.setdefault(f.kind, []).append(row)
+    if not points:
+        points = [[r[0], r[1]] for kind_rows in rows.values() for r in kind_rows]
+
+    order = [k for k in KINDS if k in rows] + sorted(k for k in rows if k not in KINDS)
+    for kind in order:
+        cluster = _KindCluster(
+            rows[kind],
+            _overview_callback(kind, locale, nearest_url),
+            name=f"{_swatch(kind)}{_kind_label(kind, locale)} ({len(rows[kind]):,})",
+            icon_create_function=_cluster_icon_function(kind, locale),
+            chunked_loading=True,
+            show_coverage_on_hover=False,
+        )
+        _use_assets(
+            cluster,
+            asset_url,
+            js=["markercluster_js"],
+            css=["markercluster_css", "markercluster_default_css"],
+        )
+        cluster.add_to(m)
+
+    folium.LayerControl(collapsed=True).add_to(m)
+    _fit(m, points)
+    return _render(m)

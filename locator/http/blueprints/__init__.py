@@ -1,0 +1,55 @@
+"""One blueprint per URL area. Blueprints never import each other.
+
+========================  =====================================================
+``api``                   ``/api/v1`` nearest, facilities, places, rider feedback
+``sync``                  ``/api/v1/facilities`` change feed, ``/api/v1/export.geojson``
+``manage_api``            ``/api/v1`` management (bearer token or session)
+``ogc``                   ``/ogc`` OGC API – Features
+``apidocs``               ``/api/openapi.json``, ``/api/docs``
+``embed``                 ``/embed/map``, ``/embed``
+``web`` (pages.py)        ``/``, ``/nearest``, ``/lite``, ``/map``, ``/places``, ``/facility/…``
+``offline``               ``/sw.js``, ``/manifest.webmanifest``
+``auth``                  ``/login``, ``/logout``
+``manage``                ``/manage…`` (station managers' pages)
+========================  =====================================================
+"""
+
+from __future__ import annotations
+
+from flask import Flask
+
+from locator.http.access import PUBLIC_API_BLUEPRINTS, public_api_limit
+from locator.http.blueprints import (
+    api,
+    apidocs,
+    auth,
+    embed,
+    manage,
+    manage_api,
+    offline,
+    ogc,
+    pages,
+    sync,
+)
+
+#: Registration order (it decides which of two identical rules wins: none overlap).
+BLUEPRINTS = (
+    api.bp,
+    sync.bp,
+    manage_api.bp,
+    ogc.bp,
+    apidocs.bp,
+    embed.bp,
+    pages.bp,
+    offline.bp,
+    auth.bp,
+    manage.bp,
+)
+
+
+def register_blueprints(app: Flask) -> None:
+    """Mount every blueprint; the public API's blueprints share one rate limit."""
+    for bp in BLUEPRINTS:
+        if bp.name in PUBLIC_API_BLUEPRINTS:
+            public_api_limit(bp)  # idempotent: the same limit group each time
+        app.register_blueprint(bp)

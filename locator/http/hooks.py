@@ -1,0 +1,145 @@
+"""Every app-wide request hook, in one ordered list.
+
+Flask runs ``before_request`` functions in registration order and stops at the first
+that returns a response; ``after_request`` functions run in *reverse* registration
+order. Extensions register their own hooks in ``init_app``, so with several of them the
+order used to follow the order of the ``init_app`` calls — and a ``304`` from the
+conditional-GET hook was answered before the rate limiter had counted the request.
+
+:func:`register_hooks` ends that: it takes the hooks the extensions registered, checks
+that nothing unknown was registered, and installs :data:`BEFORE` and :data:`AFTER` in
+the order written below (``AFTER`` is written in the order the functions *run*).
+``tests/test_hooks.py`` pins both lists.
+
+Before the view
+    1. the partner's API key (``X-API-Key``): the rate limits below are per partner;
+    2. rate limits (Flask-Limiter): every request of a limited route is counted here,
+       before anything may answer early;
+    3. the CSRF token on writes (Flask-WTF);
+    4. a conditional ``GET /api/v1/nearest`` answered ``304`` without querying.
+
+After the view (in this order)
+    1. rate-limit headers (Flask-Limiter), 2. ``Retry-After`` only on 429/503,
+    3. a partner's daily-quota headers, 4. CORS for registered partner origins,
+    5. HTTP caching (``Cache-Control``, ``ETag``, ``304``), 6. private answers
+    (``Cache-Control: private, no-store`` for per-user responses), 7. security headers,
+    8. the language cookie, 9. Flask-Login's remember cookie, 10. compression (last, so
+    that it compresses the final body).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from dataclasses import dataclass
+from functools import partial
+from typing import Any
+
+from flask import Flask, current_app
+from flask_limiter import Limiter
+
+from locator.http import access, caching, i18n, security
+from locator.http.auth import csrf, login_manager
+from locator.http.compression import compress
+
+
+def csrf_protect() -> None:
+    """Check the CSRF token of a write (Flask-WTF's own check, with its exemptions)."""
+    if current_app.config.get("WTF_CSRF_ENABLED", True) and current_app.config.get(
+        "WTF_CSRF_CHECK_DEFAULT", True
+    ):
+        csrf.protect(apply_exemptions=True)
+
+
+@dataclass(frozen=True, slots=True)
+class Hook:
+    """One named hook."""
+
+    name: str
+    func: Callable[..., Any]
+
+
+def _is_limiter_check(f: Any) -> bool:
+    return getattr(f, "__func__", None) is Limiter._check_request_limit
+
+
+def _is_limiter_headers(f: Any) -> bool:
+    return isinstance(f, partial) and getattr(f.func, "__name__", "").endswith("__inject_headers")
+
+
+def _is_wtf_closure(f: Any) -> bool:
+    return getattr(f, "__qualname__", "") == "CSRFProtect.init_app.<locals>.csrf_protect"
+
+
+def _take(funcs: list[Any], match: Callable[[Any], bool], what: str) -> Any:
+    found = [f for f in funcs if match(f)]
+    if len(found) != 1:
+        raise RuntimeError(f"expected exactly one {what} hook, found {len(found)}")
+    funcs.remove(found[0])
+    return found[0]
+
+
+def _installed(app: Flask) -> set[Any]:
+    """The hooks a previous :func:`register_hooks` call installed (none the first time)."""
+    previous = app.extensions.get("locator.hooks", ([], []))
+    return {h.func for hooks in previous for h in hooks}
+
+
+def _extension_after_hooks() -> list[Any]:
+    return [login_manager._update_remember_cookie, compress.after_request]
+
+
+def register_hooks(app: Flask) -> tuple[list[Hook], list[Hook]]:
+    """Install every app-wide hook in the documented order (see the module docstring).
+
+    Call after every extension's ``init_app``.
+
+    Returns
+    -------
+    before, after : list of Hook
+        In the order they run; also kept as ``app.extensions["locator.hooks"]``.
+
+    Raises
+    ------
+    RuntimeError
+        If an extension registered a hook this module does not know (a new extension
+        must be placed in the lists explicitly).
+    """
+    ours = _installed(app)
+    registered_before = [f for f in app.before_request_funcs.get(None, []) if f not in ours]
+    registered_after = [f for f in app.after_request_funcs.get(None, []) if f not in ours]
+    # On a second call the extensions' hooks are already in place: put them back to be taken.
+    registered_before += [f for f in ours if _is_limiter_check(f)]
+    registered_after += [f for f in ours if _is_limiter_headers(f) or f in _extension_after_hooks()]
+    limiter_check = _take(registered_before, _is_limiter_check, "Flask-Limiter check")
+    if not any(f is csrf_protect for f in ours):
+        _take(registered_before, _is_wtf_closure, "Flask-WTF CSRF")  # replaced by csrf_protect
+    limiter_headers = _take(registered_after, _is_limiter_headers, "Flask-Limiter headers")
+    remember_cookie = _take(
+        registered_after, lambda f: f == login_manager._update_remember_cookie, "Flask-Login"
+    )
+    compression = _take(registered_after, lambda f: f == compress.after_request, "Flask-Compress")
+    if registered_before or registered_after:
+        unknown = [getattr(f, "__qualname__", repr(f)) for f in registered_before + registered_after]
+        raise RuntimeError(f"unordered app-wide hooks: {unknown}; add them to locator.http.hooks")
+    before = [
+        Hook("partner API key", access.authenticate),
+        Hook("rate limits", limiter_check),
+        Hook("CSRF token", csrf_protect),
+        Hook("conditional nearest (304)", caching.precondition),
+    ]
+    after = [
+        Hook("rate-limit headers", limiter_headers),
+        Hook("Retry-After only on 429/503", access.retry_after_only_on_429),
+        Hook("partner quota headers", access.quota_headers),
+        Hook("CORS", access.cors),
+        Hook("HTTP caching", caching.caching),
+        Hook("private answers", security.private_answers),
+        Hook("security headers", security.framing),
+        Hook("language cookie", i18n.remember_choice),
+        Hook("remember-me cookie", remember_cookie),
+        Hook("compression", compression),
+    ]
+    app.before_request_funcs[None] = [h.func for h in before]
+    app.after_request_funcs[None] = [h.func for h in reversed(after)]
+    app.extensions["locator.hooks"] = (before, after)
+    return before, after

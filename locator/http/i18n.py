@@ -1,0 +1,75 @@
+"""Languages: zh-CN by default, English by ``?lang=``, a cookie, or ``Accept-Language``.
+
+Messages in code are msgids for ``_``/``gettext``/``_l``/``lazy_gettext`` and, for
+error details, :class:`locator.errors.Msg` (English on the API, translated on pages by
+the ``tr`` filter). Extract with every keyword::
+
+    pybabel extract -F babel.cfg -k _l -k lazy_gettext -k Msg -o locator/translations/messages.pot .
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Flask, Response, has_request_context, request
+from flask_babel import Babel, get_locale, gettext
+
+from locator.errors import Msg
+
+LOCALES = ("zh", "en")
+LANG_COOKIE = "lang"
+
+babel = Babel()
+
+
+def translated(value: Any) -> Any:
+    """A :class:`~locator.errors.Msg` in the request's language; anything else unchanged.
+
+    Outside a request (CLI, logs) a ``Msg`` stays English. Placeholder values that are
+    themselves ``Msg`` (e.g. a label) are translated too. This is the ``tr`` filter.
+    """
+    if not isinstance(value, Msg):
+        return value
+    if not has_request_context():
+        return str(value)
+    if not value.values:
+        return str(gettext(value.template))
+    return str(gettext(value.template, **{k: translated(v) for k, v in value.values.items()}))
+
+
+def locale() -> str:
+    """The current request's locale code (``zh`` or ``en``)."""
+    return str(get_locale() or "zh")
+
+
+def select_locale() -> str:
+    """The request's locale: ``?lang=`` beats the ``lang`` cookie beats Accept-Language."""
+    for value in (request.args.get("lang"), request.cookies.get(LANG_COOKIE)):
+        if value:
+            code = value.strip().lower().replace("_", "-").split("-")[0]
+            if code in LOCALES:
+                return code
+    return request.accept_languages.best_match(LOCALES, default="zh") or "zh"
+
+
+def remember_choice(response: Response) -> Response:
+    """Keep a language picked with the switch (``?lang=`` on a page) in the ``lang`` cookie.
+
+    One year, ``SameSite=Lax``; API calls never set it.
+    """
+    value = (request.args.get("lang") or "").strip().lower()
+    if value not in LOCALES or request.path.startswith("/api/"):
+        return response
+    if request.cookies.get(LANG_COOKIE) != value:
+        response.set_cookie(LANG_COOKIE, value, max_age=365 * 24 * 3600, samesite="Lax", httponly=True)
+    return response
+
+
+def init_app(app: Flask) -> None:
+    """Install Flask-Babel with our locale selector; translations in locator/translations."""
+    app.config.setdefault("BABEL_DEFAULT_LOCALE", "zh")
+    app.config.setdefault("BABEL_DEFAULT_TIMEZONE", "Asia/Shanghai")
+    babel.init_app(app, locale_selector=select_locale)
+    # Error details raised as Msg are shown in the page's language ({{ exc.detail|tr }}).
+    app.add_template_filter(translated, "tr")
+    app.add_template_test(lambda value: isinstance(value, Msg), "translatable")

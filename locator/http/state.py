@@ -1,0 +1,161 @@
+"""The app's state: the services built once per app, and accessors for the views.
+
+:func:`init_state` builds every service over the one store and keeps it in
+``app.extensions`` (Flask's place for per-app state, so two apps in one process never
+share anything). Views and hooks reach the services through the accessors below and
+never import each other for them.
+"""
+
+from __future__ import annotations
+
+import threading
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from argon2 import PasswordHasher
+from flask import Flask, current_app, url_for
+
+from locator.core.areas import ServiceArea, districts_geojson, load_districts, load_subdistricts
+from locator.core.geo import Datum
+from locator.core.places import PlaceIndex, area_places, load_subway
+from locator.errors import StoreUnavailableError
+from locator.formats import maps
+from locator.services.accounts import AccountService
+from locator.services.facilities import LocatorService
+from locator.services.feedback import FeedbackService
+from locator.services.management import ManagementService
+from locator.services.partners import PartnerService
+from locator.stores import open_store
+from locator.stores.contract import AccountStore
+
+#: ``app.extensions`` keys.
+LOCATOR = "locator"
+FEEDBACK = "locator.feedback"
+MANAGE = "locator.manage"
+ACCOUNTS = "locator.accounts"
+PARTNERS = "locator.partners"
+PLACES = "locator.places"
+
+
+def init_state(app: Flask) -> None:
+    """Open the store, create its schema, build the index and every service.
+
+    Raises
+    ------
+    StoreUnavailableError
+        If the database cannot be reached.
+    """
+    url = app.config["LOCATOR_DATABASE_URL"]
+    options: dict[str, Any] = {}
+    if not url.startswith("sqlite"):
+        options = {
+            "pool_min": app.config["LOCATOR_DB_POOL_MIN"],
+            "pool_max": app.config["LOCATOR_DB_POOL_MAX"],
+            "timeout_s": app.config["LOCATOR_DB_TIMEOUT_S"],
+        }
+    store = open_store(url, **options)
+    store.init_schema()
+    area = app.config["LOCATOR_SERVICE_AREA"]
+    service_area = ServiceArea.from_file(Path(area)) if area else ServiceArea(None)
+    svc = LocatorService(
+        store,
+        load_districts(),
+        load_subdistricts(),
+        service_area,
+        check_interval_s=app.config["LOCATOR_INDEX_CHECK_S"],
+    )
+    svc.refresh(force=True)
+    app.extensions[LOCATOR] = svc
+    app.extensions[FEEDBACK] = FeedbackService(svc)
+    app.extensions[MANAGE] = ManagementService(svc, stale_days=int(app.config.get("LOCATOR_STALE_DAYS", 90)))
+    app.extensions[PARTNERS] = PartnerService(store)
+    if isinstance(store, AccountStore):
+        # ARGON2_PARAMETERS (PasswordHasher keyword arguments) exists for tests only.
+        hasher = PasswordHasher(**app.config.get("ARGON2_PARAMETERS", {}))
+        app.extensions[ACCOUNTS] = AccountService(store, hasher)
+
+
+def service() -> LocatorService:
+    """The app's :class:`~locator.services.facilities.LocatorService` (store + index)."""
+    svc: LocatorService = current_app.extensions[LOCATOR]
+    return svc
+
+
+def feedback_service() -> FeedbackService:
+    """The app's :class:`~locator.services.feedback.FeedbackService`."""
+    fs: FeedbackService = current_app.extensions[FEEDBACK]
+    return fs
+
+
+def management() -> ManagementService:
+    """The app's :class:`~locator.services.management.ManagementService`."""
+    svc: ManagementService = current_app.extensions[MANAGE]
+    return svc
+
+
+def accounts() -> AccountService:
+    """The app's :class:`~locator.services.accounts.AccountService`.
+
+    Raises
+    ------
+    StoreUnavailableError
+        When the configured store does not implement accounts.
+    """
+    svc: AccountService | None = current_app.extensions.get(ACCOUNTS)
+    if svc is None:
+        raise StoreUnavailableError("this store does not support management accounts yet")
+    return svc
+
+
+def partners() -> PartnerService:
+    """The app's :class:`~locator.services.partners.PartnerService`."""
+    svc: PartnerService = current_app.extensions[PARTNERS]
+    return svc
+
+
+_places_lock = threading.Lock()
+
+
+def place_index() -> PlaceIndex:
+    """The app's place search, built on first use and kept in step with the facilities."""
+    idx: PlaceIndex | None = current_app.extensions.get(PLACES)
+    if idx is None:
+        with _places_lock:
+            idx = current_app.extensions.get(PLACES)
+            if idx is None:
+                svc = service()
+                idx = PlaceIndex([*area_places(svc.districts, svc.subdistricts), *load_subway()])
+                current_app.extensions[PLACES] = idx
+    fidx = service().index
+    if idx.revision != fidx.revision:
+        idx.set_facilities(fidx.facilities(), fidx.revision)
+    return idx
+
+
+def district_outlines() -> dict[str, Any]:
+    """The shipped district boundaries as GeoJSON (read once per process)."""
+    return districts_geojson()
+
+
+def tile_provider() -> maps.TileProvider:
+    """The configured tile provider (see :mod:`locator.config`)."""
+    name = current_app.config["LOCATOR_TILES"]
+    if name == "custom":
+        return maps.TileProvider(
+            name="custom",
+            url=current_app.config["LOCATOR_TILE_URL"],
+            attribution=current_app.config["LOCATOR_TILE_ATTRIBUTION"],
+            datum=Datum.parse(current_app.config["LOCATOR_TILE_DATUM"]),
+        )
+    return maps.TILE_PROVIDERS[name]
+
+
+def stale_after() -> timedelta:
+    """How long a verification stays fresh (``LOCATOR_STALE_DAYS``)."""
+    return timedelta(days=int(current_app.config.get("LOCATOR_STALE_DAYS", 90)))
+
+
+def asset_url(path: str) -> str:
+    """URL of a file under ``static/``."""
+    return url_for("static", filename=path)

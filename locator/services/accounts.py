@@ -1,0 +1,248 @@
+"""Accounts: password and bearer-token authentication, account creation. No Flask here.
+
+* Passwords are hashed with argon2id (:class:`argon2.PasswordHasher`, its default
+  parameters); a hash made with older parameters is upgraded at the next login.
+* A failed login says the same thing whether the user is unknown, inactive or the
+  password is wrong, and costs the same time (an unknown user is checked against a
+  dummy hash).
+* API tokens are 256-bit random secrets shown once; the store keeps only their SHA-256
+  (a fast hash is right here: the secret is random, not a guessable password).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from collections.abc import Collection, Iterable
+from dataclasses import replace
+from typing import Final
+
+from argon2 import PasswordHasher
+from argon2.exceptions import InvalidHashError, VerificationError
+
+from locator.errors import Msg, NotFoundError, UnauthorizedError, ValidationError
+from locator.stores.contract import ROLES, AccountStore, ApiToken, User
+
+#: The one message for every failed login (unknown user, wrong password, inactive).
+LOGIN_FAILED: Final = Msg("Unknown user name or wrong password.")
+
+PASSWORD_MIN: Final = 10
+PASSWORD_MAX: Final = 1024
+TOKEN_PREFIX: Final = "wsl_"  # noqa: S105 - a public marker, not a secret
+_NAME_RE: Final = re.compile(r"^[\w.@-]{1,64}$")
+_ADCODE_RE: Final = re.compile(r"^[0-9]{6}$")
+
+
+def token_hash(token: str) -> str:
+    """Lower-case hex SHA-256 of a token's text (what the store keeps)."""
+    return hashlib.sha256(token.encode("utf-8")).hexdigest()
+
+
+def session_fingerprint(user: User) -> str:
+    """A short digest of the password hash; sessions made before a password change stop working."""
+    return hashlib.sha256(user.password_hash.encode("utf-8")).hexdigest()[:16]
+
+
+class AccountService:
+    """Create accounts and authenticate them.
+
+    Parameters
+    ----------
+    store : AccountStore
+    hasher : argon2.PasswordHasher, optional
+        Default: argon2id with the library's default cost.
+    """
+
+    def __init__(self, store: AccountStore, hasher: PasswordHasher | None = None) -> None:
+        self.store = store
+        self.hasher = hasher or PasswordHasher()
+        self._dummy: str | None = None
+
+    @property
+    def _dummy_hash(self) -> str:
+        """A hash of a random password, checked for unknown users (made on first use)."""
+        if self._dummy is None:
+            self._dummy = self.hasher.hash(secrets.token_hex(16))
+        return self._dummy
+
+    # -- creating ----------------------------------------------------------------
+
+    def create_user(
+        self,
+        name: str,
+        password: str,
+        role: str,
+        *,
+        districts: Iterable[str] = (),
+        facilities: Iterable[str] = (),
+        known_districts: Collection[str] | None = None,
+        known_facilities: Collection[str] | None = None,
+    ) -> User:
+        """Validate and store a new account.
+
+        Parameters
+        ----------
+        name : str
+            1–64 letters, digits, ``.``, ``_``, ``@`` or ``-``.
+        password : str
+            At least :data:`PASSWORD_MIN` characters.
+        role : str
+            One of :data:`locator.stores.contract.ROLES`.
+        districts : iterable of str
+            Six-digit adcodes; required for (and only for) ``district_manager``.
+        facilities : iterable of str
+            Facility ids; required for (and only for) ``station_manager``.
+        known_districts, known_facilities : collection of str, optional
+            When given, every district/facility must be one of these.
+
+        Raises
+        ------
+        ValidationError
+            Naming the bad field.
+        ConflictError
+            If the name is taken.
+        """
+        name = (name or "").strip()
+        if not _NAME_RE.match(name):
+            raise ValidationError(
+                Msg("user name must be 1-64 letters, digits, '.', '_', '@' or '-'"), param="name"
+            )
+        if role not in ROLES:
+            raise ValidationError(
+                Msg("role must be one of %(values)s", values=", ".join(ROLES)), param="role"
+            )
+        self._check_password(password)
+        dset = frozenset(d.strip() for d in districts if d.strip())
+        fset = frozenset(f.strip() for f in facilities if f.strip())
+        bad = sorted(d for d in dset if not _ADCODE_RE.match(d))
+        if bad or (known_districts is not None and not dset <= set(known_districts)):
+            unknown = bad or sorted(dset - set(known_districts or ()))
+            raise ValidationError(
+                Msg("unknown district: %(values)s", values=", ".join(unknown)), param="district"
+            )
+        if known_facilities is not None and not fset <= set(known_facilities):
+            unknown = sorted(fset - set(known_facilities))
+            raise ValidationError(
+                Msg("unknown facility: %(values)s", values=", ".join(unknown)), param="facility"
+            )
+        if role == "district_manager" and not dset:
+            raise ValidationError(Msg("a district manager needs at least one --district"), param="district")
+        if role == "station_manager" and not fset:
+            raise ValidationError(Msg("a station manager needs at least one --facility"), param="facility")
+        if role != "district_manager" and dset:
+            raise ValidationError(Msg("only district managers have districts"), param="district")
+        if role != "station_manager" and fset:
+            raise ValidationError(Msg("only station managers have facilities"), param="facility")
+        user = User(name, role, self.hasher.hash(password), districts=dset, facilities=fset)
+        return self.store.add_user(user)
+
+    def set_password(self, name: str, password: str) -> User:
+        """Replace a user's password (every session of theirs ends).
+
+        Raises
+        ------
+        NotFoundError, ValidationError
+        """
+        self._check_password(password)
+        user = self.store.get_user(name)
+        return self.store.update_user(replace(user, password_hash=self.hasher.hash(password)))
+
+    @staticmethod
+    def _check_password(password: str) -> None:
+        if not isinstance(password, str) or len(password) < PASSWORD_MIN:
+            raise ValidationError(
+                Msg("password must be at least %(n)s characters", n=PASSWORD_MIN), param="password"
+            )
+        if len(password) > PASSWORD_MAX:
+            raise ValidationError(
+                Msg("password must be at most %(n)s characters", n=PASSWORD_MAX), param="password"
+            )
+
+    def create_token(self, user_name: str, label: str = "") -> tuple[ApiToken, str]:
+        """Create a bearer token for ``user_name``.
+
+        Returns
+        -------
+        (ApiToken, str)
+            The stored record and the secret token text, which is never stored and
+            cannot be shown again.
+
+        Raises
+        ------
+        NotFoundError
+            If there is no such user.
+        """
+        self.store.get_user(user_name)
+        secret = TOKEN_PREFIX + secrets.token_urlsafe(32)
+        record = ApiToken(
+            id="tok_" + secrets.token_hex(6),
+            user_name=user_name,
+            token_hash=token_hash(secret),
+            label=label.strip()[:200],
+        )
+        return self.store.add_token(record), secret
+
+    # -- authenticating ----------------------------------------------------------
+
+    def authenticate(self, name: str, password: str) -> User:
+        """Check a user name and password.
+
+        Returns
+        -------
+        User
+            The (active) account; its hash is upgraded if the hasher's cost changed.
+
+        Raises
+        ------
+        UnauthorizedError
+            With :data:`LOGIN_FAILED` for an unknown or inactive user or a wrong password.
+        """
+        name = (name or "").strip()
+        password = password or ""
+        try:
+            user: User | None = self.store.get_user(name) if _NAME_RE.match(name) else None
+        except NotFoundError:
+            user = None
+        if len(password) > PASSWORD_MAX:
+            password = password[:PASSWORD_MAX]  # still verified (and fails): same cost, same answer
+        try:
+            self.hasher.verify(user.password_hash if user else self._dummy_hash, password)
+        except (VerificationError, InvalidHashError):
+            raise UnauthorizedError(LOGIN_FAILED) from None
+        if user is None or not user.active:
+            raise UnauthorizedError(LOGIN_FAILED)
+        if self.hasher.check_needs_rehash(user.password_hash):
+            user = self.store.update_user(replace(user, password_hash=self.hasher.hash(password)))
+        return user
+
+    def authenticate_token(self, token: str) -> User:
+        """The active account a bearer token belongs to.
+
+        Raises
+        ------
+        UnauthorizedError
+            For an unknown or revoked token, or an inactive account.
+        """
+        token = (token or "").strip()
+        record = self.store.find_token(token_hash(token)) if token.startswith(TOKEN_PREFIX) else None
+        if record is None or record.revoked_at is not None:
+            raise UnauthorizedError(Msg("invalid or revoked token"))
+        try:
+            user = self.store.get_user(record.user_name)
+        except NotFoundError:
+            raise UnauthorizedError(Msg("invalid or revoked token")) from None
+        if not user.active:
+            raise UnauthorizedError(Msg("invalid or revoked token"))
+        return user
+
+    def load_session_user(self, session_id: str) -> User | None:
+        """The account behind a session id (``name|fingerprint``), or None if stale."""
+        name, _, fingerprint = session_id.partition("|")
+        try:
+            user = self.store.get_user(name)
+        except NotFoundError:
+            return None
+        if not user.active or not secrets.compare_digest(fingerprint, session_fingerprint(user)):
+            return None
+        return user

@@ -1,0 +1,175 @@
+"""Reading the data out in bulk: the change feed, the full export, OGC feature pages.
+
+No Flask here. Views parse requests into the arguments below and serialise the results.
+
+Change feed ordering
+--------------------
+Partners that mirror the data page through ``GET /api/v1/facilities?modified_since=…``.
+The feed is ordered by ``(updated_at, id)`` and paged with an opaque cursor that holds
+the last ``(updated_at, id)`` returned (keyset paging), not an offset: a facility
+changed while a client pages moves to the end of the order (its ``updated_at`` grows),
+so it is delivered again later in the same run and nothing shifts under the client, and
+nothing is skipped. Removed facilities (``status="removed"``) stay in the feed with their
+status; a hard delete (rare: the soft one is ``status="removed"``) is not announced, so a
+mirror should also reconcile with the full export now and then. The feed is read from the
+in-memory index, which every worker keeps in step with the store revision.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import bisect
+import json
+import weakref
+from collections.abc import Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime
+
+from locator.core.domain import Facility
+from locator.core.index import FacilityIndex
+from locator.errors import ValidationError
+from locator.stores.contract import FacilityStore, ListFilter
+
+_EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
+
+
+@dataclass(frozen=True, slots=True)
+class _FeedOrder:
+    keys: list[tuple[datetime, str]]
+    facilities: list[Facility]
+
+
+_FEED_ORDERS: weakref.WeakKeyDictionary[FacilityIndex, _FeedOrder] = weakref.WeakKeyDictionary()
+_EXTENTS: weakref.WeakKeyDictionary[FacilityIndex, dict[str | None, tuple[float, float, float, float]]] = (
+    weakref.WeakKeyDictionary()
+)
+
+
+def _updated(f: Facility) -> datetime:
+    return (f.updated_at or _EPOCH).astimezone(UTC)
+
+
+def _feed_order(index: FacilityIndex) -> _FeedOrder:
+    order = _FEED_ORDERS.get(index)
+    if order is None:
+        facilities = sorted(index.facilities(), key=lambda f: (_updated(f), f.id))
+        order = _FeedOrder([(_updated(f), f.id) for f in facilities], facilities)
+        _FEED_ORDERS[index] = order
+    return order
+
+
+def encode_cursor(f: Facility) -> str:
+    """The opaque cursor after facility ``f`` in feed order (URL-safe base64)."""
+    raw = json.dumps([_updated(f).isoformat(), f.id], separators=(",", ":")).encode()
+    return base64.urlsafe_b64encode(raw).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str) -> tuple[datetime, str]:
+    """The ``(updated_at, id)`` a cursor points after.
+
+    Raises
+    ------
+    ValidationError
+        If the cursor was not made by :func:`encode_cursor` (param ``cursor``).
+    """
+    try:
+        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        stamp, fid = json.loads(raw)
+        at = datetime.fromisoformat(stamp)
+        if at.tzinfo is None or not isinstance(fid, str):
+            raise ValueError(cursor)
+    except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
+        raise ValidationError("cursor is not valid; use the next link as given", param="cursor") from None
+    return at.astimezone(UTC), fid
+
+
+@dataclass(frozen=True, slots=True)
+class FeedPage:
+    """One page of the change feed.
+
+    Attributes
+    ----------
+    facilities : list of Facility
+        In ``(updated_at, id)`` order, every status included.
+    next_cursor : str or None
+        Cursor for the next page; None on the last page.
+    matched : int
+        Facilities changed after ``modified_since`` in total (all pages).
+    revision : int
+        The store revision the page was read at.
+    """
+
+    facilities: list[Facility]
+    next_cursor: str | None
+    matched: int
+    revision: int
+
+
+def change_feed(
+    index: FacilityIndex, modified_since: datetime | None, cursor: str | None, limit: int
+) -> FeedPage:
+    """Facilities with ``updated_at`` after ``modified_since``, oldest change first.
+
+    Parameters
+    ----------
+    index : FacilityIndex
+        The current index (all statuses).
+    modified_since : datetime, optional
+        Timezone-aware; None for everything.
+    cursor : str, optional
+        From the previous page's :attr:`FeedPage.next_cursor`.
+    limit : int
+        Page size (>= 1).
+
+    Raises
+    ------
+    ValidationError
+        For a bad cursor.
+    """
+    order = _feed_order(index)
+    start = 0
+    if modified_since is not None:
+        start = bisect.bisect_right(order.keys, (modified_since.astimezone(UTC), "\U0010ffff"))
+    matched = len(order.keys) - start
+    if cursor:
+        start = max(start, bisect.bisect_right(order.keys, decode_cursor(cursor)))
+    page = order.facilities[start : start + limit]
+    more = start + limit < len(order.facilities)
+    return FeedPage(page, encode_cursor(page[-1]) if page and more else None, matched, index.revision)
+
+
+def extent(index: FacilityIndex, kind: str | None = None) -> tuple[float, float, float, float] | None:
+    """``(min_lon, min_lat, max_lon, max_lat)`` of the facilities (of one kind), or None if none.
+
+    WGS-84 degrees; removed facilities count. Cached per index snapshot.
+    """
+    cache = _EXTENTS.setdefault(index, {})
+    if kind not in cache:
+        pts = [(f.lon, f.lat) for f in index.facilities() if kind is None or f.kind == kind]
+        if not pts:
+            return None
+        lons = [p[0] for p in pts]
+        lats = [p[1] for p in pts]
+        cache[kind] = (min(lons), min(lats), max(lons), max(lats))
+    return cache[kind]
+
+
+@dataclass(frozen=True, slots=True)
+class FeaturePage:
+    """One page of an OGC API items request: the facilities and the total matched."""
+
+    facilities: Sequence[Facility]
+    matched: int
+
+
+def feature_page(store: FacilityStore, flt: ListFilter, limit: int, offset: int) -> FeaturePage:
+    """Facilities matching ``flt`` in id order, ``limit`` from ``offset``, and the count of all.
+
+    Read from the store (the source of truth), so SQL does the filtering and paging.
+
+    Raises
+    ------
+    StoreUnavailableError
+    """
+    return FeaturePage(store.list(flt, limit=limit, offset=offset), store.count(flt))
