@@ -1,8 +1,9 @@
 r"""Build the DEMO facility layer ``geodata/beijing_demo_facilities.geojson``.
 
-The layer is a set of a few thousand **fictitious** warm stations (户外劳动者暖心驿站),
-union homes (职工之家) and nursing rooms (母婴关爱室), placed on **real** Beijing places so
-that the locator can be demonstrated and load-tested city-wide. None of them is a real
+The layer holds **fictitious** warm stations (户外劳动者暖心驿站), union homes (职工之家)
+and nursing rooms (母婴关爱室) in the numbers Beijing really has — 9,650, 13,800 and 2,020,
+25,470 in all (:data:`TARGET_COUNTS`) — placed on **real** Beijing places so that the
+locator can be demonstrated and load-tested at the city's real size. None of them is a real
 station: every name starts with ``示例·``, every address ends with ``（示例）`` or
 ``（示例位置）`` and every feature has ``"demo": true``.
 
@@ -74,7 +75,8 @@ The rules, in order:
 
 5. **Amenities**: warm stations get each of the 八可 unless a bucket drops it (cooling
    5 %, heating 5 %, rain_shelter 3 %, toilet 10 %, drinking_water 2 %, rest 2 %,
-   first_aid 15 %, meal_discount 40 %) plus extras with the probabilities in
+   first_aid 15 %, meal_discount 40 %) — and keep at least four of them (the first
+   missing ones in display order are added back) — plus extras with the probabilities in
    :data:`AMENITY_RULES`; nursing rooms always get breastfeeding_room and
    diaper_changing plus some of fridge, lockable_door, drinking_water, toilet; union
    homes always get rest and drinking_water plus a mix. Each amenity uses its own
@@ -98,7 +100,23 @@ The rules, in order:
 9. **Other fields**: ``phone`` is always ``""``; ``source`` is ``"demo: built by
    scripts/build_demo_layer.py from <source file> <source id>"``; ``demo`` is true.
 
-10. **Output**: RFC 7946 FeatureCollection (no ``crs`` member), features sorted by id,
+10. **Real size** (after rules 1-9 have placed the *named* layer, which stays exactly as
+    it is): the remaining places — every CityBench AOI point without a name and every
+    OSM subway entrance, and every named AOI point rule 1 left out (a repeated name) —
+    become *extra* candidates (id ``demo-<source id>``). An unnamed AOI point's host
+    type is ``bucket(id, "extra-host", 100)`` over :data:`EXTRA_HOSTS`, a named one's
+    comes from :data:`HOST_RULES`, an entrance's is ``subway_station``. The kind is
+    ``bucket(id, "extra-kind", 100)`` over :data:`EXTRA_KIND_SHARES` (nursing rooms only
+    where rule 2 allows them, else warm stations). Extra candidates outside the city are
+    dropped, then one is dropped if a named facility or an earlier-by-id kept extra one
+    of the same kind lies within 30 m (rule 3). Of those left, each kind keeps the ones
+    with the smallest ``bucket(id, "extra-pick", 10**9)`` (ties by id) until the kind
+    reaches :data:`TARGET_COUNTS`. Names: unnamed points ``示例·<township><host
+    word><NNN>号<label>``, NNN counting that township's extra candidates of the kind in
+    id order; named points and entrances ``示例·<name><label>`` (e.g. ``示例·五道口 A口暖心驿站``);
+    amenities, hours, status and verification follow rules 5-9.
+
+11. **Output**: RFC 7946 FeatureCollection (no ``crs`` member), features sorted by id,
     one compact feature per line, keys sorted, UTF-8, ``\\n`` line ends. Top-level
     foreign members ``name``, ``demo``, ``description``, ``license``, ``attribution``.
 
@@ -282,6 +300,17 @@ AMENITY_RULES: dict[str, dict[str, int]] = {
         "toilet": 50,
     },
 }
+#: The 八可 in display order.
+BA_KE_ORDER = (
+    "cooling",
+    "heating",
+    "rain_shelter",
+    "toilet",
+    "drinking_water",
+    "rest",
+    "first_aid",
+    "meal_discount",
+)
 #: Display order of amenities (that of locator.core.domain.AMENITIES).
 AMENITY_ORDER = (
     "cooling",
@@ -302,6 +331,27 @@ AMENITY_ORDER = (
     "fridge",
     "lockable_door",
 )
+
+#: Beijing's facilities by kind (the unions' published totals): the layer's size.
+TARGET_COUNTS: dict[str, int] = {"warm_station": 9650, "union_home": 13800, "nursing_room": 2020}
+
+#: Host types given to unnamed AOI points (cumulative percentages by bucket) and their word.
+EXTRA_HOSTS: tuple[tuple[str, int, str], ...] = (
+    ("community_centre", 40, "社区服务点"),
+    ("office_building", 62, "写字楼"),
+    ("convenience_store", 72, "便利店"),
+    ("supermarket", 79, "超市"),
+    ("shopping_mall", 84, "商场"),
+    ("bank", 89, "银行网点"),
+    ("hospital", 91, "医院"),
+    ("union_office", 95, "工会服务站"),
+    ("other", 100, "服务点"),
+)
+#: Kind shares of the extra candidates (cumulative %: nursing room, union home); the rest are
+#: warm stations. Over-provisioned so that every kind reaches its target after rule 3.
+EXTRA_KIND_SHARES = (14, 80)
+#: Hosts where a nursing room may be placed (rule 2).
+NURSING_HOSTS = frozenset({"shopping_mall", "hospital", "subway_station", "office_building"})
 
 STATUS_CLOSED_PCT = 3
 VERIFIED_OLD_PCT = 17
@@ -379,9 +429,14 @@ def kind_for(ident: str, host_type: str) -> str:
 def amenities_for(ident: str, kind: str) -> list[str]:
     """Amenity keys for a facility, in display order."""
     rules = AMENITY_RULES[kind]
-    return [
-        key for key in AMENITY_ORDER if key in rules and bucket(ident, f"amenity:{key}", 100) < rules[key]
-    ]
+    chosen = {key for key in rules if bucket(ident, f"amenity:{key}", 100) < rules[key]}
+    if kind == "warm_station":
+        # At least 4 of the 八可 (the first missing ones in display order).
+        for key in BA_KE_ORDER:
+            if len(chosen & set(BA_KE_ORDER)) >= 4:
+                break
+            chosen.add(key)
+    return [key for key in AMENITY_ORDER if key in chosen]
 
 
 def hours_for(ident: str, host_type: str) -> str:
@@ -513,6 +568,119 @@ def township_candidates(shared: Path) -> list[Candidate]:
     return out
 
 
+def extra_host(ident: str) -> tuple[str, str]:
+    """Host type and its word for an unnamed AOI point (rule 10)."""
+    b = bucket(ident, "extra-host", 100)
+    for host, upto, word in EXTRA_HOSTS:
+        if b < upto:
+            return host, word
+    raise AssertionError("EXTRA_HOSTS must end at 100")
+
+
+def extra_kind(ident: str, host_type: str) -> str:
+    """Kind of an extra candidate (rule 10)."""
+    nursing, union = EXTRA_KIND_SHARES
+    b = bucket(ident, "extra-kind", 100)
+    if b < nursing:
+        return "nursing_room" if host_type in NURSING_HOSTS else "warm_station"
+    if b < union:
+        return "union_home"
+    return "warm_station"
+
+
+def extra_candidates(shared: Path, townships: AreaIndex, used: set[str]) -> list[Candidate]:
+    """AOI points not used by rule 1, and subway entrances, named per township (rule 10).
+
+    ``used`` holds the ids of rule 1's candidates (before any location check).
+    """
+    raw: list[tuple[str, float, float, str, str, str, str, str]] = []
+    with (shared / AOI_FILE).open(encoding="utf-8", newline="") as fh:
+        for row in sorted(csv.DictReader(fh), key=lambda r: r["id"]):
+            ident = f"demo-{row['id']}"
+            if ident in used:
+                continue
+            name = VAGUE_SUFFIX_RE.sub("", row["name"].strip())
+            if name and not REGION_RE.match(name):
+                host, word = host_type_for(name), ""
+            else:
+                host, word = extra_host(ident)
+                name = ""
+            raw.append((ident, _round(row["lon"]), _round(row["lat"]), host, word, AOI_FILE, row["id"], name))
+    for f in sorted(_load_geojson(shared / SUBWAY_FILE)["features"], key=lambda f: f["properties"]["id"]):
+        props = f["properties"]
+        if props["kind"] != "subway_entrance":
+            continue
+        lon, lat = f["geometry"]["coordinates"]
+        name = props["name"].strip()
+        raw.append(
+            (
+                f"demo-{props['id']}",
+                _round(lon),
+                _round(lat),
+                "subway_station",
+                "",
+                SUBWAY_FILE,
+                props["id"],
+                name,
+            )
+        )
+    out: list[Candidate] = []
+    serial: dict[tuple[str, str], int] = {}
+    for ident, lon, lat, host, word, source_file, source_id, given in raw:
+        kind = extra_kind(ident, host)
+        township = townships.lookup(lon, lat)
+        if given:
+            place = given
+        else:
+            n = serial[(township, kind)] = serial.get((township, kind), 0) + 1
+            place = f"{township}{word}{n:03d}号"
+        out.append(Candidate(ident, lon, lat, place, host, kind, source_file, source_id))
+    return out
+
+
+def deduplicate_extra(named: Sequence[Candidate], extra: Sequence[Candidate]) -> list[Candidate]:
+    """Drop an extra candidate within 30 m of a named one or an earlier kept extra one (same kind)."""
+    ordered = sorted(extra, key=lambda c: c.id)
+    kept_ids: set[str] = set()
+    for kind in sorted({c.kind for c in ordered}):
+        fixed = [c for c in named if c.kind == kind]
+        group = [c for c in ordered if c.kind == kind]
+        allc = fixed + group
+        lons = np.array([c.lon for c in allc])
+        lats = np.array([c.lat for c in allc])
+        neighbours: dict[int, list[int]] = {}
+        for i, j in close_pairs(lons, lats, DEDUP_M):
+            neighbours.setdefault(j, []).append(i)
+            neighbours.setdefault(i, []).append(j)
+        kept = np.zeros(len(allc), dtype=bool)
+        kept[: len(fixed)] = True
+        for j in range(len(fixed), len(allc)):  # extra ones in id order
+            if not any(kept[i] for i in neighbours.get(j, ()) if i < j):
+                kept[j] = True
+                kept_ids.add(allc[j].id)
+    return [c for c in ordered if c.id in kept_ids]
+
+
+def pick_to_target(named: Sequence[Candidate], extra: Sequence[Candidate]) -> list[Candidate]:
+    """Extra candidates that bring each kind to :data:`TARGET_COUNTS` (rule 10).
+
+    Raises
+    ------
+    SystemExit
+        If a kind has too few candidates left.
+    """
+    out: list[Candidate] = []
+    for kind, target in TARGET_COUNTS.items():
+        need = target - sum(1 for c in named if c.kind == kind)
+        pool = sorted(
+            (c for c in extra if c.kind == kind), key=lambda c: (bucket(c.id, "extra-pick", 10**9), c.id)
+        )
+        if len(pool) < need:
+            raise SystemExit(f"only {len(pool)} extra {kind} candidates for {need} needed")
+        out.extend(pool[:need])
+    return out
+
+
 class AreaIndex:
     """Point-in-polygon lookup of a name property over a polygon layer."""
 
@@ -609,13 +777,18 @@ def to_feature(c: Candidate, districts: AreaIndex, townships: AreaIndex) -> dict
     }
 
 
-def build(shared: Path) -> list[dict[str, Any]]:
-    """All demo features, sorted by id."""
+def build(shared: Path, *, named_only: bool = False) -> list[dict[str, Any]]:
+    """All demo features, sorted by id (``named_only``: rules 1-9 alone, without rule 10)."""
     cands = subway_candidates(shared) + aoi_candidates(shared) + township_candidates(shared)
+    used = {c.id for c in cands}
     cands = inside_city(cands, shared / CITY_FILE)
     cands = deduplicate(cands)
     districts = AreaIndex(shared / DISTRICT_FILE, "name")
     townships = AreaIndex(shared / TOWNSHIP_FILE, "name")
+    if not named_only:
+        extra = inside_city(extra_candidates(shared, townships, used), shared / CITY_FILE)
+        extra = deduplicate_extra(cands, extra)
+        cands = sorted(cands + pick_to_target(cands, extra), key=lambda c: c.id)
     return [to_feature(c, districts, townships) for c in cands]
 
 
@@ -645,10 +818,13 @@ def main(argv: Sequence[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--shared", type=Path, default=DEFAULT_SHARED, help="source data folder")
     parser.add_argument("--out", type=Path, default=DEFAULT_OUT, help="output GeoJSON")
+    parser.add_argument(
+        "--named-only", action="store_true", help="only the named places (rules 1-9): the tests' layer"
+    )
     args = parser.parse_args(argv)
     shared = args.shared if args.shared.is_absolute() else REPO_ROOT / args.shared
     out = args.out if args.out.is_absolute() else REPO_ROOT / args.out
-    features = build(shared)
+    features = build(shared, named_only=args.named_only)
     out.parent.mkdir(parents=True, exist_ok=True)
     with out.open("w", encoding="utf-8", newline="\n") as fh:
         fh.write(dumps(features))

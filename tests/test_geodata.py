@@ -30,6 +30,7 @@ from locator.core.geo import gcj02_to_wgs84
 REPO = Path(__file__).resolve().parents[1]
 GEODATA = REPO / "geodata"
 DEMO = GEODATA / "beijing_demo_facilities.geojson"
+NAMED = Path(__file__).resolve().parent / "data" / "beijing_demo_named.geojson"
 SHARED = REPO.parent / "shared" / "data"
 DUCHANG = REPO / "tests" / "data" / "union_stations_duchang_real.geojson"
 
@@ -103,12 +104,12 @@ def test_demo_layer_is_a_feature_collection_marked_as_demo() -> None:
     assert "crs" not in doc  # RFC 7946
     assert "示例" in doc["description"] and "NOT real" in doc["description"]
     assert "OpenStreetMap" in doc["attribution"] and "ODbL" in doc["license"]
-    assert DEMO.stat().st_size < 3_000_000
+    assert DEMO.stat().st_size < 20_000_000
 
 
 def test_demo_feature_count_and_shape() -> None:
     features = demo_features()
-    assert 2000 <= len(features) <= 8000
+    assert len(features) == 25_470  # Beijing's real number of facilities
     for f in features:
         assert f["type"] == "Feature"
         assert f["geometry"]["type"] == "Point"
@@ -157,9 +158,7 @@ def test_demo_kinds_and_district_coverage() -> None:
     kinds = Counter(f["properties"]["kind"] for f in features)
     assert set(kinds) == set(KINDS)
     n = len(features)
-    assert 0.55 <= kinds["warm_station"] / n <= 0.75
-    assert 0.15 <= kinds["union_home"] / n <= 0.35
-    assert 0.05 <= kinds["nursing_room"] / n <= 0.15
+    assert kinds == {"warm_station": 9650, "union_home": 13800, "nursing_room": 2020}
 
     districts = load(GEODATA / "beijing_districts.geojson")["features"]
     tree = shapely.STRtree([shape(d["geometry"]) for d in districts])
@@ -223,7 +222,12 @@ def test_demo_status_hours_and_verification_mix() -> None:
     assert 0.12 <= stale <= 0.22
 
 
-def test_demo_layer_is_reproducible(tmp_path: Path) -> None:
+@pytest.mark.parametrize(
+    ("options", "expected"),
+    [([], DEMO), (["--named-only"], NAMED)],
+    ids=["shipped", "tests-named-only"],
+)
+def test_demo_layer_is_reproducible(tmp_path: Path, options: list[str], expected: Path) -> None:
     if not SHARED.is_dir():
         pytest.skip(f"source data folder {SHARED} is absent (only on dev/CI machines)")
     out = tmp_path / "demo.geojson"
@@ -235,11 +239,19 @@ def test_demo_layer_is_reproducible(tmp_path: Path) -> None:
             str(SHARED),
             "--out",
             str(out),
+            *options,
         ],
         check=True,
         capture_output=True,
     )
-    assert out.read_bytes() == DEMO.read_bytes()
+    assert out.read_bytes() == expected.read_bytes()
+
+
+def test_the_tests_layer_is_the_named_part_of_the_shipped_layer() -> None:
+    shipped = {f["properties"]["id"]: f for f in demo_features()}
+    named = load(NAMED)["features"]
+    assert len(named) == 3908
+    assert all(shipped[f["properties"]["id"]] == f for f in named)
 
 
 # --- copied source layers -------------------------------------------------------------

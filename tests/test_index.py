@@ -65,7 +65,7 @@ class World:
                     status=p.get("status") or "open",
                 )
             )
-        assert len(demo) == 3908
+        assert len(demo) == 25_470  # the shipped demo layer, Beijing's real size
         dups = []
         for i, f in enumerate(demo):
             # Same location, different id: one sorting before, one after the original;

@@ -17,6 +17,7 @@ import threading
 import time
 from collections.abc import Callable, Iterator
 from datetime import UTC, date, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import port_for
@@ -40,7 +41,7 @@ from locator.stores.contract import Actor, CheckedBatchStore, FacilityStore, Lis
 from locator.stores.postgis import MIGRATIONS, PostGISStore
 from locator.stores.sqlite import SQLiteStore
 
-from .conftest import ROOT, ThrowawayCluster, add_problem_report, make_pg_app, open_like
+from .conftest import ROOT, ThrowawayCluster, add_problem_report, make_app, make_pg_app, open_like
 
 INTEGRITY_ERRORS = (sqlite3.IntegrityError, psycopg.IntegrityError)
 DB_ERRORS = (sqlite3.DatabaseError, psycopg.Error)
@@ -817,26 +818,31 @@ def test_cli_against_an_unreachable_database_exits_non_zero() -> None:
 
 
 @pytest.mark.postgis
-def test_cli_init_db_and_load_demo_on_postgis(postgis_url: str, demo_client: Any) -> None:
-    """docs/postgis.md's steps; the Wudaokou query then answers as on the embedded store."""
-    env = {
-        **os.environ,
-        "LOCATOR_DATABASE_URL": postgis_url,
-        "LOCATOR_SECRET_KEY": "test-secret-key-0123456789",
-    }
-    for args, expected in ((["init-db"], "Schema ready (postgis)"), (["load-demo"], "Loaded 3908 DEMO")):
-        proc = subprocess.run(  # noqa: S603
-            [sys.executable, "-m", "flask", "--app", "app", "locator", *args],
-            cwd=ROOT,
-            env=env,
-            capture_output=True,
-            text=True,
-            timeout=300,
-            check=False,
-        )
-        assert proc.returncode == 0, proc.stderr
-        assert expected in proc.stdout
+def test_cli_init_db_and_load_demo_on_postgis(postgis_url: str, tmp_path: Path) -> None:
+    """docs/postgis.md's steps; the Wudaokou query then answers as on the embedded store.
+
+    Both stores load the shipped demo layer (25,470 facilities) through the same CLI.
+    """
+    sqlite_url = f"sqlite:///{tmp_path / 'cli.sqlite3'}"
+    for url, backend in ((postgis_url, "postgis"), (sqlite_url, "sqlite")):
+        env = {**os.environ, "LOCATOR_DATABASE_URL": url, "LOCATOR_SECRET_KEY": "test-secret-key-0123456789"}
+        for args, expected in (
+            (["init-db"], f"Schema ready ({backend})"),
+            (["load-demo"], "Loaded 25470 DEMO"),
+        ):
+            proc = subprocess.run(  # noqa: S603
+                [sys.executable, "-m", "flask", "--app", "app", "locator", *args],
+                cwd=ROOT,
+                env=env,
+                capture_output=True,
+                text=True,
+                timeout=300,
+                check=False,
+            )
+            assert proc.returncode == 0, proc.stderr
+            assert expected in proc.stdout
     app = make_pg_app(postgis_url)
+    demo_client = make_app(tmp_path / "cli.sqlite3").test_client()
     try:
         for query in WUDAOKOU_QUERIES:
             on_postgis = app.test_client().get(query)
@@ -849,6 +855,7 @@ def test_cli_init_db_and_load_demo_on_postgis(postgis_url: str, demo_client: Any
             assert a == b, query
     finally:
         app.extensions["locator"].store.close()
+        demo_client.application.extensions["locator"].store.close()
 
 
 WUDAOKOU_QUERIES = [
