@@ -32,7 +32,7 @@ from locator.errors import (
     StoreUnavailableError,
     ValidationError,
 )
-from locator.stores.contract import SYSTEM, Actor, FacilityStore
+from locator.stores.contract import SYSTEM, Actor, Store
 
 log = logging.getLogger(__name__)
 
@@ -114,7 +114,8 @@ class LocatorService:
 
     Parameters
     ----------
-    store : FacilityStore
+    store : Store
+        Every capability of the store contract (facilities, feedback, reports, ...).
     districts, subdistricts : AreaIndex
         For assigning district and subdistrict by point-in-polygon (WGS-84).
     service_area : ServiceArea
@@ -125,7 +126,7 @@ class LocatorService:
 
     def __init__(
         self,
-        store: FacilityStore,
+        store: Store,
         districts: AreaIndex,
         subdistricts: AreaIndex,
         service_area: ServiceArea,

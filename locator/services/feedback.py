@@ -34,7 +34,7 @@ from typing import Final
 from locator.core.domain import FEEDBACK_REASONS, FEEDBACK_VERDICTS, TEXT_MAX, Facility, Feedback
 from locator.errors import Msg, ValidationError, VersionConflictError
 from locator.services.facilities import LocatorService
-from locator.stores.contract import Actor, ReportStore
+from locator.stores.contract import Actor
 
 log = logging.getLogger(__name__)
 
@@ -187,7 +187,7 @@ class FeedbackService:
                 since = f.verified_at
             recent = store.list_feedback(facility_id, since=since)
             open_ids = self._open_problem_ids(facility_id)
-            if any(x.verdict == "problem" and (open_ids is None or x.id in open_ids) for x in recent):
+            if any(x.verdict == "problem" and x.id in open_ids for x in recent):
                 return False, f
             clients = {x.client or f"#{x.id}" for x in recent if x.verdict == "confirm"}
             if len(clients) < CONFIRMATIONS_NEEDED:
@@ -203,12 +203,11 @@ class FeedbackService:
             return True, updated
         return False, store.get(facility_id)
 
-    def _open_problem_ids(self, facility_id: str) -> set[int] | None:
-        """Ids of the facility's problem reports no manager has handled (None: no queue)."""
-        store = self.locator.store
-        if not isinstance(store, ReportStore):
-            return None
-        reports = store.list_reports(statuses=frozenset({"open"}), facility_ids=frozenset({facility_id}))
+    def _open_problem_ids(self, facility_id: str) -> set[int]:
+        """Ids of the facility's problem reports no manager has handled."""
+        reports = self.locator.store.list_reports(
+            statuses=frozenset({"open"}), facility_ids=frozenset({facility_id})
+        )
         return {r.id for r in reports}
 
     def recent_problems(self, facility_id: str, now: datetime, days: int = 14) -> list[Feedback]:
@@ -219,4 +218,4 @@ class FeedbackService:
         since = now - timedelta(days=days)
         problems = self.locator.store.list_feedback(facility_id, since=since, verdict="problem")
         open_ids = self._open_problem_ids(facility_id)
-        return [p for p in problems if open_ids is None or p.id in open_ids]
+        return [p for p in problems if p.id in open_ids]

@@ -51,10 +51,9 @@ from locator.services.facilities import LocatorService
 from locator.stores.contract import (
     TRACKED_FIELDS,
     Actor,
-    CheckedBatchStore,
     HistoryEntry,
     Report,
-    ReportStore,
+    Store,
     User,
     field_changes,
 )
@@ -294,8 +293,8 @@ class ManagementService:
         self.clock = clock or (lambda: datetime.now(UTC))
 
     @property
-    def store(self) -> Any:
-        """The facility store (also an account and report store where supported)."""
+    def store(self) -> Store:
+        """The store (facilities, history, reports, checked batches)."""
         return self.locator.store
 
     # -- scopes -------------------------------------------------------------------
@@ -409,7 +408,7 @@ class ManagementService:
         return items
 
     def open_report_counts(self, user: User) -> dict[str, int]:
-        """``{facility id: open rider reports}`` in ``user``'s scope (empty without a report store)."""
+        """``{facility id: open rider reports}`` in ``user``'s scope."""
         counts: dict[str, int] = {}
         for report, _facility in self.reports(user):
             counts[report.facility_id] = counts.get(report.facility_id, 0) + 1
@@ -432,14 +431,11 @@ class ManagementService:
 
         Reports about deleted facilities are shown to admins only.
         """
-        store = self.store
-        if not isinstance(store, ReportStore):
-            return []
         ids = frozenset(user.facilities) if user.role == "station_manager" else None
         statuses = frozenset({"resolved", "dismissed"}) if handled else frozenset({"open"})
         out = []
         index = self.locator.index
-        for report in store.list_reports(
+        for report in self.store.list_reports(
             statuses=statuses, facility_ids=ids, limit=limit if handled else None
         ):
             f = index.get(report.facility_id)
@@ -476,9 +472,6 @@ class ManagementService:
         ConflictError
             If someone else already handled the report.
         """
-        reports = self.store
-        if not isinstance(reports, ReportStore):
-            raise NotFoundError(Msg("no report %(id)s", id=report_id), param="report")
         if resolution not in {"resolved", "dismissed"}:
             raise ValidationError(Msg("resolution must be resolved or dismissed"), param="resolution")
         if action not in REPORT_ACTIONS:
@@ -489,7 +482,7 @@ class ManagementService:
             raise ValidationError(Msg("a dismissed report takes no action"), param="action")
         if action == "removed" and not note.strip():
             raise ValidationError(Msg("say why the facility is removed"), param="note")
-        report = reports.get_report(report_id)
+        report = self.store.get_report(report_id)
         if report.status != "open":
             raise ConflictError(
                 Msg(
@@ -517,7 +510,7 @@ class ManagementService:
             self.verify(user, f.id, reason=why)
         elif f is not None and action in STATUSES:
             self.set_status(user, f.id, action, until=until, reason=note.strip() or why)
-        return reports.resolve_report(report_id, resolution, action, self._actor(user, note))
+        return self.store.resolve_report(report_id, resolution, action, self._actor(user, note))
 
     # -- writes -------------------------------------------------------------------
 
@@ -1006,10 +999,7 @@ class ManagementService:
         if not plan.to_write:
             return plan
         actor = self._actor(user, reason or "bulk upload")
-        if isinstance(self.store, CheckedBatchStore):
-            self.store.write_batch(plan.to_write, plan.expected, actor)
-        else:  # stores without checked batches: versions were checked just above
-            self.store.import_many(plan.to_write, actor)
+        self.store.write_batch(plan.to_write, plan.expected, actor)
         self.locator.refresh(force=True)
         return plan
 

@@ -46,14 +46,6 @@ class UnauthorizedError(LocatorError):
     title = "Unauthorized"
 
 
-class PartnersUnavailableError(LocatorError):
-    """The configured store cannot hold partners (503)."""
-
-    status = 503
-    code = "partners-unavailable"
-    title = "Service unavailable"
-
-
 def validate_name(name: str) -> str:
     """Check a partner name: 1–63 of ``[a-z0-9-]``, starting with a letter or digit.
 
@@ -184,31 +176,12 @@ class PartnerService:
 
     Parameters
     ----------
-    store : object
-        The app's store; partner features need it to implement ``PartnerStore``.
-        With a store that does not, keyless use keeps working and every partner
-        operation raises :class:`PartnersUnavailableError`.
+    store : PartnerStore
+        The app's store (every store holds partners).
     """
 
-    def __init__(self, store: object) -> None:
-        self._store = store if isinstance(store, PartnerStore) else None
-
-    @property
-    def available(self) -> bool:
-        """True when the store can hold partners."""
-        return self._store is not None
-
-    @property
-    def store(self) -> PartnerStore:
-        """The partner store.
-
-        Raises
-        ------
-        PartnersUnavailableError
-        """
-        if self._store is None:
-            raise PartnersUnavailableError("this store backend does not support partners yet")
-        return self._store
+    def __init__(self, store: PartnerStore) -> None:
+        self.store = store
 
     def add(
         self, name: str, origins: Iterable[str], daily_quota: int = DEFAULT_DAILY_QUOTA
@@ -278,10 +251,8 @@ class PartnerService:
 
     def active(self, name: str) -> Partner | None:
         """The partner with this name if it exists and is not revoked, else None."""
-        if self._store is None:
-            return None
         try:
-            p = self._store.get_partner(name)
+            p = self.store.get_partner(name)
         except NotFoundError:
             return None
         return p if p.active else None
@@ -306,10 +277,8 @@ class PartnerService:
 
     def origin_allowed(self, origin: str) -> bool:
         """True when ``origin`` is registered by at least one active partner."""
-        if self._store is None:
-            return False
         try:
             canonical = normalize_origin(origin)
         except ValidationError:
             return False
-        return any(p.active and canonical in p.origins for p in self._store.list_partners())
+        return any(p.active and canonical in p.origins for p in self.store.list_partners())

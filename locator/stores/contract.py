@@ -701,3 +701,15 @@ class ReportStore(abc.ABC):
         ConflictError
             If the report is not open any more (someone else handled it).
         """
+
+
+# --- the whole contract ------------------------------------------------------------------
+
+
+class Store(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore, ReportStore):
+    """Everything a store does: facilities, partners, accounts, checked batches, reports.
+
+    Every backend implements all of it (:class:`locator.stores.sql.SQLStore` does, once,
+    for SQLite and PostGIS), so services are typed with :class:`Store` and never test for
+    a capability.
+    """

@@ -1,5 +1,9 @@
 r"""The production store: PostgreSQL + PostGIS through psycopg 3 and a connection pool.
 
+The store's behaviour (versions, history, change sets, batches, feedback, accounts,
+partners, reports) is :class:`locator.stores.sql.SQLStore`'s; this module holds the
+PostgreSQL dialect and what only PostGIS does.
+
 Design
 ------
 * **Schema.** ``facilities`` keeps ``lon``/``lat`` (WGS-84 degrees, ``CHECK``-ed to
@@ -7,27 +11,29 @@ Design
   a GiST index; ``amenities`` is ``text[]`` with a GIN index. The checks are in the
   schema: known kind and status, non-empty name, coordinates in range, version >= 1.
   Ids sort with ``COLLATE "C"`` (byte order), so "ascending id order" is the same as
-  in SQLite and in Python.
-* **Migrations** are the numbered scripts in :data:`MIGRATIONS`; :meth:`init_schema`
-  applies each version not yet recorded in ``schema_migrations``, in one transaction
-  under an advisory lock (several workers may start at once), and never re-applies one.
+  in SQLite and in Python. Lists of strings are ``text[]``, instants ``timestamptz``.
+* **Migrations** are the numbered files ``locator/stores/migrations/postgis/*.sql``
+  (:data:`MIGRATIONS`); :meth:`PostGISStore.init_schema` applies each version not yet
+  recorded in ``schema_migrations``, in one transaction under an advisory lock (several
+  workers may start at once), and never re-applies one.
 * **Writes** are single transactions. Each one first bumps the single-row revision
   counter (``UPDATE store_revision SET value = value + 1 RETURNING value``); the row
   lock serialises writers, exactly like SQLite's ``BEGIN IMMEDIATE``, so versions,
-  revisions and history ``seq`` are in commit order. Updates and deletes carry the
-  version they were based on (``... WHERE id = %s AND version = %s``) and raise
+  revisions and history ``seq`` are in commit order. Rows about to change are read
+  ``FOR UPDATE``; updates and deletes carry the version they were based on
+  (``... WHERE id = %s AND version = %s``) and raise
   :class:`~locator.errors.VersionConflictError` when it is stale. The transaction ends
   with ``NOTIFY locator_changes, '<revision>'``, delivered to listeners at commit.
-* **Checked batches** (:meth:`PostGISStore.write_batch`, bulk upload "apply") are such
-  a write: every stored version is read ``FOR UPDATE`` and checked before anything is
-  written, so the batch is all or nothing, like :meth:`PostGISStore.import_many`.
-* **Partners, accounts, rider reports** (``PartnerStore``, ``AccountStore``,
-  ``ReportStore``; migrations 3-5, mirroring SQLite's) are written in small transactions
-  of their own that take no revision and send no notification. A unique violation
-  becomes :class:`~locator.errors.ConflictError`. A report is a problem ``feedback`` row
-  seen through the ``rider_reports`` view; resolving it appends a row to the
-  append-only ``report_resolutions``, whose primary key lets exactly one of two
-  concurrent resolutions win.
+* **Checked batches** (bulk upload "apply") are such a write: every stored version is
+  read ``FOR UPDATE`` and checked before anything is written, so the batch is all or
+  nothing. **Imports** (:meth:`PostGISStore.import_many`) stream rows and history with
+  binary ``COPY``.
+* **Partners, accounts, rider reports** are written in small transactions of their own
+  that take no revision and send no notification. A unique violation becomes
+  :class:`~locator.errors.ConflictError`. A report is a problem ``feedback`` row seen
+  through the ``rider_reports`` view; resolving it appends a row to the append-only
+  ``report_resolutions``, whose primary key lets exactly one of two concurrent
+  resolutions win.
 * **Revision feed.** A background thread per store holds its own connection that
   ``LISTEN``\\ s on ``locator_changes`` and caches the latest revision, so
   :meth:`PostGISStore.revision` costs no round trip and every worker on every app node
@@ -58,12 +64,12 @@ PostGIS ``<->`` and ``ST_Distance`` (https://postgis.net/docs/).
 from __future__ import annotations
 
 import builtins
-import dataclasses
+import functools
 import logging
 import math
 import threading
 import uuid
-from collections.abc import Iterator, Mapping, Sequence
+from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from typing import Any
@@ -76,26 +82,21 @@ from psycopg.rows import dict_row
 from psycopg.types.json import Json
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 
-from locator.core.domain import Facility, Feedback, NearestHit, NearestQuery
+from locator.core.domain import Facility, NearestHit, NearestQuery
 from locator.core.geo import R_MIN_M, geodesic_inverse
 from locator.core.hours import TZ, is_open
-from locator.errors import ConflictError, NotFoundError, StoreUnavailableError, VersionConflictError
-from locator.stores.contract import (
-    SYSTEM,
-    AccountStore,
-    Actor,
-    ApiToken,
-    ChangeSet,
-    CheckedBatchStore,
-    FacilityStore,
-    HistoryEntry,
-    ListFilter,
-    Partner,
-    PartnerStore,
-    Report,
-    ReportStore,
-    User,
-    field_changes,
+from locator.errors import StoreUnavailableError
+from locator.stores import migrations
+from locator.stores.contract import SYSTEM, Actor
+from locator.stores.sql import (
+    COLUMNS,
+    HISTORY_COLUMNS,
+    WRITE_COLUMNS,
+    Row,
+    Session,
+    SQLStore,
+    check_unique_ids,
+    history_changes,
 )
 
 log = logging.getLogger(__name__)
@@ -111,178 +112,7 @@ R_SPHERE_M = (2 * 6378137.0 + 6356752.314245179) / 3
 _MIGRATION_LOCK = 0x6C6F6361746F72  # "locator"
 
 #: Schema migrations: ``(version, name, script)``, applied in order, once each.
-MIGRATIONS: list[tuple[int, str, str]] = [
-    (
-        1,
-        "facilities, revision counter, tombstones, append-only history",
-        """
-        CREATE EXTENSION IF NOT EXISTS postgis;
-        CREATE TABLE store_revision (
-            singleton boolean PRIMARY KEY DEFAULT true CHECK (singleton),
-            value bigint NOT NULL CHECK (value >= 0)
-        );
-        INSERT INTO store_revision (singleton, value) VALUES (true, 0);
-        CREATE TABLE facilities (
-            id text COLLATE "C" PRIMARY KEY CHECK (id <> ''),
-            kind text NOT NULL CHECK (kind IN ('warm_station', 'union_home', 'nursing_room')),
-            name text NOT NULL CHECK (length(btrim(name)) > 0),
-            address text NOT NULL DEFAULT '',
-            lon double precision NOT NULL CHECK (lon BETWEEN -180 AND 180),
-            lat double precision NOT NULL CHECK (lat BETWEEN -90 AND 90),
-            geog geography(Point, 4326) NOT NULL
-                GENERATED ALWAYS AS (ST_SetSRID(ST_MakePoint(lon, lat), 4326)::geography) STORED,
-            amenities text[] NOT NULL DEFAULT '{}',
-            opening_hours text NOT NULL DEFAULT '',
-            host_type text NOT NULL DEFAULT '',
-            phone text NOT NULL DEFAULT '',
-            status text NOT NULL CHECK (status IN ('open', 'temporarily_closed', 'removed')),
-            status_until date,
-            status_reason text NOT NULL DEFAULT '',
-            district_adcode text,
-            district_name text,
-            subdistrict text,
-            verified_at timestamptz,
-            updated_at timestamptz NOT NULL,
-            version integer NOT NULL CHECK (version >= 1),
-            source text NOT NULL DEFAULT '',
-            demo boolean NOT NULL DEFAULT false,
-            revision bigint NOT NULL
-        );
-        CREATE INDEX facilities_geog ON facilities USING gist (geog);
-        CREATE INDEX facilities_amenities ON facilities USING gin (amenities);
-        CREATE INDEX facilities_revision ON facilities (revision);
-        CREATE INDEX facilities_lonlat ON facilities (lon, lat);
-        CREATE INDEX facilities_district ON facilities (district_adcode);
-        CREATE INDEX facilities_updated_at ON facilities (updated_at);
-        CREATE TABLE tombstones (
-            id text COLLATE "C" PRIMARY KEY,
-            revision bigint NOT NULL
-        );
-        CREATE INDEX tombstones_revision ON tombstones (revision);
-        CREATE TABLE facility_history (
-            seq bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            facility_id text COLLATE "C" NOT NULL,
-            revision bigint NOT NULL,
-            version integer NOT NULL,
-            action text NOT NULL CHECK (action IN ('create', 'update', 'delete', 'import')),
-            actor text NOT NULL,
-            reason text NOT NULL DEFAULT '',
-            at timestamptz NOT NULL,
-            changes json NOT NULL
-        );
-        CREATE INDEX facility_history_facility ON facility_history (facility_id, seq);
-        CREATE FUNCTION facility_history_append_only() RETURNS trigger
-            LANGUAGE plpgsql AS $$
-            BEGIN
-                RAISE EXCEPTION 'facility_history is append-only';
-            END
-            $$;
-        CREATE TRIGGER facility_history_no_update BEFORE UPDATE OR DELETE ON facility_history
-            FOR EACH ROW EXECUTE FUNCTION facility_history_append_only();
-        CREATE TRIGGER facility_history_no_truncate BEFORE TRUNCATE ON facility_history
-            FOR EACH STATEMENT EXECUTE FUNCTION facility_history_append_only();
-        """,
-    ),
-    (
-        2,
-        "anonymous rider feedback (append-only), see locator.services.feedback",
-        """
-        CREATE TABLE feedback (
-            id bigint GENERATED ALWAYS AS IDENTITY PRIMARY KEY,
-            facility_id text COLLATE "C" NOT NULL,
-            facility_version integer NOT NULL DEFAULT 0,
-            verdict text NOT NULL CHECK (verdict IN ('confirm', 'problem')),
-            reason text NOT NULL DEFAULT ''
-                CHECK (reason IN ('', 'closed', 'gone', 'moved', 'missing_service', 'other')),
-            comment text NOT NULL DEFAULT '',
-            client text NOT NULL DEFAULT '',
-            locale text NOT NULL DEFAULT '',
-            at timestamptz NOT NULL
-        );
-        CREATE INDEX feedback_facility_at ON feedback (facility_id, at);
-        CREATE INDEX feedback_at ON feedback (at);
-        CREATE FUNCTION feedback_append_only() RETURNS trigger
-            LANGUAGE plpgsql AS $$
-            BEGIN
-                RAISE EXCEPTION 'feedback is append-only';
-            END
-            $$;
-        CREATE TRIGGER feedback_no_update BEFORE UPDATE ON feedback
-            FOR EACH ROW EXECUTE FUNCTION feedback_append_only();
-        """,
-    ),
-    (
-        3,
-        "partners (embed origins, API keys by SHA-256 hash, daily quotas)",
-        """
-        CREATE TABLE partners (
-            name text COLLATE "C" PRIMARY KEY,
-            origins text[] NOT NULL DEFAULT '{}',
-            daily_quota bigint NOT NULL CHECK (daily_quota >= 1),
-            key_hash text COLLATE "C" NOT NULL UNIQUE,
-            key_prefix text NOT NULL,
-            created_at timestamptz NOT NULL,
-            key_created_at timestamptz NOT NULL,
-            revoked_at timestamptz
-        );
-        """,
-    ),
-    (
-        4,
-        "accounts: users, API tokens (only a SHA-256 hash of each token is stored)",
-        """
-        CREATE TABLE users (
-            name text COLLATE "C" PRIMARY KEY CHECK (length(btrim(name)) > 0),
-            role text NOT NULL CHECK (role IN ('admin', 'district_manager', 'station_manager')),
-            password_hash text NOT NULL,
-            districts text[] NOT NULL DEFAULT '{}',
-            facilities text[] NOT NULL DEFAULT '{}',
-            active boolean NOT NULL DEFAULT true,
-            created_at timestamptz NOT NULL
-        );
-        CREATE TABLE api_tokens (
-            id text COLLATE "C" PRIMARY KEY,
-            user_name text COLLATE "C" NOT NULL REFERENCES users (name),
-            token_hash text COLLATE "C" NOT NULL UNIQUE,
-            label text NOT NULL DEFAULT '',
-            created_at timestamptz NOT NULL,
-            revoked_at timestamptz
-        );
-        CREATE INDEX api_tokens_user ON api_tokens (user_name);
-        """,
-    ),
-    (
-        5,
-        "the managers' report queue: append-only report_resolutions, rider_reports view",
-        """
-        CREATE TABLE report_resolutions (
-            feedback_id bigint PRIMARY KEY REFERENCES feedback (id),
-            status text NOT NULL CHECK (status IN ('resolved', 'dismissed')),
-            action text NOT NULL DEFAULT '',
-            resolved_by text NOT NULL,
-            note text NOT NULL DEFAULT '',
-            resolved_at timestamptz NOT NULL
-        );
-        CREATE FUNCTION report_resolutions_append_only() RETURNS trigger
-            LANGUAGE plpgsql AS $$
-            BEGIN
-                RAISE EXCEPTION 'report_resolutions is append-only';
-            END
-            $$;
-        CREATE TRIGGER report_resolutions_no_update BEFORE UPDATE OR DELETE ON report_resolutions
-            FOR EACH ROW EXECUTE FUNCTION report_resolutions_append_only();
-        CREATE TRIGGER report_resolutions_no_truncate BEFORE TRUNCATE ON report_resolutions
-            FOR EACH STATEMENT EXECUTE FUNCTION report_resolutions_append_only();
-        CREATE VIEW rider_reports AS
-            SELECT f.id, f.facility_id, f.reason, f.comment AS text, f.at AS created_at,
-                   coalesce(r.status, 'open') AS status, r.resolved_at,
-                   coalesce(r.resolved_by, '') AS resolved_by, coalesce(r.action, '') AS action,
-                   coalesce(r.note, '') AS note
-            FROM feedback f LEFT JOIN report_resolutions r ON r.feedback_id = f.id
-            WHERE f.verdict = 'problem';
-        """,
-    ),
-]
+MIGRATIONS: list[migrations.Migration] = migrations.load("postgis")
 
 #: PostgreSQL type of each ``facilities`` column written (binary ``COPY`` needs them).
 _PG_TYPES: dict[str, str] = {
@@ -309,29 +139,12 @@ _PG_TYPES: dict[str, str] = {
     "demo": "bool",
     "revision": "int8",
 }
-#: One column per Facility field, in the dataclass's order (``id`` first).
-_COLUMNS = tuple(f.name for f in dataclasses.fields(Facility))
-_WRITE_COLUMNS = (*_COLUMNS, "revision")
-_COLS = sql.SQL(", ").join(map(sql.Identifier, _COLUMNS))
-_SELECT = sql.SQL("SELECT {} FROM facilities").format(_COLS)
-_UPSERT = sql.SQL(
-    "INSERT INTO facilities ({cols}) VALUES ({values}) ON CONFLICT (id) DO UPDATE SET {sets}"
-).format(
-    cols=sql.SQL(", ").join(map(sql.Identifier, _WRITE_COLUMNS)),
-    values=sql.SQL(", ").join(sql.Placeholder(c) for c in _WRITE_COLUMNS),
-    sets=sql.SQL(", ").join(
-        sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in _WRITE_COLUMNS[1:]
-    ),
-)
-#: PostgreSQL types of :data:`_WRITE_COLUMNS`, for binary ``COPY``.
-_WRITE_TYPES = [_PG_TYPES[c] for c in _WRITE_COLUMNS]
-if set(_PG_TYPES) != set(_WRITE_COLUMNS):  # checked at import, also under python -O
+#: PostgreSQL types of :data:`~locator.stores.sql.WRITE_COLUMNS`, for binary ``COPY``.
+_WRITE_TYPES = [_PG_TYPES[c] for c in WRITE_COLUMNS]
+if set(_PG_TYPES) != set(WRITE_COLUMNS):  # checked at import, also under python -O
     raise RuntimeError("every Facility field needs a PostgreSQL column type in _PG_TYPES")
-_HISTORY_COLUMNS = ("facility_id", "revision", "version", "action", "actor", "reason", "at", "changes")
-_INSERT_HISTORY = sql.SQL("INSERT INTO facility_history ({}) VALUES ({})").format(
-    sql.SQL(", ").join(map(sql.Identifier, _HISTORY_COLUMNS)),
-    sql.SQL(", ").join(sql.Placeholder() * len(_HISTORY_COLUMNS)),
-)
+_COLS = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
+_SELECT = sql.SQL("SELECT {} FROM facilities").format(_COLS)
 _POINT = sql.SQL("ST_SetSRID(ST_MakePoint(%(qlon)s, %(qlat)s), 4326)::geography")
 
 
@@ -339,8 +152,8 @@ def _utc(value: datetime | None) -> datetime | None:
     return None if value is None else value.astimezone(UTC)
 
 
-def _row_to_facility(row: dict[str, Any]) -> Facility:
-    fields = {c: row[c] for c in _COLUMNS}
+def _row_to_facility(row: Row) -> Facility:
+    fields = {c: row[c] for c in COLUMNS}
     fields["amenities"] = frozenset(row["amenities"])
     # timestamptz keeps no offset: verified_at comes back in Beijing time (where every
     # facility is, and the zone the service parses local times in).
@@ -349,124 +162,39 @@ def _row_to_facility(row: dict[str, Any]) -> Facility:
     return Facility(**fields)
 
 
-def _facility_params(f: Facility, revision: int) -> dict[str, Any]:
-    """One ``facilities`` row as query parameters (:data:`_WRITE_COLUMNS`)."""
-    row = {c: getattr(f, c) for c in _COLUMNS}
-    row["amenities"] = sorted(f.amenities)
-    row["updated_at"] = f.updated_at or datetime.now(UTC)
-    row["revision"] = revision
-    return row
+def _facility_row(f: Facility, revision: int) -> tuple[Any, ...]:
+    """One ``facilities`` row as parameters, in :data:`~locator.stores.sql.WRITE_COLUMNS` order."""
+    values: dict[str, Any] = {c: getattr(f, c) for c in COLUMNS}
+    values["amenities"] = sorted(f.amenities)
+    values["updated_at"] = f.updated_at or datetime.now(UTC)
+    values["revision"] = revision
+    return tuple(values[c] for c in WRITE_COLUMNS)
 
 
-def _diff(old: Facility | None, new: Facility | None) -> dict[str, list[Any]]:
-    """:func:`field_changes`, not reporting an instant that only changed its UTC offset.
-
-    PostgreSQL stores ``timestamptz`` without the offset it was given in, so a
-    ``verified_at`` read back is in Asia/Shanghai; the same instant is not a change.
-    """
-    if old is not None and new is not None and old.verified_at == new.verified_at:
-        new = new.replace(verified_at=old.verified_at)
-    return field_changes(old, new)
+@functools.lru_cache(maxsize=1024)
+def _pyformat(query: str) -> str:
+    """Shared SQL (``?`` placeholders) in psycopg's style (``%s``; a literal ``%`` doubled)."""
+    return query.replace("%", "%%").replace("?", "%s")
 
 
-def _history_row(
-    revision: int,
-    at: datetime,
-    action: str,
-    actor: Actor,
-    old: Facility | None,
-    new: Facility | None,
-    facility_id: str,
-) -> tuple[Any, ...]:
-    """The values of one ``facility_history`` row, in :data:`_HISTORY_COLUMNS` order."""
-    return (
-        facility_id,
-        revision,
-        0 if new is None else new.version,
-        action,
-        actor.name,
-        actor.reason,
-        at,
-        Json(_diff(old, new)),
-    )
+class PostGISSession(Session):
+    """A :class:`~locator.stores.sql.Session` on one psycopg cursor (``dict_row`` rows)."""
 
+    def __init__(self, cur: psycopg.Cursor[dict[str, Any]]) -> None:
+        self.cur = cur
 
-def _cols(*names: str) -> sql.Composed:
-    return sql.SQL(", ").join(map(sql.Identifier, names))
+    def execute(self, query: str, params: Sequence[Any] = ()) -> int:
+        self.cur.execute(_pyformat(query), params)
+        return self.cur.rowcount
 
+    def one(self, query: str, params: Sequence[Any] = ()) -> Row | None:
+        return self.cur.execute(_pyformat(query), params).fetchone()
 
-_PARTNER_COLS = _cols(
-    "name", "origins", "daily_quota", "key_hash", "key_prefix", "created_at", "key_created_at", "revoked_at"
-)
-_USER_COLS = _cols("name", "role", "password_hash", "districts", "facilities", "active", "created_at")
-_API_TOKEN_COLS = _cols("id", "user_name", "token_hash", "label", "created_at", "revoked_at")
-_REPORT_COLS = _cols(
-    "id",
-    "facility_id",
-    "reason",
-    "text",
-    "created_at",
-    "status",
-    "resolved_at",
-    "resolved_by",
-    "action",
-    "note",
-)
-_SELECT_PARTNERS = sql.SQL("SELECT {} FROM partners").format(_PARTNER_COLS)
-_SELECT_USERS = sql.SQL("SELECT {} FROM users").format(_USER_COLS)
-_SELECT_API_TOKENS = sql.SQL("SELECT {} FROM api_tokens").format(_API_TOKEN_COLS)
-_SELECT_REPORTS = sql.SQL("SELECT {} FROM rider_reports").format(_REPORT_COLS)
+    def all(self, query: str, params: Sequence[Any] = ()) -> builtins.list[Row]:
+        return list(self.cur.execute(_pyformat(query), params).fetchall())
 
-
-def _row_to_partner(row: dict[str, Any]) -> Partner:
-    return Partner(
-        name=row["name"],
-        origins=tuple(row["origins"]),
-        daily_quota=int(row["daily_quota"]),
-        key_hash=row["key_hash"],
-        key_prefix=row["key_prefix"],
-        created_at=row["created_at"].astimezone(UTC),
-        key_created_at=row["key_created_at"].astimezone(UTC),
-        revoked_at=_utc(row["revoked_at"]),
-    )
-
-
-def _row_to_user(row: dict[str, Any]) -> User:
-    return User(
-        name=row["name"],
-        role=row["role"],
-        password_hash=row["password_hash"],
-        districts=frozenset(row["districts"]),
-        facilities=frozenset(row["facilities"]),
-        active=bool(row["active"]),
-        created_at=_utc(row["created_at"]),
-    )
-
-
-def _row_to_token(row: dict[str, Any]) -> ApiToken:
-    return ApiToken(
-        id=row["id"],
-        user_name=row["user_name"],
-        token_hash=row["token_hash"],
-        label=row["label"],
-        created_at=_utc(row["created_at"]),
-        revoked_at=_utc(row["revoked_at"]),
-    )
-
-
-def _row_to_report(row: dict[str, Any]) -> Report:
-    return Report(
-        id=int(row["id"]),
-        facility_id=row["facility_id"],
-        reason=row["reason"],
-        text=row["text"],
-        created_at=row["created_at"].astimezone(UTC),
-        status=row["status"],
-        resolved_at=_utc(row["resolved_at"]),
-        resolved_by=row["resolved_by"],
-        action=row["action"],
-        note=row["note"],
-    )
+    def many(self, query: str, rows: Iterable[Sequence[Any]]) -> None:
+        self.cur.executemany(_pyformat(query), rows)
 
 
 def describe_url(url: str) -> str:
@@ -493,7 +221,7 @@ def _first_line(exc: BaseException) -> str:
     return text or type(exc).__name__
 
 
-class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore, ReportStore):
+class PostGISStore(SQLStore[PostGISSession]):
     """Facility store in PostgreSQL + PostGIS (see the module docstring).
 
     Parameters
@@ -518,6 +246,10 @@ class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore,
     """
 
     backend = "postgis"
+    REVISION_SQL = "SELECT value FROM store_revision"
+    BUMP_REVISION_SQL = "UPDATE store_revision SET value = value + 1 RETURNING value"
+    FOR_UPDATE = " FOR UPDATE"
+    IN_CHUNK = 50_000
 
     def __init__(self, url: str, *, pool_min: int = 1, pool_max: int = 10, timeout_s: float = 5.0) -> None:
         self.url = url
@@ -610,17 +342,62 @@ class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore,
             raise StoreUnavailableError(f"the database ({self.where}) is unavailable") from None
 
     @contextmanager
-    def _write(self) -> Iterator[tuple[psycopg.Cursor[dict[str, Any]], int, datetime]]:
-        """Open a write transaction; yield a cursor, the next revision and the commit time (UTC)."""
+    def _read(self) -> Iterator[PostGISSession]:
         with self._connection() as conn:
-            with conn.transaction():
-                cur = conn.cursor(row_factory=dict_row)
-                row = cur.execute("UPDATE store_revision SET value = value + 1 RETURNING value").fetchone()
-                assert row is not None
-                revision = int(row["value"])
-                yield cur, revision, datetime.now(UTC)
-                cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(revision)))
-        self._saw_revision(revision)
+            yield PostGISSession(conn.cursor(row_factory=dict_row))
+
+    @contextmanager
+    def _snapshot(self) -> Iterator[PostGISSession]:
+        with self._connection() as conn, conn.transaction():
+            cur = conn.cursor(row_factory=dict_row)
+            cur.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
+            yield PostGISSession(cur)
+
+    @contextmanager
+    def _transaction(self) -> Iterator[PostGISSession]:
+        with self._connection() as conn, conn.transaction():
+            yield PostGISSession(conn.cursor(row_factory=dict_row))
+
+    def _announce(self, s: PostGISSession, revision: int) -> None:
+        s.cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(revision)))
+
+    # -- encodings ------------------------------------------------------------------------
+
+    def _facility_values(self, f: Facility, revision: int) -> tuple[Any, ...]:
+        return _facility_row(f, revision)
+
+    def _facility(self, row: Row) -> Facility:
+        return _row_to_facility(row)
+
+    def _instant(self, value: datetime | None) -> Any:
+        return value
+
+    def _from_instant(self, value: Any) -> datetime:
+        at: datetime = value.astimezone(UTC)
+        return at
+
+    def _array(self, values: Sequence[str]) -> Any:
+        return list(values)
+
+    def _from_array(self, value: Any) -> builtins.list[str]:
+        return list(value)
+
+    def _json(self, value: Any) -> Any:
+        return Json(value)
+
+    def _from_json(self, value: Any) -> Any:
+        return value
+
+    def _in(self, column: str, values: Collection[str]) -> tuple[str, builtins.list[Any]]:
+        return f"{column} = ANY(?::text[])", [sorted(values)]
+
+    def _contains_all(self, column: str, values: Collection[str]) -> tuple[str, builtins.list[Any]]:
+        return f"{column} @> ?::text[]", [sorted(values)]
+
+    def _unique_violation(self, exc: BaseException) -> str | None:
+        if isinstance(exc, psycopg.errors.UniqueViolation):
+            return exc.diag.constraint_name or "unique"
+        return None
 
     # -- the revision listener ---------------------------------------------------
 
@@ -694,6 +471,27 @@ class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore,
 
     # -- schema ------------------------------------------------------------------
 
+    def _migrations(self) -> Sequence[tuple[int, str, str]]:
+        return MIGRATIONS
+
+    @contextmanager
+    def _migrating(self) -> Iterator[PostGISSession]:
+        with self._transaction() as s:
+            # CREATE EXTENSION postgis, or waiting for another worker's migration,
+            # may take longer than a request's statement timeout.
+            s.cur.execute("SET LOCAL statement_timeout = '5min'")
+            s.cur.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
+            s.cur.execute(
+                "CREATE TABLE IF NOT EXISTS schema_migrations ("
+                "version integer PRIMARY KEY, name text NOT NULL, "
+                "applied_at timestamptz NOT NULL DEFAULT now())"
+            )
+            yield s
+
+    def _apply_migration(self, s: PostGISSession, version: int, name: str, script: str) -> None:
+        s.cur.execute(script.encode())
+        s.cur.execute("INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name))
+
     def init_schema(self) -> None:
         """Apply every migration in :data:`MIGRATIONS` not yet in ``schema_migrations``.
 
@@ -707,26 +505,7 @@ class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore,
             be created by this role.
         """
         try:
-            with self._connection() as conn, conn.transaction():
-                # CREATE EXTENSION postgis, or waiting for another worker's migration,
-                # may take longer than a request's statement timeout.
-                conn.execute("SET LOCAL statement_timeout = '5min'")
-                conn.execute("SELECT pg_advisory_xact_lock(%s)", (_MIGRATION_LOCK,))
-                conn.execute(
-                    "CREATE TABLE IF NOT EXISTS schema_migrations ("
-                    "version integer PRIMARY KEY, name text NOT NULL, "
-                    "applied_at timestamptz NOT NULL DEFAULT now())"
-                )
-                done = {r[0] for r in conn.execute("SELECT version FROM schema_migrations")}
-                for version, name, script in MIGRATIONS:
-                    if version in done:
-                        continue
-                    log.info("applying schema migration %s (%s) on %s", version, name, self.where)
-                    conn.execute(script.encode())
-                    conn.execute(
-                        "INSERT INTO schema_migrations (version, name) VALUES (%s, %s)", (version, name)
-                    )
-                row = conn.execute("SELECT value FROM store_revision").fetchone()
+            super().init_schema()
         except (
             psycopg.errors.UndefinedFile,
             psycopg.errors.FeatureNotSupported,
@@ -736,71 +515,8 @@ class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore,
                 f"PostGIS is not available in {self.where}: {_first_line(exc)} "
                 "(install PostGIS and run CREATE EXTENSION postgis as a superuser)"
             ) from None
-        assert row is not None
-        self._saw_revision(int(row[0]))
 
-    # -- reads -------------------------------------------------------------------
-
-    def get(self, facility_id: str) -> Facility:
-        """Return one facility (see :meth:`FacilityStore.get`)."""
-        with self._connection() as conn:
-            row = (
-                conn.cursor(row_factory=dict_row)
-                .execute(_SELECT + sql.SQL(" WHERE id = %s"), (facility_id,))
-                .fetchone()
-            )
-        if row is None:
-            raise NotFoundError(f"no facility with id {facility_id!r}", param="id")
-        return _row_to_facility(row)
-
-    @staticmethod
-    def _where(flt: ListFilter | None) -> tuple[sql.Composable, list[Any]]:
-        if flt is None:
-            return sql.SQL(""), []
-        clauses: list[sql.Composable] = []
-        params: list[Any] = []
-        if flt.bbox is not None:
-            clauses.append(sql.SQL("lon BETWEEN %s AND %s AND lat BETWEEN %s AND %s"))
-            params += [flt.bbox[0], flt.bbox[2], flt.bbox[1], flt.bbox[3]]
-        for column, values in (
-            ("kind", flt.kinds),
-            ("status", flt.statuses),
-            ("district_adcode", flt.district_adcodes),
-            ("id", flt.ids),
-        ):
-            if values is not None:
-                clauses.append(sql.SQL("{} = ANY(%s::text[])").format(sql.Identifier(column)))
-                params.append(sorted(values))
-        if flt.amenities:
-            clauses.append(sql.SQL("amenities @> %s::text[]"))
-            params.append(sorted(flt.amenities))
-        if flt.modified_since is not None:
-            clauses.append(sql.SQL("updated_at > %s"))
-            params.append(flt.modified_since)
-        if not clauses:
-            return sql.SQL(""), []
-        return sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses), params
-
-    def list(
-        self, flt: ListFilter | None = None, *, limit: int | None = None, offset: int = 0
-    ) -> builtins.list[Facility]:
-        """Facilities matching ``flt`` in ascending id (byte) order, paged by limit/offset."""
-        where, params = self._where(flt)
-        query = _SELECT + where + sql.SQL(" ORDER BY id")
-        if limit is not None:
-            query += sql.SQL(" LIMIT %s OFFSET %s")
-            params += [limit, offset]
-        with self._connection() as conn:
-            rows = conn.cursor(row_factory=dict_row).execute(query, params).fetchall()
-        return [_row_to_facility(r) for r in rows]
-
-    def count(self, flt: ListFilter | None = None) -> int:
-        """Count the facilities matching ``flt``."""
-        where, params = self._where(flt)
-        with self._connection() as conn:
-            row = conn.execute(sql.SQL("SELECT count(*) FROM facilities") + where, params).fetchone()
-        assert row is not None
-        return int(row[0])
+    # -- reads and writes that differ ----------------------------------------------
 
     def revision(self) -> int:
         """Return the current store revision (see the module docstring for the cache).
@@ -817,135 +533,9 @@ class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore,
             down = self._listener_error
         if down is not None:
             raise StoreUnavailableError(f"the database ({self.where}) is unavailable: {down}")
-        with self._connection() as conn:
-            row = conn.execute("SELECT value FROM store_revision").fetchone()
-        assert row is not None
-        self._saw_revision(int(row[0]))
-        return int(row[0])
-
-    def changes_since(self, revision: int) -> ChangeSet:
-        """Everything written after ``revision``, read in one REPEATABLE READ snapshot."""
-        with self._connection() as conn, conn.transaction():
-            conn.execute("SET TRANSACTION ISOLATION LEVEL REPEATABLE READ, READ ONLY")
-            cur = conn.cursor(row_factory=dict_row)
-            row = cur.execute("SELECT value FROM store_revision").fetchone()
-            assert row is not None
-            current = int(row["value"])
-            changed = [
-                _row_to_facility(r)
-                for r in cur.execute(_SELECT + sql.SQL(" WHERE revision > %s ORDER BY id"), (revision,))
-            ]
-            deleted = [
-                r["id"]
-                for r in cur.execute("SELECT id FROM tombstones WHERE revision > %s ORDER BY id", (revision,))
-            ]
+        current = super().revision()
         self._saw_revision(current)
-        return ChangeSet(current, changed, deleted)
-
-    def history(self, facility_id: str) -> builtins.list[HistoryEntry]:
-        """Return the history of one facility, oldest first (``at`` in UTC)."""
-        with self._connection() as conn:
-            rows = (
-                conn.cursor(row_factory=dict_row)
-                .execute(
-                    "SELECT seq, facility_id, revision, version, action, actor, reason, at, changes "
-                    "FROM facility_history WHERE facility_id = %s ORDER BY seq",
-                    (facility_id,),
-                )
-                .fetchall()
-            )
-        return [
-            HistoryEntry(
-                seq=r["seq"],
-                facility_id=r["facility_id"],
-                revision=r["revision"],
-                version=r["version"],
-                action=r["action"],
-                actor=r["actor"],
-                reason=r["reason"],
-                at=r["at"].astimezone(UTC),
-                changes=r["changes"],
-            )
-            for r in rows
-        ]
-
-    # -- writes ------------------------------------------------------------------
-
-    @staticmethod
-    def _log(
-        cur: psycopg.Cursor[Any],
-        revision: int,
-        at: datetime,
-        action: str,
-        actor: Actor,
-        old: Facility | None,
-        new: Facility | None,
-        facility_id: str,
-    ) -> None:
-        cur.execute(_INSERT_HISTORY, _history_row(revision, at, action, actor, old, new, facility_id))
-
-    @staticmethod
-    def _fetch(cur: psycopg.Cursor[dict[str, Any]], facility_id: str) -> Facility | None:
-        row = cur.execute(_SELECT + sql.SQL(" WHERE id = %s FOR UPDATE"), (facility_id,)).fetchone()
-        return None if row is None else _row_to_facility(row)
-
-    @staticmethod
-    def _check_version(old: Facility | None, facility_id: str, expected_version: int) -> Facility:
-        if old is None:
-            raise NotFoundError(f"no facility with id {facility_id!r}", param="id")
-        if old.version != expected_version:
-            raise VersionConflictError(
-                f"facility {facility_id!r} is at version {old.version}, not {expected_version}",
-                current_version=old.version,
-            )
-        return old
-
-    def add(self, facility: Facility, actor: Actor = SYSTEM) -> Facility:
-        """Store a new facility with version 1 (see :meth:`FacilityStore.add`)."""
-        with self._write() as (cur, revision, at):
-            if self._fetch(cur, facility.id) is not None:
-                raise ConflictError(f"a facility with id {facility.id!r} exists", param="id")
-            stored = facility.replace(version=1, updated_at=at)
-            cur.execute(_UPSERT, _facility_params(stored, revision))
-            cur.execute("DELETE FROM tombstones WHERE id = %s", (stored.id,))
-            self._log(cur, revision, at, "create", actor, None, stored, stored.id)
-        return stored
-
-    def update(self, facility: Facility, expected_version: int, actor: Actor = SYSTEM) -> Facility:
-        """Replace a facility still at ``expected_version`` (see :meth:`FacilityStore.update`)."""
-        with self._write() as (cur, revision, at):
-            old = self._check_version(self._fetch(cur, facility.id), facility.id, expected_version)
-            stored = facility.replace(version=old.version + 1, updated_at=at)
-            params = _facility_params(stored, revision)
-            cur.execute(
-                sql.SQL("UPDATE facilities SET {sets} WHERE id = %(id)s AND version = %(expected)s").format(
-                    sets=sql.SQL(", ").join(
-                        sql.SQL("{} = {}").format(sql.Identifier(c), sql.Placeholder(c))
-                        for c in _WRITE_COLUMNS[1:]
-                    )
-                ),
-                {**params, "expected": expected_version},
-            )
-            if cur.rowcount != 1:  # pragma: no cover - the row lock above makes this unreachable
-                raise VersionConflictError(
-                    f"facility {facility.id!r} changed concurrently", current_version=old.version
-                )
-            self._log(cur, revision, at, "update", actor, old, stored, stored.id)
-        return stored
-
-    def delete(self, facility_id: str, expected_version: int, actor: Actor = SYSTEM) -> None:
-        """Delete a facility still at ``expected_version``, leaving a tombstone."""
-        with self._write() as (cur, revision, at):
-            old = self._check_version(self._fetch(cur, facility_id), facility_id, expected_version)
-            cur.execute(
-                "DELETE FROM facilities WHERE id = %s AND version = %s", (facility_id, expected_version)
-            )
-            cur.execute(
-                "INSERT INTO tombstones (id, revision) VALUES (%s, %s) "
-                "ON CONFLICT (id) DO UPDATE SET revision = EXCLUDED.revision",
-                (facility_id, revision),
-            )
-            self._log(cur, revision, at, "delete", actor, old, None, facility_id)
+        return current
 
     def import_many(self, facilities: Sequence[Facility], actor: Actor = SYSTEM) -> int:
         """Insert or replace ``facilities`` in one transaction (see the contract).
@@ -964,61 +554,53 @@ class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore,
             If a row violates a schema constraint (nothing is written).
         StoreUnavailableError
         """
-        ids = [f.id for f in facilities]
-        if len(set(ids)) != len(ids):
-            raise ConflictError("duplicate ids in one import", param="id")
+        check_unique_ids(facilities, "import")
         if not facilities:
             return 0  # nothing to write: no revision, no notification
-        with self._write() as (cur, revision, at):
+        with self._write() as (s, revision, at):
+            cur = s.cur
             # A bulk write gets 30 s plus 0.5 ms a row per statement (at least timeout_s).
             budget_ms = round(1000 * max(self.timeout_s, 30 + len(facilities) / 2000))
             cur.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(budget_ms)))
-            old: dict[str, Facility] = {}
-            for start in range(0, len(ids), 50_000):
-                chunk = ids[start : start + 50_000]
-                for row in cur.execute(_SELECT + sql.SQL(" WHERE id = ANY(%s::text[]) FOR UPDATE"), (chunk,)):
-                    f = _row_to_facility(row)
-                    old[f.id] = f
+            old = self._fetch_many(s, [f.id for f in facilities])
+            write_cols = sql.SQL(", ").join(map(sql.Identifier, WRITE_COLUMNS))
             cur.execute(
                 sql.SQL(
                     "CREATE TEMPORARY TABLE import_rows ON COMMIT DROP AS "
                     "SELECT {} FROM facilities WITH NO DATA"
-                ).format(sql.SQL(", ").join(map(sql.Identifier, _WRITE_COLUMNS)))
+                ).format(write_cols)
             )
             versions: list[int] = []
             with cur.copy(
-                sql.SQL("COPY import_rows ({}) FROM STDIN (FORMAT BINARY)").format(
-                    sql.SQL(", ").join(map(sql.Identifier, _WRITE_COLUMNS))
-                )
+                sql.SQL("COPY import_rows ({}) FROM STDIN (FORMAT BINARY)").format(write_cols)
             ) as copy:
                 copy.set_types(_WRITE_TYPES)
                 for f in facilities:
                     prev = old.get(f.id)
                     version = 1 if prev is None else prev.version + 1
                     versions.append(version)
-                    row = _facility_params(f.replace(updated_at=at, version=version), revision)
-                    copy.write_row(tuple(row[c] for c in _WRITE_COLUMNS))
+                    copy.write_row(_facility_row(f.replace(updated_at=at, version=version), revision))
             cur.execute(
                 sql.SQL(
                     "INSERT INTO facilities ({cols}) SELECT {cols} FROM import_rows "
                     "ON CONFLICT (id) DO UPDATE SET {sets}"
                 ).format(
-                    cols=sql.SQL(", ").join(map(sql.Identifier, _WRITE_COLUMNS)),
+                    cols=write_cols,
                     sets=sql.SQL(", ").join(
-                        sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in _WRITE_COLUMNS[1:]
+                        sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in WRITE_COLUMNS[1:]
                     ),
                 )
             )
             cur.execute("DELETE FROM tombstones t USING import_rows i WHERE t.id = i.id")
             with cur.copy(
                 sql.SQL("COPY facility_history ({}) FROM STDIN (FORMAT BINARY)").format(
-                    sql.SQL(", ").join(map(sql.Identifier, _HISTORY_COLUMNS))
+                    sql.SQL(", ").join(map(sql.Identifier, HISTORY_COLUMNS))
                 )
             ) as copy:
                 copy.set_types(["text", "int8", "int4", "text", "text", "text", "timestamptz", "json"])
                 for f, version in zip(facilities, versions, strict=True):
                     # version and updated_at are not tracked fields: f diffs like the stored row
-                    changes = _diff(old.get(f.id), f)
+                    changes = history_changes(old.get(f.id), f)
                     copy.write_row(
                         (f.id, revision, version, "import", actor.name, actor.reason, at, Json(changes))
                     )
@@ -1153,388 +735,6 @@ class PostGISStore(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore,
                 zip(accepted, facilities, bearings.tolist(), strict=True), start=1
             )
         ]
-
-    # -- lifecycle ---------------------------------------------------------------
-
-    # -- rider feedback ------------------------------------------------------------
-
-    def add_feedback(self, feedback: Feedback) -> Feedback:
-        """Store one rider report (no revision, no notification: facilities are unchanged)."""
-        with self._connection() as conn, conn.transaction():
-            row = conn.execute(
-                "INSERT INTO feedback (facility_id, facility_version, verdict, reason, comment, "
-                "client, locale, at) VALUES (%s, %s, %s, %s, %s, %s, %s, %s) RETURNING id",
-                (
-                    feedback.facility_id,
-                    feedback.facility_version,
-                    feedback.verdict,
-                    feedback.reason,
-                    feedback.comment,
-                    feedback.client,
-                    feedback.locale,
-                    feedback.at,
-                ),
-            ).fetchone()
-        assert row is not None
-        return dataclasses.replace(feedback, id=int(row[0]))
-
-    def list_feedback(
-        self,
-        facility_id: str | None = None,
-        *,
-        since: datetime | None = None,
-        verdict: str | None = None,
-        limit: int | None = None,
-    ) -> builtins.list[Feedback]:
-        """Rider reports, newest first (``at`` in UTC)."""
-        clauses: builtins.list[sql.Composable] = []
-        params: builtins.list[Any] = []
-        for column, value in (("facility_id", facility_id), ("verdict", verdict)):
-            if value is not None:
-                clauses.append(sql.SQL("{} = %s").format(sql.Identifier(column)))
-                params.append(value)
-        if since is not None:
-            clauses.append(sql.SQL("at > %s"))
-            params.append(since)
-        query: sql.Composable = sql.SQL(
-            "SELECT id, facility_id, facility_version, verdict, reason, comment, client, locale, at "
-            "FROM feedback"
-        )
-        if clauses:
-            query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses)
-        query += sql.SQL(" ORDER BY at DESC, id DESC")
-        if limit is not None:
-            query += sql.SQL(" LIMIT %s")
-            params.append(limit)
-        with self._connection() as conn:
-            rows = conn.cursor(row_factory=dict_row).execute(query, params).fetchall()
-        return [Feedback(**{**r, "at": r["at"].astimezone(UTC)}) for r in rows]
-
-    # -- small transactions outside the facility revision -----------------------------
-
-    @contextmanager
-    def _tx(self) -> Iterator[psycopg.Cursor[dict[str, Any]]]:
-        """A write transaction that takes no revision and sends no notification."""
-        with self._connection() as conn, conn.transaction():
-            yield conn.cursor(row_factory=dict_row)
-
-    def _fetch_one(self, query: sql.Composed, params: Sequence[Any]) -> dict[str, Any] | None:
-        with self._connection() as conn:
-            return conn.cursor(row_factory=dict_row).execute(query, params).fetchone()
-
-    def _fetch_all(self, query: sql.Composed, params: Sequence[Any]) -> builtins.list[dict[str, Any]]:
-        with self._connection() as conn:
-            return conn.cursor(row_factory=dict_row).execute(query, params).fetchall()
-
-    # -- partners (PartnerStore) -----------------------------------------------------
-
-    def add_partner(self, partner: Partner) -> Partner:
-        """Store a new partner (see :meth:`PartnerStore.add_partner`)."""
-        with self._tx() as cur:
-            try:
-                row = cur.execute(
-                    sql.SQL(
-                        "INSERT INTO partners (name, origins, daily_quota, key_hash, key_prefix, "
-                        "created_at, key_created_at, revoked_at) "
-                        "VALUES (%s, %s::text[], %s, %s, %s, %s, %s, %s) RETURNING {}"
-                    ).format(_PARTNER_COLS),
-                    (
-                        partner.name,
-                        list(partner.origins),
-                        partner.daily_quota,
-                        partner.key_hash,
-                        partner.key_prefix,
-                        partner.created_at,
-                        partner.key_created_at,
-                        partner.revoked_at,
-                    ),
-                ).fetchone()
-            except psycopg.errors.UniqueViolation as exc:
-                if "key_hash" in (exc.diag.constraint_name or ""):
-                    raise ConflictError("this key hash is already in use", param="key") from exc
-                raise ConflictError(f"a partner named {partner.name!r} exists", param="name") from exc
-        assert row is not None
-        return _row_to_partner(row)
-
-    def get_partner(self, name: str) -> Partner:
-        """Return one partner, revoked ones included (see :meth:`PartnerStore.get_partner`)."""
-        row = self._fetch_one(_SELECT_PARTNERS + sql.SQL(" WHERE name = %s"), (name,))
-        if row is None:
-            raise NotFoundError(f"no partner named {name!r}", param="name")
-        return _row_to_partner(row)
-
-    def partner_by_key_hash(self, key_hash: str) -> Partner | None:
-        """The partner whose current key has this hash, or None."""
-        row = self._fetch_one(_SELECT_PARTNERS + sql.SQL(" WHERE key_hash = %s"), (key_hash,))
-        return None if row is None else _row_to_partner(row)
-
-    def list_partners(self) -> builtins.list[Partner]:
-        """Every partner, revoked ones included, in name (byte) order."""
-        rows = self._fetch_all(_SELECT_PARTNERS + sql.SQL(" ORDER BY name"), ())
-        return [_row_to_partner(r) for r in rows]
-
-    def set_partner_key(self, name: str, key_hash: str, key_prefix: str, at: datetime) -> Partner:
-        """Replace the partner's key (see :meth:`PartnerStore.set_partner_key`).
-
-        The partner's row is locked first, so a concurrent revocation either commits
-        before (and this raises ``ConflictError``) or waits.
-        """
-        with self._tx() as cur:
-            cur.execute("SELECT revoked_at FROM partners WHERE name = %s FOR UPDATE", (name,))
-            row = cur.fetchone()
-            if row is None:
-                raise NotFoundError(f"no partner named {name!r}", param="name")
-            if row["revoked_at"] is not None:
-                raise ConflictError(f"partner {name!r} is revoked", param="name")
-            try:
-                row = cur.execute(
-                    sql.SQL(
-                        "UPDATE partners SET key_hash = %s, key_prefix = %s, key_created_at = %s "
-                        "WHERE name = %s RETURNING {}"
-                    ).format(_PARTNER_COLS),
-                    (key_hash, key_prefix, at, name),
-                ).fetchone()
-            except psycopg.errors.UniqueViolation as exc:
-                raise ConflictError("this key hash is already in use", param="key") from exc
-        assert row is not None
-        return _row_to_partner(row)
-
-    def revoke_partner(self, name: str, at: datetime) -> Partner:
-        """Mark the partner revoked at ``at``, keeping an earlier revocation's time."""
-        with self._tx() as cur:
-            row = cur.execute(
-                sql.SQL(
-                    "UPDATE partners SET revoked_at = coalesce(revoked_at, %s) WHERE name = %s RETURNING {}"
-                ).format(_PARTNER_COLS),
-                (at, name),
-            ).fetchone()
-        if row is None:
-            raise NotFoundError(f"no partner named {name!r}", param="name")
-        return _row_to_partner(row)
-
-    # -- accounts (AccountStore) -------------------------------------------------------
-
-    def add_user(self, user: User) -> User:
-        """Store a new user (see :meth:`AccountStore.add_user`)."""
-        with self._tx() as cur:
-            try:
-                row = cur.execute(
-                    sql.SQL(
-                        "INSERT INTO users (name, role, password_hash, districts, facilities, active, "
-                        "created_at) VALUES (%s, %s, %s, %s::text[], %s::text[], %s, %s) RETURNING {}"
-                    ).format(_USER_COLS),
-                    (
-                        user.name,
-                        user.role,
-                        user.password_hash,
-                        sorted(user.districts),
-                        sorted(user.facilities),
-                        user.active,
-                        datetime.now(UTC),
-                    ),
-                ).fetchone()
-            except psycopg.errors.UniqueViolation as exc:
-                raise ConflictError(f"a user named {user.name!r} exists", param="name") from exc
-        assert row is not None
-        return _row_to_user(row)
-
-    def get_user(self, name: str) -> User:
-        """Return one user (see :meth:`AccountStore.get_user`)."""
-        row = self._fetch_one(_SELECT_USERS + sql.SQL(" WHERE name = %s"), (name,))
-        if row is None:
-            raise NotFoundError(f"no user named {name!r}", param="name")
-        return _row_to_user(row)
-
-    def list_users(self) -> builtins.list[User]:
-        """Every user, in name (byte) order."""
-        return [_row_to_user(r) for r in self._fetch_all(_SELECT_USERS + sql.SQL(" ORDER BY name"), ())]
-
-    def update_user(self, user: User) -> User:
-        """Replace a user's role, hash, scope and ``active`` (see :meth:`AccountStore.update_user`)."""
-        with self._tx() as cur:
-            row = cur.execute(
-                sql.SQL(
-                    "UPDATE users SET role = %s, password_hash = %s, districts = %s::text[], "
-                    "facilities = %s::text[], active = %s WHERE name = %s RETURNING {}"
-                ).format(_USER_COLS),
-                (
-                    user.role,
-                    user.password_hash,
-                    sorted(user.districts),
-                    sorted(user.facilities),
-                    user.active,
-                    user.name,
-                ),
-            ).fetchone()
-        if row is None:
-            raise NotFoundError(f"no user named {user.name!r}", param="name")
-        return _row_to_user(row)
-
-    def add_token(self, token: ApiToken) -> ApiToken:
-        """Store a new API token (see :meth:`AccountStore.add_token`)."""
-        with self._tx() as cur:
-            if cur.execute("SELECT 1 FROM users WHERE name = %s", (token.user_name,)).fetchone() is None:
-                raise NotFoundError(f"no user named {token.user_name!r}", param="name")
-            try:
-                row = cur.execute(
-                    sql.SQL(
-                        "INSERT INTO api_tokens (id, user_name, token_hash, label, created_at) "
-                        "VALUES (%s, %s, %s, %s, %s) RETURNING {}"
-                    ).format(_API_TOKEN_COLS),
-                    (token.id, token.user_name, token.token_hash, token.label, datetime.now(UTC)),
-                ).fetchone()
-            except psycopg.errors.UniqueViolation as exc:
-                raise ConflictError("a token with this id or hash exists", param="token") from exc
-            except psycopg.errors.ForeignKeyViolation as exc:  # pragma: no cover - users are never deleted
-                raise NotFoundError(f"no user named {token.user_name!r}", param="name") from exc
-        assert row is not None
-        return _row_to_token(row)
-
-    def find_token(self, token_hash: str) -> ApiToken | None:
-        """The token with this hash (revoked ones included), or None."""
-        row = self._fetch_one(_SELECT_API_TOKENS + sql.SQL(" WHERE token_hash = %s"), (token_hash,))
-        return None if row is None else _row_to_token(row)
-
-    def list_tokens(self, user_name: str | None = None) -> builtins.list[ApiToken]:
-        """Tokens (of one user, or all), oldest first."""
-        if user_name is None:
-            rows = self._fetch_all(_SELECT_API_TOKENS + sql.SQL(" ORDER BY created_at, id"), ())
-        else:
-            rows = self._fetch_all(
-                _SELECT_API_TOKENS + sql.SQL(" WHERE user_name = %s ORDER BY created_at, id"),
-                (user_name,),
-            )
-        return [_row_to_token(r) for r in rows]
-
-    def revoke_token(self, token_id: str) -> None:
-        """Mark a token revoked, keeping an earlier revocation's time (idempotent)."""
-        with self._tx() as cur:
-            cur.execute(
-                "UPDATE api_tokens SET revoked_at = coalesce(revoked_at, %s) WHERE id = %s",
-                (datetime.now(UTC), token_id),
-            )
-            if cur.rowcount != 1:
-                raise NotFoundError(f"no token {token_id!r}", param="token")
-
-    # -- rider reports (ReportStore) -----------------------------------------------------
-
-    def get_report(self, report_id: int) -> Report:
-        """Return one report (see :meth:`ReportStore.get_report`)."""
-        row = self._fetch_one(_SELECT_REPORTS + sql.SQL(" WHERE id = %s"), (report_id,))
-        if row is None:
-            raise NotFoundError(f"no report {report_id}", param="report")
-        return _row_to_report(row)
-
-    def list_reports(
-        self,
-        *,
-        statuses: frozenset[str] | None = frozenset({"open"}),
-        facility_ids: frozenset[str] | None = None,
-        limit: int | None = None,
-    ) -> builtins.list[Report]:
-        """Reports by status and facility (see :meth:`ReportStore.list_reports`)."""
-        clauses: builtins.list[sql.Composable] = []
-        params: builtins.list[Any] = []
-        for column, values in (("status", statuses), ("facility_id", facility_ids)):
-            if values is not None:
-                if not values:
-                    return []
-                clauses.append(sql.SQL("{} = ANY(%s::text[])").format(sql.Identifier(column)))
-                params.append(sorted(values))
-        query = _SELECT_REPORTS
-        if clauses:
-            query += sql.SQL(" WHERE ") + sql.SQL(" AND ").join(clauses)
-        if statuses == frozenset({"open"}):
-            query += sql.SQL(" ORDER BY id")
-        else:
-            query += sql.SQL(" ORDER BY resolved_at IS NULL DESC, resolved_at DESC, id DESC")
-        if limit is not None:
-            query += sql.SQL(" LIMIT %s")
-            params.append(limit)
-        return [_row_to_report(r) for r in self._fetch_all(query, params)]
-
-    def resolve_report(self, report_id: int, status: str, action: str, actor: Actor) -> Report:
-        """Close an open report (see :meth:`ReportStore.resolve_report`).
-
-        The primary key of ``report_resolutions`` decides between concurrent resolvers:
-        the ``INSERT … ON CONFLICT DO NOTHING`` of the later one waits for the earlier
-        one's commit and then inserts nothing, which raises ``ConflictError``.
-        """
-        with self._tx() as cur:
-            row = cur.execute("SELECT status FROM rider_reports WHERE id = %s", (report_id,)).fetchone()
-            if row is None:
-                raise NotFoundError(f"no report {report_id}", param="report")
-            if row["status"] != "open":
-                raise ConflictError(f"report {report_id} was already {row['status']}", param="report")
-            inserted = cur.execute(
-                "INSERT INTO report_resolutions "
-                "(feedback_id, status, action, resolved_by, note, resolved_at) "
-                "VALUES (%s, %s, %s, %s, %s, %s) ON CONFLICT (feedback_id) DO NOTHING "
-                "RETURNING feedback_id",
-                (report_id, status, action, actor.name, actor.reason, datetime.now(UTC)),
-            ).fetchone()
-            if inserted is None:
-                # Someone else's resolution committed meanwhile; this statement sees it.
-                row = cur.execute("SELECT status FROM rider_reports WHERE id = %s", (report_id,)).fetchone()
-                assert row is not None
-                raise ConflictError(f"report {report_id} was already {row['status']}", param="report")
-            updated = cur.execute(_SELECT_REPORTS + sql.SQL(" WHERE id = %s"), (report_id,)).fetchone()
-        assert updated is not None
-        return _row_to_report(updated)
-
-    # -- checked batch writes (CheckedBatchStore) --------------------------------------
-
-    def write_batch(
-        self,
-        facilities: Sequence[Facility],
-        expected_versions: Mapping[str, int | None],
-        actor: Actor = SYSTEM,
-    ) -> int:
-        """Insert or replace facilities, each only if unchanged since read (one transaction).
-
-        See :meth:`CheckedBatchStore.write_batch`. The stored versions are read with
-        ``FOR UPDATE`` inside the write transaction, after the revision lock, so a
-        concurrent update either committed before (and this batch fails with
-        ``VersionConflictError``, writing nothing) or waits for this one.
-        """
-        ids = [f.id for f in facilities]
-        if len(set(ids)) != len(ids):
-            raise ConflictError("duplicate ids in one batch", param="id")
-        missing = [i for i in ids if i not in expected_versions]
-        if missing:
-            raise ValueError(f"no expected version for {missing[0]!r}")
-        if not facilities:
-            return 0  # nothing to write: no revision, no notification
-        with self._write() as (cur, revision, at):
-            old = {
-                f.id: f
-                for f in map(
-                    _row_to_facility,
-                    cur.execute(
-                        _SELECT + sql.SQL(" WHERE id = ANY(%s::text[]) ORDER BY id FOR UPDATE"), (ids,)
-                    ).fetchall(),
-                )
-            }
-            for f in facilities:
-                current = old[f.id].version if f.id in old else None
-                if current != expected_versions[f.id]:
-                    raise VersionConflictError(
-                        f"facility {f.id!r} changed since it was read "
-                        f"(expected {expected_versions[f.id]}, now {current})",
-                        current_version=current or 0,
-                    )
-            stored = [
-                f.replace(version=old[f.id].version + 1 if f.id in old else 1, updated_at=at)
-                for f in facilities
-            ]
-            if stored:
-                cur.executemany(_UPSERT, [_facility_params(f, revision) for f in stored])
-                cur.execute("DELETE FROM tombstones WHERE id = ANY(%s::text[])", (ids,))
-                cur.executemany(
-                    _INSERT_HISTORY,
-                    [_history_row(revision, at, "import", actor, old.get(f.id), f, f.id) for f in stored],
-                )
-        return len(facilities)
 
     def close(self) -> None:
         """Stop the listener and close the pool (idempotent)."""
