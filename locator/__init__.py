@@ -28,11 +28,10 @@ from flask import Flask
 
 from locator import cli
 from locator.config import ConfigError, load_config
-from locator.http import auth, compression, i18n, limits
+from locator.http import auth, compression, i18n, limits, security
 from locator.http.blueprints import register_blueprints
 from locator.http.hooks import register_hooks
 from locator.http.problems import register_error_handlers
-from locator.http.security import install_session_interface
 from locator.http.state import init_state
 
 __all__ = ["create_app", "ConfigError"]
@@ -70,12 +69,12 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.setdefault("JSON_SORT_KEYS", False)
     logging.basicConfig(level=logging.INFO)
 
-    # 2. extensions: languages, compression, sessions/CSRF/logins, rate limits
+    # 2. extensions: languages, compression, sessions/CSRF/logins, rate limits, security
     i18n.init_app(app)
     compression.init_app(app)
     auth.init_app(app)
     limits.init_app(app)
-    install_session_interface(app)
+    security.init_app(app)
 
     # 3. the store, the index and the services over them
     init_state(app)

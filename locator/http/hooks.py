@@ -134,7 +134,7 @@ def register_hooks(app: Flask) -> tuple[list[Hook], list[Hook]]:
         Hook("CORS", access.cors),
         Hook("HTTP caching", caching.caching),
         Hook("private answers", security.private_answers),
-        Hook("security headers", security.framing),
+        Hook("security headers", security.security_headers),
         Hook("language cookie", i18n.remember_choice),
         Hook("remember-me cookie", remember_cookie),
         Hook("compression", compression),
