@@ -25,6 +25,9 @@ start-up with a message naming the variable (never a failure on the first reques
                                 user name (default ``10 per minute``)
 ``LOCATOR_STALE_DAYS``          days after which a facility counts as not verified
                                 recently (default 90)
+``LOCATOR_MAX_JSON_BYTES``      request-body caps (bytes): JSON API (default 64 KiB),
+``LOCATOR_MAX_FORM_BYTES``      HTML forms (256 KiB), bulk uploads (16 MiB); a larger
+``LOCATOR_MAX_UPLOAD_BYTES``    body gets 413 (see :mod:`locator.http.bodies`)
 ``LOCATOR_UPLOAD_DIR``          where bulk uploads wait between dry run and apply
                                 (default ``instance/uploads``; shared storage when
                                 several app nodes serve ``/manage``)
@@ -142,6 +145,10 @@ def load_config(instance_path: Path, env: Mapping[str, str] | None = None) -> di
     if cfg["LOCATOR_DB_POOL_MAX"] < cfg["LOCATOR_DB_POOL_MIN"]:
         raise ConfigError("LOCATOR_DB_POOL_MAX must be >= LOCATOR_DB_POOL_MIN")
     cfg["LOCATOR_DB_TIMEOUT_S"] = _float(env, "LOCATOR_DB_TIMEOUT_S", 5.0, 0.1, 120.0)
+    # Request-body caps per kind of route (locator.http.bodies), bytes.
+    cfg["LOCATOR_MAX_JSON_BYTES"] = int(_float(env, "LOCATOR_MAX_JSON_BYTES", 64 * 1024, 1024, 2**30))
+    cfg["LOCATOR_MAX_FORM_BYTES"] = int(_float(env, "LOCATOR_MAX_FORM_BYTES", 256 * 1024, 1024, 2**30))
+    cfg["LOCATOR_MAX_UPLOAD_BYTES"] = int(_float(env, "LOCATOR_MAX_UPLOAD_BYTES", 16 * 2**20, 1024, 2**31))
     cfg.update(_rate_config(env))
     cfg.update(_management_config(env))
     return cfg
