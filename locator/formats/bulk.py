@@ -260,8 +260,15 @@ def export_csv(facilities: Iterable[Facility]) -> bytes:
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
+#: XLSX columns written as numbers (every other cell is text).
+_NUMERIC_COLUMNS: Final = {"lon": float, "lat": float, "version": int}
+
+
 def export_xlsx(facilities: Iterable[Facility]) -> bytes:
-    """XLSX with :data:`EXPORT_COLUMNS`; every cell is text (never a formula); lon/lat WGS-84."""
+    """XLSX with :data:`EXPORT_COLUMNS`: lon/lat (WGS-84 degrees) and version are numbers.
+
+    Every other cell is text (never a formula).
+    """
     wb = Workbook(write_only=False)
     ws = wb.active
     assert ws is not None
@@ -271,6 +278,11 @@ def export_xlsx(facilities: Iterable[Facility]) -> bytes:
         row = _export_row(f)
         for c, key in enumerate(EXPORT_COLUMNS, start=1):
             cell = ws.cell(row=r, column=c)
+            if key in _NUMERIC_COLUMNS:
+                cell.value = _NUMERIC_COLUMNS[key](row[key])
+                if key != "version":
+                    cell.number_format = "0.0000000"
+                continue
             cell.value = _defuse(row[key])
             cell.data_type = "s"  # text, even when it starts with "="
     buf = io.BytesIO()
