@@ -42,8 +42,14 @@ Partners and the public API (see ``docs/partners.md``):
   (default ``60 per minute``).
 * ``LOCATOR_RATELIMIT_BURST``: burst rate per API key, on top of its daily quota
   (default ``20 per second``).
-* ``LOCATOR_PUBLIC_URL``: this site's public base URL, used in embed snippets
-  (default: the request's host; the CLI falls back to ``http://127.0.0.1:5000``).
+* ``LOCATOR_PUBLIC_URL``: this site's address as users see it, ``scheme://host[:port]``:
+  the only source of absolute URLs (embed snippets, OGC API and change-feed links); when
+  set, requests for any other host (but ``localhost``/``127.0.0.1``) get 400. Unset:
+  links are site-relative and the CLI's snippets use ``http://127.0.0.1:5000``.
+* ``LOCATOR_TRUSTED_PROXIES``: how many reverse proxies in front of the app set
+  ``X-Forwarded-For``/``X-Forwarded-Proto`` (default 0: none is trusted). With 1 behind
+  nginx, the client's address (rate limits, pseudonyms) comes from the proxy's
+  ``X-Forwarded-For`` (werkzeug's ``ProxyFix``).
 """
 
 from __future__ import annotations
@@ -54,6 +60,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from limits import parse_many
 
@@ -177,9 +184,11 @@ def _rate_config(env: Mapping[str, str]) -> dict[str, Any]:
             raise ConfigError(f"{name} must be a rate such as '60 per minute', got {value!r}") from None
         cfg[name] = value
     public = (env.get("LOCATOR_PUBLIC_URL") or "").strip().rstrip("/")
-    if public and not public.startswith(("http://", "https://")):
-        raise ConfigError("LOCATOR_PUBLIC_URL must be an http(s) URL")
+    parts = urlsplit(public)
+    if public and (parts.scheme not in {"http", "https"} or not parts.hostname or parts.path or parts.query):
+        raise ConfigError("LOCATOR_PUBLIC_URL must be scheme://host[:port] (http or https, no path)")
     cfg["LOCATOR_PUBLIC_URL"] = public
+    cfg["LOCATOR_TRUSTED_PROXIES"] = int(_float(env, "LOCATOR_TRUSTED_PROXIES", 0, 0, 10))
     return cfg
 
 
