@@ -25,15 +25,16 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from locator import cli
 from locator.config import ConfigError, load_config
-from locator.http import auth, compression, i18n, limits
+from locator.http import auth, compression, i18n, limits, security
 from locator.http.blueprints import register_blueprints
 from locator.http.hooks import register_hooks
 from locator.http.problems import register_error_handlers
-from locator.http.security import install_session_interface
 from locator.http.state import init_state
+from locator.http.urls import trusted_hosts
 
 __all__ = ["create_app", "ConfigError"]
 
@@ -68,14 +69,18 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     app.config.update(load_config(Path(app.instance_path), {**os.environ, **overrides}))
     app.config.update({k: v for k, v in test_config.items() if not k.startswith("LOCATOR_")})
     app.config.setdefault("JSON_SORT_KEYS", False)
+    app.config["TRUSTED_HOSTS"] = trusted_hosts(app.config["LOCATOR_PUBLIC_URL"])
+    if app.config["LOCATOR_TRUSTED_PROXIES"]:
+        n = app.config["LOCATOR_TRUSTED_PROXIES"]
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=n, x_proto=n)  # type: ignore[method-assign]
     logging.basicConfig(level=logging.INFO)
 
-    # 2. extensions: languages, compression, sessions/CSRF/logins, rate limits
+    # 2. extensions: languages, compression, sessions/CSRF/logins, rate limits, security
     i18n.init_app(app)
     compression.init_app(app)
     auth.init_app(app)
     limits.init_app(app)
-    install_session_interface(app)
+    security.init_app(app)
 
     # 3. the store, the index and the services over them
     init_state(app)

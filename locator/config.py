@@ -25,6 +25,9 @@ start-up with a message naming the variable (never a failure on the first reques
                                 user name (default ``10 per minute``)
 ``LOCATOR_STALE_DAYS``          days after which a facility counts as not verified
                                 recently (default 90)
+``LOCATOR_MAX_JSON_BYTES``      request-body caps (bytes): JSON API (default 64 KiB),
+``LOCATOR_MAX_FORM_BYTES``      HTML forms (256 KiB), bulk uploads (16 MiB); a larger
+``LOCATOR_MAX_UPLOAD_BYTES``    body gets 413 (see :mod:`locator.http.bodies`)
 ``LOCATOR_UPLOAD_DIR``          where bulk uploads wait between dry run and apply
                                 (default ``instance/uploads``; shared storage when
                                 several app nodes serve ``/manage``)
@@ -39,8 +42,14 @@ Partners and the public API (see ``docs/partners.md``):
   (default ``60 per minute``).
 * ``LOCATOR_RATELIMIT_BURST``: burst rate per API key, on top of its daily quota
   (default ``20 per second``).
-* ``LOCATOR_PUBLIC_URL``: this site's public base URL, used in embed snippets
-  (default: the request's host; the CLI falls back to ``http://127.0.0.1:5000``).
+* ``LOCATOR_PUBLIC_URL``: this site's address as users see it, ``scheme://host[:port]``:
+  the only source of absolute URLs (embed snippets, OGC API and change-feed links); when
+  set, requests for any other host (but ``localhost``/``127.0.0.1``) get 400. Unset:
+  links are site-relative and the CLI's snippets use ``http://127.0.0.1:5000``.
+* ``LOCATOR_TRUSTED_PROXIES``: how many reverse proxies in front of the app set
+  ``X-Forwarded-For``/``X-Forwarded-Proto`` (default 0: none is trusted). With 1 behind
+  nginx, the client's address (rate limits, pseudonyms) comes from the proxy's
+  ``X-Forwarded-For`` (werkzeug's ``ProxyFix``).
 """
 
 from __future__ import annotations
@@ -51,6 +60,7 @@ import secrets
 from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 from limits import parse_many
 
@@ -142,6 +152,10 @@ def load_config(instance_path: Path, env: Mapping[str, str] | None = None) -> di
     if cfg["LOCATOR_DB_POOL_MAX"] < cfg["LOCATOR_DB_POOL_MIN"]:
         raise ConfigError("LOCATOR_DB_POOL_MAX must be >= LOCATOR_DB_POOL_MIN")
     cfg["LOCATOR_DB_TIMEOUT_S"] = _float(env, "LOCATOR_DB_TIMEOUT_S", 5.0, 0.1, 120.0)
+    # Request-body caps per kind of route (locator.http.bodies), bytes.
+    cfg["LOCATOR_MAX_JSON_BYTES"] = int(_float(env, "LOCATOR_MAX_JSON_BYTES", 64 * 1024, 1024, 2**30))
+    cfg["LOCATOR_MAX_FORM_BYTES"] = int(_float(env, "LOCATOR_MAX_FORM_BYTES", 256 * 1024, 1024, 2**30))
+    cfg["LOCATOR_MAX_UPLOAD_BYTES"] = int(_float(env, "LOCATOR_MAX_UPLOAD_BYTES", 16 * 2**20, 1024, 2**31))
     cfg.update(_rate_config(env))
     cfg.update(_management_config(env))
     return cfg
@@ -170,9 +184,11 @@ def _rate_config(env: Mapping[str, str]) -> dict[str, Any]:
             raise ConfigError(f"{name} must be a rate such as '60 per minute', got {value!r}") from None
         cfg[name] = value
     public = (env.get("LOCATOR_PUBLIC_URL") or "").strip().rstrip("/")
-    if public and not public.startswith(("http://", "https://")):
-        raise ConfigError("LOCATOR_PUBLIC_URL must be an http(s) URL")
+    parts = urlsplit(public)
+    if public and (parts.scheme not in {"http", "https"} or not parts.hostname or parts.path or parts.query):
+        raise ConfigError("LOCATOR_PUBLIC_URL must be scheme://host[:port] (http or https, no path)")
     cfg["LOCATOR_PUBLIC_URL"] = public
+    cfg["LOCATOR_TRUSTED_PROXIES"] = int(_float(env, "LOCATOR_TRUSTED_PROXIES", 0, 0, 10))
     return cfg
 
 

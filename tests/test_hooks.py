@@ -11,7 +11,7 @@ from locator.http.hooks import register_hooks
 
 from .conftest import make_app
 
-BEFORE = ["partner API key", "rate limits", "CSRF token", "conditional nearest (304)"]
+BEFORE = ["request body cap", "partner API key", "rate limits", "CSRF token", "conditional nearest (304)"]
 AFTER = [
     "rate-limit headers",
     "Retry-After only on 429/503",

@@ -185,3 +185,37 @@ def test_export_round_trip(demo_app: Flask, tmp_path: Path) -> None:
     assert result.exit_code == 0, result.output
     data = json.loads(out.read_text(encoding="utf-8"))
     assert len(data["features"]) == demo_app.extensions["locator"].store.count()
+
+
+@pytest.mark.parametrize("suffix", [".csv", ".xlsx", ".geojson"])
+def test_cli_export_writes_the_format_its_suffix_names(demo_app: Flask, tmp_path: Path, suffix: str) -> None:
+    """``export all.csv`` is a CSV (it used to be GeoJSON); XLSX keeps lon/lat as numbers."""
+    import csv
+    import io
+
+    from openpyxl import load_workbook
+
+    out = tmp_path / f"all{suffix}"
+    result = demo_app.test_cli_runner().invoke(args=["locator", "export", str(out)])
+    assert result.exit_code == 0, result.output
+    n = demo_app.extensions["locator"].store.count()
+    raw = out.read_bytes()
+    if suffix == ".csv":
+        rows = list(csv.DictReader(io.StringIO(raw.decode("utf-8-sig"))))
+        assert len(rows) == n and float(rows[0]["lon"]) > 115
+    elif suffix == ".xlsx":
+        ws = load_workbook(io.BytesIO(raw), read_only=True).worksheets[0]
+        header, first = list(ws.iter_rows(max_row=2, values_only=True))
+        lon, lat, version = (first[header.index(k)] for k in ("lon", "lat", "version"))
+        assert isinstance(lon, float) and isinstance(lat, float) and isinstance(version, int)
+        assert first[header.index("name")].startswith("示例")
+    else:
+        assert len(json.loads(raw)["features"]) == n
+    assert not list(tmp_path.glob(".*.tmp"))
+
+
+def test_cli_export_refuses_an_unknown_suffix(demo_app: Flask, tmp_path: Path) -> None:
+    result = demo_app.test_cli_runner().invoke(args=["locator", "export", str(tmp_path / "all.txt")])
+    assert result.exit_code == 2
+    assert ".geojson, .json, .csv or .xlsx" in result.output
+    assert not (tmp_path / "all.txt").exists()

@@ -12,6 +12,7 @@ import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from urllib.parse import urljoin
 
 import pytest
 import requests
@@ -87,12 +88,13 @@ def test_owslib_reads_items_in_a_bbox_and_pages_via_next(ogc_server: LiveServer,
     assert first["numberMatched"] == len(want)
     assert first["numberReturned"] == 10 == len(first["features"])
     seen = [f["id"] for f in first["features"]]
-    page, pages = first, 1
+    page, pages, url = first, 1, ogc_server.url + "/ogc/collections/warm_station/items"
     while True:
         nxt = [link["href"] for link in page["links"] if link["rel"] == "next"]
         if not nxt:
             break
-        r = requests.get(nxt[0], timeout=10)
+        url = urljoin(url, nxt[0])  # links are site-relative unless LOCATOR_PUBLIC_URL is set (RFC 3986)
+        r = requests.get(url, timeout=10)
         assert r.status_code == 200 and r.headers["Content-Type"].startswith("application/geo+json")
         page = r.json()
         seen += [f["id"] for f in page["features"]]

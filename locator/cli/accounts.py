@@ -49,10 +49,7 @@ def create_user(
     name: str, role: str, districts: tuple[str, ...], facilities: tuple[str, ...], password_stdin: bool
 ) -> None:
     """Create a management account NAME."""
-    if password_stdin:
-        password = sys.stdin.readline().rstrip("\r\n")
-    else:
-        password = click.prompt("Password", hide_input=True, confirmation_prompt=True)
+    password = _read_password(password_stdin)
     svc: LocatorService = current_app.extensions["locator"]
     svc.store.init_schema()
     wanted = frozenset(facilities)
@@ -77,6 +74,57 @@ def create_user(
     if user.facilities:
         scope = f" for {len(user.facilities)} facilit{'y' if len(user.facilities) == 1 else 'ies'}"
     click.echo(f"Created {user.role} {user.name}{scope}.")
+
+
+def _read_password(password_stdin: bool) -> str:
+    if password_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return str(click.prompt("Password", hide_input=True, confirmation_prompt=True))
+
+
+@click.command("passwd")
+@with_appcontext
+@click.argument("name")
+@click.option(
+    "--password-stdin",
+    is_flag=True,
+    help="Read the new password from the first line of standard input (else prompt for it).",
+)
+def passwd(name: str, password_stdin: bool) -> None:
+    """Set a new password for NAME; every session of NAME ends."""
+    password = _read_password(password_stdin)
+    try:
+        _accounts().set_password(name, password)
+    except LocatorError as exc:
+        click.echo(f"Error: {exc.detail}", err=True)
+        sys.exit(1)
+    click.echo(f"Password of {name} changed; their sessions have ended.")
+
+
+@click.command("deactivate-user")
+@with_appcontext
+@click.argument("name")
+def deactivate_user(name: str) -> None:
+    """Deactivate NAME: they cannot log in, and their sessions and tokens stop working at once."""
+    try:
+        _accounts().set_active(name, False)
+    except LocatorError as exc:
+        click.echo(f"Error: {exc.detail}", err=True)
+        sys.exit(1)
+    click.echo(f"Deactivated {name}.")
+
+
+@click.command("activate-user")
+@with_appcontext
+@click.argument("name")
+def activate_user(name: str) -> None:
+    """Reactivate NAME (they log in again; old sessions stay ended)."""
+    try:
+        _accounts().set_active(name, True)
+    except LocatorError as exc:
+        click.echo(f"Error: {exc.detail}", err=True)
+        sys.exit(1)
+    click.echo(f"Activated {name}.")
 
 
 @click.command("create-token")
@@ -108,4 +156,4 @@ def revoke_token(token_id: str) -> None:
 
 
 #: The commands of this module, for :func:`locator.cli.init_app`.
-COMMANDS = (create_user, create_token, revoke_token)
+COMMANDS = (create_user, passwd, deactivate_user, activate_user, create_token, revoke_token)

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import json
+import os
 import sys
 from pathlib import Path
 
@@ -13,8 +13,8 @@ from flask.cli import with_appcontext
 from locator.core.areas import GEODATA
 from locator.core.geo import Datum
 from locator.errors import ImportRejectedError, LocatorError
+from locator.formats.bulk import export_csv, export_geojson, export_xlsx
 from locator.formats.readers import read_records
-from locator.formats.serialize import facility_feature
 from locator.services.facilities import LocatorService
 from locator.stores.contract import Actor
 
@@ -84,13 +84,18 @@ def import_file(path: Path, datum: str) -> None:
 @with_appcontext
 @click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
 def export_file(path: Path) -> None:
-    """Export every facility as GeoJSON (WGS-84)."""
-    features = [facility_feature(f) for f in _service().store.all()]
-    path.write_text(
-        json.dumps({"type": "FeatureCollection", "features": features}, ensure_ascii=False),
-        encoding="utf-8",
-    )
-    click.echo(f"Exported {len(features)} facilities to {path}.")
+    """Export every facility (WGS-84) as GeoJSON, CSV or XLSX, chosen by PATH's suffix."""
+    writers = {".geojson": export_geojson, ".json": export_geojson, ".csv": export_csv, ".xlsx": export_xlsx}
+    writer = writers.get(path.suffix.lower())
+    if writer is None:
+        raise click.BadParameter(
+            "the file name must end in .geojson, .json, .csv or .xlsx", param_hint="PATH"
+        )
+    facilities = _service().store.all()
+    tmp = path.with_name(f".{path.name}.tmp")
+    tmp.write_bytes(writer(facilities))
+    os.replace(tmp, path)  # never a half-written file
+    click.echo(f"Exported {len(facilities)} facilities to {path}.")
 
 
 #: The commands of this module, for :func:`locator.cli.init_app`.

@@ -21,6 +21,7 @@ import json
 import math
 import re
 import tempfile
+import zipfile
 from collections.abc import Iterable
 from datetime import date, datetime
 from pathlib import Path
@@ -131,7 +132,68 @@ def read_upload(filename: str, data: bytes) -> list[tuple[int, dict[str, Any]]]:
     return [(n, {k: _undefuse(v) for k, v in rec.items()}) for n, rec in records]
 
 
+#: Limits on what an uploaded .xlsx (a zip archive) may expand to before openpyxl reads it.
+XLSX_MAX_EXPANDED_BYTES: Final = 64 * 2**20
+XLSX_MAX_RATIO: Final = 200
+XLSX_MAX_MEMBERS: Final = 500
+
+
+def check_zip_expansion(data: bytes, *, max_bytes: int, max_ratio: int, max_members: int) -> None:
+    """Refuse a zip archive (an .xlsx) that would expand beyond the limits ("zip bomb").
+
+    Reads only the archive's central directory, so a bomb is refused in milliseconds,
+    before any member is decompressed.
+
+    Parameters
+    ----------
+    data : bytes
+        The archive.
+    max_bytes : int
+        Largest total uncompressed size, bytes.
+    max_ratio : int
+        Largest uncompressed/compressed ratio of any member over 1 MiB.
+    max_members : int
+        Most members the archive may hold.
+
+    Raises
+    ------
+    ValidationError
+        ``param="file"``, saying which limit the file breaks.
+    """
+    try:
+        with zipfile.ZipFile(io.BytesIO(data)) as zf:
+            infos = zf.infolist()
+    except (zipfile.BadZipFile, ValueError, OSError):
+        raise ValidationError(
+            Msg("cannot read the XLSX file: it is not a valid .xlsx archive"), param="file"
+        ) from None
+    if len(infos) > max_members:
+        raise ValidationError(Msg("the XLSX file has too many parts (%(n)s)", n=len(infos)), param="file")
+    total = sum(i.file_size for i in infos)
+    if total > max_bytes:
+        raise ValidationError(
+            Msg(
+                "the XLSX file expands to %(mb)s MB; at most %(max)s MB is accepted",
+                mb=round(total / 2**20),
+                max=round(max_bytes / 2**20),
+            ),
+            param="file",
+        )
+    for i in infos:
+        if i.file_size > 2**20 and i.file_size > max_ratio * max(i.compress_size, 1):
+            raise ValidationError(
+                Msg(
+                    "the XLSX file is compressed %(ratio)s times; it looks like a zip bomb",
+                    ratio=i.file_size // max(i.compress_size, 1),
+                ),
+                param="file",
+            )
+
+
 def _read_xlsx(data: bytes) -> list[tuple[int, dict[str, Any]]]:
+    check_zip_expansion(
+        data, max_bytes=XLSX_MAX_EXPANDED_BYTES, max_ratio=XLSX_MAX_RATIO, max_members=XLSX_MAX_MEMBERS
+    )
     try:
         wb = load_workbook(io.BytesIO(data), read_only=True, data_only=True)
     except Exception as exc:  # openpyxl raises many types for a bad file
@@ -198,8 +260,15 @@ def export_csv(facilities: Iterable[Facility]) -> bytes:
     return ("\ufeff" + buf.getvalue()).encode("utf-8")
 
 
+#: XLSX columns written as numbers (every other cell is text).
+_NUMERIC_COLUMNS: Final = {"lon": float, "lat": float, "version": int}
+
+
 def export_xlsx(facilities: Iterable[Facility]) -> bytes:
-    """XLSX with :data:`EXPORT_COLUMNS`; every cell is text (never a formula); lon/lat WGS-84."""
+    """XLSX with :data:`EXPORT_COLUMNS`: lon/lat (WGS-84 degrees) and version are numbers.
+
+    Every other cell is text (never a formula).
+    """
     wb = Workbook(write_only=False)
     ws = wb.active
     assert ws is not None
@@ -209,6 +278,11 @@ def export_xlsx(facilities: Iterable[Facility]) -> bytes:
         row = _export_row(f)
         for c, key in enumerate(EXPORT_COLUMNS, start=1):
             cell = ws.cell(row=r, column=c)
+            if key in _NUMERIC_COLUMNS:
+                cell.value = _NUMERIC_COLUMNS[key](row[key])
+                if key != "version":
+                    cell.number_format = "0.0000000"
+                continue
             cell.value = _defuse(row[key])
             cell.data_type = "s"  # text, even when it starts with "="
     buf = io.BytesIO()

@@ -12,11 +12,13 @@ the order written below (``AFTER`` is written in the order the functions *run*).
 ``tests/test_hooks.py`` pins both lists.
 
 Before the view
-    1. the partner's API key (``X-API-Key``): the rate limits below are per partner;
-    2. rate limits (Flask-Limiter): every request of a limited route is counted here,
+    1. the request-body cap of the route (:mod:`locator.http.bodies`): a body that is
+       too large is refused before anything reads it;
+    2. the partner's API key (``X-API-Key``): the rate limits below are per partner;
+    3. rate limits (Flask-Limiter): every request of a limited route is counted here,
        before anything may answer early;
-    3. the CSRF token on writes (Flask-WTF);
-    4. a conditional ``GET /api/v1/nearest`` answered ``304`` without querying.
+    4. the CSRF token on writes (Flask-WTF);
+    5. a conditional ``GET /api/v1/nearest`` answered ``304`` without querying.
 
 After the view (in this order)
     1. rate-limit headers (Flask-Limiter), 2. ``Retry-After`` only on 429/503,
@@ -37,7 +39,7 @@ from typing import Any
 from flask import Flask, current_app
 from flask_limiter import Limiter
 
-from locator.http import access, caching, i18n, security
+from locator.http import access, bodies, caching, i18n, security
 from locator.http.auth import csrf, login_manager
 from locator.http.compression import compress
 
@@ -122,6 +124,7 @@ def register_hooks(app: Flask) -> tuple[list[Hook], list[Hook]]:
         unknown = [getattr(f, "__qualname__", repr(f)) for f in registered_before + registered_after]
         raise RuntimeError(f"unordered app-wide hooks: {unknown}; add them to locator.http.hooks")
     before = [
+        Hook("request body cap", bodies.cap_request_body),
         Hook("partner API key", access.authenticate),
         Hook("rate limits", limiter_check),
         Hook("CSRF token", csrf_protect),
@@ -134,7 +137,7 @@ def register_hooks(app: Flask) -> tuple[list[Hook], list[Hook]]:
         Hook("CORS", access.cors),
         Hook("HTTP caching", caching.caching),
         Hook("private answers", security.private_answers),
-        Hook("security headers", security.framing),
+        Hook("security headers", security.security_headers),
         Hook("language cookie", i18n.remember_choice),
         Hook("remember-me cookie", remember_cookie),
         Hook("compression", compression),

@@ -1,5 +1,19 @@
 """Security headers and cookies set once for the whole app.
 
+Every response
+--------------
+* ``Content-Security-Policy``: ``default-src 'self'``; scripts only from this site
+  (``script-src 'self'``), plus, on pages that draw a Folium map, that page's one inline
+  map script, allowed by a per-response nonce (:func:`csp_nonce`, the ``nonced``
+  template filter); images from this site and the configured tile server; styles from
+  this site and inline (Leaflet and Folium position elements with ``style``); no
+  plugins; forms and ``<base>`` only to this site; framing as below.
+* ``X-Content-Type-Options: nosniff``; ``Referrer-Policy: strict-origin-when-cross-origin``
+  (a rider's search URL, with their position, never leaves the site in ``Referer``);
+  ``Strict-Transport-Security: max-age=31536000`` when ``LOCATOR_HTTPS=true``.
+* ``Cache-Control: private, no-store`` on every answer that depends on who is logged in:
+  the management API and pages, the login page, and any page seen with a session.
+
 Framing
 -------
 Every response says who may frame it with ``Content-Security-Policy: frame-ancestors``.
@@ -13,22 +27,105 @@ Embeds never set a cookie (:class:`EmbedSafeSessionInterface`).
 
 from __future__ import annotations
 
+import secrets
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
-from flask import Flask, Response, g, request
+from flask import Flask, Response, current_app, g, request
 from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from markupsafe import Markup
+
+from locator.http.auth import session_user
+from locator.http.state import tile_provider
 
 #: Blueprints whose responses never carry ``Set-Cookie``.
 NO_COOKIE_BLUEPRINTS = frozenset({"embed"})
 #: Blueprints whose answers depend on who is logged in.
-PRIVATE_BLUEPRINTS = frozenset({"manage_api"})
+PRIVATE_BLUEPRINTS = frozenset({"manage_api", "manage", "auth"})
+#: ``Strict-Transport-Security`` with ``LOCATOR_HTTPS=true`` (one year).
+HSTS = "max-age=31536000"
 
 
 def private_answers(resp: Response) -> Response:
-    """``after_request``: ``Cache-Control: private, no-store`` on per-user answers."""
-    if request.blueprint in PRIVATE_BLUEPRINTS:
+    """``after_request``: ``Cache-Control: private, no-store`` on per-user answers.
+
+    Per-user: the management API and pages, the login page, and any response to a
+    request that carries a logged-in session (static files excepted: they are the same
+    for everyone).
+    """
+    logged_in = (
+        request.endpoint != "static"
+        and current_app.config["SESSION_COOKIE_NAME"] in request.cookies
+        and session_user() is not None
+    )
+    if request.blueprint in PRIVATE_BLUEPRINTS or logged_in:
         resp.headers["Cache-Control"] = "private, no-store"
     return resp
+
+
+def csp_nonce() -> str:
+    """The response's CSP nonce for inline scripts (made on first use, per request)."""
+    nonce: str | None = g.get("csp_nonce")
+    if nonce is None:
+        nonce = g.csp_nonce = secrets.token_urlsafe(18)
+    return nonce
+
+
+def nonced(markup: str) -> Markup:
+    """The ``nonced`` template filter: give every inline ``<script>`` of ``markup`` the nonce.
+
+    For the map script Folium renders (``MapParts.script``); ``<script src=…>`` tags are
+    left alone (they are allowed by ``'self'``).
+    """
+    return Markup(str(markup).replace("<script>", f'<script nonce="{csp_nonce()}">'))  # noqa: S704
+
+
+def tile_image_source(url: str) -> str | None:
+    """The CSP source of a tile URL template: its origin, ``{s}`` subdomains as ``*``.
+
+    >>> tile_image_source("https://webrd0{s}.is.autonavi.com/appmaptile?x={x}")
+    'https://*.is.autonavi.com'
+    >>> tile_image_source("https://tile.openstreetmap.org/{z}/{x}/{y}.png")
+    'https://tile.openstreetmap.org'
+    >>> tile_image_source("") is None
+    True
+    """
+    if not url:
+        return None
+    parts = urlsplit(url)
+    labels = parts.netloc.split(".")
+    host = ".".join("*" if "{" in label else label for label in labels)
+    return f"{parts.scheme}://{host}"
+
+
+def content_security_policy(tile_url: str) -> str:
+    """The policy without ``script-src`` nonce and ``frame-ancestors`` (added per response)."""
+    img = " ".join(s for s in ("'self'", "data:", "blob:", tile_image_source(tile_url)) if s)
+    return (
+        f"default-src 'self'; img-src {img}; style-src 'self' 'unsafe-inline'; "
+        "font-src 'self' data:; connect-src 'self'; object-src 'none'; base-uri 'self'; "
+        "form-action 'self'; worker-src 'self'; manifest-src 'self'"
+    )
+
+
+def security_headers(resp: Response) -> Response:
+    """``after_request``: CSP, ``nosniff``, ``Referrer-Policy``, HSTS (see the module docstring)."""
+    if "Content-Security-Policy" not in resp.headers:  # a view's own policy is kept (framing adds to it)
+        nonce: str | None = g.get("csp_nonce")
+        script = "script-src 'self'" + (f" 'nonce-{nonce}'" if nonce else "")
+        base = current_app.config.get("LOCATOR_CSP")
+        if base is None:
+            base = current_app.config["LOCATOR_CSP"] = content_security_policy(_tile_url())
+        resp.headers["Content-Security-Policy"] = f"{base}; {script}"
+    resp.headers["X-Content-Type-Options"] = "nosniff"
+    resp.headers["Referrer-Policy"] = "strict-origin-when-cross-origin"
+    if current_app.config.get("LOCATOR_HTTPS"):
+        resp.headers["Strict-Transport-Security"] = HSTS
+    return framing(resp)
+
+
+def _tile_url() -> str:
+    return tile_provider().url
 
 
 def allow_framing(origins: Iterable[str]) -> None:
@@ -62,7 +159,13 @@ class EmbedSafeSessionInterface(SecureCookieSessionInterface):
         super().save_session(app, session, response)
 
 
-def install_session_interface(app: Flask) -> None:
-    """Use :class:`EmbedSafeSessionInterface` unless the app configured its own."""
+def init_app(app: Flask) -> None:
+    """Embed-safe sessions (unless the app configured its own) and the nonce helpers.
+
+    Templates get the ``nonced`` filter and the ``csp_nonce()`` global; the headers are
+    set by :func:`security_headers`, placed by :mod:`locator.http.hooks`.
+    """
     if type(app.session_interface) is SecureCookieSessionInterface:
         app.session_interface = EmbedSafeSessionInterface()
+    app.add_template_filter(nonced, "nonced")
+    app.add_template_global(csp_nonce, "csp_nonce")

@@ -5,6 +5,11 @@
 * A failed login says the same thing whether the user is unknown, inactive or the
   password is wrong, and costs the same time (an unknown user is checked against a
   dummy hash).
+* Passwords must be 10-1024 characters and not easy to guess: zxcvbn (Dropbox's
+  estimator, with its lists of common passwords, words, names and keyboard patterns,
+  and the account's own name) must score them at least :data:`PASSWORD_MIN_SCORE` of 4
+  ("safely unguessable": about 10^8 guesses or more). Refused: ``aaaaaaaaaa``,
+  ``1234567890``, ``password123``, ``qwertyuiop``, a user name with a year after it.
 * API tokens are 256-bit random secrets shown once; the store keeps only their SHA-256
   (a fast hash is right here: the secret is random, not a guessable password).
 """
@@ -20,6 +25,7 @@ from typing import Final
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
+from zxcvbn import zxcvbn
 
 from locator.errors import Msg, NotFoundError, UnauthorizedError, ValidationError
 from locator.stores.contract import ROLES, AccountStore, ApiToken, User
@@ -29,6 +35,12 @@ LOGIN_FAILED: Final = Msg("Unknown user name or wrong password.")
 
 PASSWORD_MIN: Final = 10
 PASSWORD_MAX: Final = 1024
+#: Lowest zxcvbn score accepted (0-4; 3 = "safely unguessable", about 10^8 guesses).
+PASSWORD_MIN_SCORE: Final = 3
+#: Characters zxcvbn looks at (its matching is slow on very long inputs; longer is stronger).
+_SCORED_CHARS: Final = 100
+#: Words every password here is likely to be built from.
+_SITE_WORDS: Final = ("locator", "warm", "station", "union", "beijing", "manager", "admin")
 TOKEN_PREFIX: Final = "wsl_"  # noqa: S105 - a public marker, not a secret
 _NAME_RE: Final = re.compile(r"^[\w.@-]{1,64}$")
 _ADCODE_RE: Final = re.compile(r"^[0-9]{6}$")
@@ -42,6 +54,39 @@ def token_hash(token: str) -> str:
 def session_fingerprint(user: User) -> str:
     """A short digest of the password hash; sessions made before a password change stop working."""
     return hashlib.sha256(user.password_hash.encode("utf-8")).hexdigest()[:16]
+
+
+def check_password(password: str, user_name: str = "") -> None:
+    """Refuse a password that is too short, too long or easy to guess (see the module docstring).
+
+    Parameters
+    ----------
+    password : str
+    user_name : str
+        The account's name: a password built from it is weaker.
+
+    Raises
+    ------
+    ValidationError
+        ``param="password"``, saying which rule the password breaks.
+    """
+    if not isinstance(password, str) or len(password) < PASSWORD_MIN:
+        raise ValidationError(
+            Msg("password must be at least %(n)s characters", n=PASSWORD_MIN), param="password"
+        )
+    if len(password) > PASSWORD_MAX:
+        raise ValidationError(
+            Msg("password must be at most %(n)s characters", n=PASSWORD_MAX), param="password"
+        )
+    inputs = [*_SITE_WORDS, *(w for w in re.split(r"[\W_]+", user_name) if w)]
+    if zxcvbn(password[:_SCORED_CHARS], user_inputs=inputs)["score"] < PASSWORD_MIN_SCORE:
+        raise ValidationError(
+            Msg(
+                "this password is too easy to guess (a common password, words, names, dates, "
+                "keyboard patterns or repeats): use a longer phrase of unrelated words"
+            ),
+            param="password",
+        )
 
 
 class AccountService:
@@ -86,7 +131,7 @@ class AccountService:
         name : str
             1–64 letters, digits, ``.``, ``_``, ``@`` or ``-``.
         password : str
-            At least :data:`PASSWORD_MIN` characters.
+            Accepted by :func:`check_password`.
         role : str
             One of :data:`locator.stores.contract.ROLES`.
         districts : iterable of str
@@ -112,7 +157,7 @@ class AccountService:
             raise ValidationError(
                 Msg("role must be one of %(values)s", values=", ".join(ROLES)), param="role"
             )
-        self._check_password(password)
+        self._check_password(password, name)
         dset = frozenset(d.strip() for d in districts if d.strip())
         fset = frozenset(f.strip() for f in facilities if f.strip())
         bad = sorted(d for d in dset if not _ADCODE_RE.match(d))
@@ -144,20 +189,23 @@ class AccountService:
         ------
         NotFoundError, ValidationError
         """
-        self._check_password(password)
+        self._check_password(password, name)
         user = self.store.get_user(name)
         return self.store.update_user(replace(user, password_hash=self.hasher.hash(password)))
 
+    def set_active(self, name: str, active: bool) -> User:
+        """Deactivate (every session and token of theirs stops working at once) or reactivate.
+
+        Raises
+        ------
+        NotFoundError
+        """
+        user = self.store.get_user(name)
+        return user if user.active == active else self.store.update_user(replace(user, active=active))
+
     @staticmethod
-    def _check_password(password: str) -> None:
-        if not isinstance(password, str) or len(password) < PASSWORD_MIN:
-            raise ValidationError(
-                Msg("password must be at least %(n)s characters", n=PASSWORD_MIN), param="password"
-            )
-        if len(password) > PASSWORD_MAX:
-            raise ValidationError(
-                Msg("password must be at most %(n)s characters", n=PASSWORD_MAX), param="password"
-            )
+    def _check_password(password: str, user_name: str = "") -> None:
+        check_password(password, user_name)
 
     def create_token(self, user_name: str, label: str = "") -> tuple[ApiToken, str]:
         """Create a bearer token for ``user_name``.

@@ -8,6 +8,8 @@
   var input = document.getElementById("share-url");
   var status = box.querySelector(".share-status");
   var button = document.getElementById("share-button");
+  // The server writes site-relative links (absolute ones come only from LOCATOR_PUBLIC_URL).
+  if (input.value) { input.value = new URL(input.value, location.href).href; }
 
   function leafletMap() {
     var el = document.querySelector(".folium-map");

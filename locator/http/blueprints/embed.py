@@ -18,7 +18,7 @@ from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, render_template, request, url_for
 
 from locator.core.domain import AMENITIES, KINDS
 from locator.core.hours import hours_state
@@ -30,6 +30,7 @@ from locator.http.i18n import locale
 from locator.http.params import parse_int, parse_list, parse_nearest
 from locator.http.security import allow_framing
 from locator.http.state import asset_url, partners, service, tile_provider
+from locator.http.urls import link, public_base
 from locator.services.partners import validate_name
 
 bp = Blueprint("embed", __name__)
@@ -40,9 +41,8 @@ EMBED_RESULTS = 5
 ZOOM_MIN, ZOOM_MAX = 3, 18
 
 
-def public_base_url() -> str:
-    """``LOCATOR_PUBLIC_URL``, or this request's scheme and host."""
-    return str(current_app.config.get("LOCATOR_PUBLIC_URL") or request.host_url.rstrip("/"))
+#: The snippet's site address when ``LOCATOR_PUBLIC_URL`` is unset (a placeholder to fill in).
+PLACEHOLDER_BASE = "https://LOCATOR_PUBLIC_URL"
 
 
 @bp.get("/embed/map")
@@ -80,7 +80,7 @@ def embed_map() -> str:
     ]
     filters = {k: request.args[k] for k in ("kind", "amenity") if request.args.get(k)}
     full_site = (
-        url_for("web.nearest", _external=True)
+        link("web.nearest")
         + "?"
         + urlencode({**filters, "lon": f"{origin[0]:.4f}", "lat": f"{origin[1]:.4f}", "lang": loc})
     )
@@ -112,7 +112,13 @@ def embed_docs() -> str:
     kind = ",".join(sorted(parse_list(args, "kind", KINDS) or ()))
     amenity = ",".join(sorted(parse_list(args, "amenity", AMENITIES) or ()))
     registered = partners().active(name) if name else None
-    code = snippet(public_base_url(), name or None, kind=kind or None, amenity=amenity or None, lang=locale())
+    code = snippet(
+        public_base() or PLACEHOLDER_BASE,
+        name or None,
+        kind=kind or None,
+        amenity=amenity or None,
+        lang=locale(),
+    )
     preview = (
         url_for("embed.embed_map")
         + "?"
@@ -123,6 +129,7 @@ def embed_docs() -> str:
         code=code,
         preview=preview,
         partner=name,
+        public_url_set=bool(public_base()),
         registered=registered,
         kinds=KINDS,
         amenities=AMENITIES,

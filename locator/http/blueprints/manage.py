@@ -664,7 +664,6 @@ def restore(facility_id: str) -> Response:
 
 _UPLOAD_TOKEN = re.compile(r"^[A-Za-z0-9_-]{20,64}$")
 UPLOAD_TTL = timedelta(hours=1)
-MAX_UPLOAD_BYTES = 16 * 1024 * 1024
 
 
 def upload_dir() -> Path:
@@ -715,8 +714,8 @@ def bulk() -> str:
 def bulk_dry_run() -> tuple[str, int]:
     """Read the upload and report, row by row, what applying it would do; store nothing."""
     user = account()
-    if (request.content_length or 0) > MAX_UPLOAD_BYTES:
-        raise ValidationError(Msg("the file is larger than 16 MB"), param="file")
+    limit = int(current_app.config["LOCATOR_MAX_UPLOAD_BYTES"])  # the body cap (http.bodies) too
+    too_large = Msg("the file is larger than %(mb)s MB", mb=round(limit / 2**20, 1))
     upload = request.files.get("file")
     raw_datum = request.form.get("datum", "")
     try:
@@ -728,9 +727,9 @@ def bulk_dry_run() -> tuple[str, int]:
             datum = Datum.parse(raw_datum)
         except ValueError:
             raise ValidationError(Msg("unknown datum"), param="datum") from None
-        data = upload.read(MAX_UPLOAD_BYTES + 1)
-        if len(data) > MAX_UPLOAD_BYTES:
-            raise ValidationError(Msg("the file is larger than 16 MB"), param="file")
+        data = upload.read(limit + 1)
+        if len(data) > limit:
+            raise ValidationError(too_large, param="file")
         records = read_upload(upload.filename, data)
         if not records:
             raise ValidationError(Msg("the file holds no rows"), param="file")

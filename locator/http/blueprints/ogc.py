@@ -38,7 +38,7 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, json, render_template, request, url_for
+from flask import Blueprint, Response, json, render_template, request
 
 from locator.core.domain import AMENITIES, KINDS, STATUSES, Facility, Label
 from locator.errors import NotFoundError, ValidationError
@@ -46,6 +46,7 @@ from locator.formats.serialize import facility_feature
 from locator.http.i18n import locale
 from locator.http.params import parse_instant, parse_int, parse_list
 from locator.http.state import service
+from locator.http.urls import link
 from locator.services.publishing import extent, feature_page
 from locator.stores.contract import ListFilter
 
@@ -144,7 +145,7 @@ def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str
 
 
 def _url(endpoint: str, args: Mapping[str, str] | None = None, **values: Any) -> str:
-    base = url_for(endpoint, _external=True, **values)
+    base = link(endpoint, **values)
     return base + ("?" + urlencode(dict(args)) if args else "")
 
 
@@ -216,10 +217,8 @@ def landing() -> Response:
         ),
         "links": [
             *_self_links("ogc.landing_slash", fmt, JSON),
-            _link(
-                url_for("apidocs.openapi", _external=True), "service-desc", OPENAPI, "OpenAPI 3.1 document"
-            ),
-            _link(url_for("apidocs.docs", _external=True), "service-doc", HTML, "API documentation"),
+            _link(link("apidocs.openapi"), "service-desc", OPENAPI, "OpenAPI 3.1 document"),
+            _link(link("apidocs.docs"), "service-doc", HTML, "API documentation"),
             _link(_url("ogc.conformance", {"f": "json"}), "conformance", JSON, "Conformance classes"),
             _link(_url("ogc.collections_list", {"f": "json"}), "data", JSON, "Collections"),
         ],

@@ -34,6 +34,7 @@ from locator.http.state import (
     stale_after,
     tile_provider,
 )
+from locator.http.urls import link
 
 bp = Blueprint("web", __name__)
 
@@ -198,7 +199,7 @@ def nearest() -> str | Response:
         saved_at=present.saved_at_text(now),
         lite_url=url_for("web.lite") + "?" + urlencode(args),
         next_url=url_for("web.nearest") + "?" + urlencode(args),
-        share_url=url_for("web.nearest", _external=True) + "?" + urlencode(args),
+        share_url=link("web.nearest") + "?" + urlencode(args),
         thanks=thanks(),
     )
 

@@ -11,13 +11,14 @@ from __future__ import annotations
 from datetime import UTC, datetime
 from urllib.parse import urlencode
 
-from flask import Blueprint, Response, request, url_for
+from flask import Blueprint, Response, request
 
 from locator.errors import ValidationError
 from locator.formats.serialize import facility_feature
 from locator.http.params import parse_instant, parse_int
 from locator.http.responses import geojson_response
 from locator.http.state import service
+from locator.http.urls import absolute, link
 from locator.services.publishing import change_feed
 
 bp = Blueprint("sync", __name__, url_prefix="/api/v1")
@@ -65,11 +66,9 @@ def facilities() -> Response:
     cursor = request.args.get("cursor") or None
     page = change_feed(service().index, since, cursor, limit)
     base = {k: v for k, v in request.args.items() if k != "cursor"}
-    links = [{"rel": "self", "type": "application/geo+json", "href": request.url}]
+    links = [{"rel": "self", "type": "application/geo+json", "href": absolute(request.full_path.rstrip("?"))}]
     if page.next_cursor:
-        href = (
-            url_for("sync.facilities", _external=True) + "?" + urlencode({**base, "cursor": page.next_cursor})
-        )
+        href = link("sync.facilities") + "?" + urlencode({**base, "cursor": page.next_cursor})
         links.append({"rel": "next", "type": "application/geo+json", "href": href})
     body = {
         "type": "FeatureCollection",
