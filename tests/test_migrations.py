@@ -256,8 +256,9 @@ def test_a_sqlite_database_of_the_old_code_is_up_to_date_and_keeps_working(tmp_p
     fresh = SQLiteStore(tmp_path / "fresh.sqlite3")
     fresh.init_schema()
     fresh.close()
-    # The files create exactly the old schema (tables, indexes, triggers, the view).
-    assert _sqlite_schema(legacy) == _sqlite_schema(tmp_path / "fresh.sqlite3")
+    _apply_released_sqlite(tmp_path / "released.sqlite3")
+    # The released files create exactly the old schema (tables, indexes, triggers, the view).
+    assert _sqlite_schema(legacy) == _sqlite_schema(tmp_path / "released.sqlite3")
 
     def recorded() -> list[tuple[Any, ...]]:
         conn = sqlite3.connect(legacy)
@@ -278,6 +279,20 @@ def test_a_sqlite_database_of_the_old_code_is_up_to_date_and_keeps_working(tmp_p
         _check_reads_and_writes_of_old_rows(store)
     finally:
         store.close()
+    # Upgraded by the later migrations, it has exactly a new database's schema.
+    assert _sqlite_schema(legacy) == _sqlite_schema(tmp_path / "fresh.sqlite3")
+
+
+def _apply_released_sqlite(path: Path) -> None:
+    """The released migrations' files (the first ``len(SQLITE)``) applied to an empty file."""
+    conn = sqlite3.connect(path)
+    try:
+        conn.execute("CREATE TABLE schema_migrations (version INTEGER PRIMARY KEY, applied_at TEXT NOT NULL)")
+        for m in migrations.load("sqlite")[: len(SQLITE)]:
+            conn.executescript(m.script)
+        conn.commit()
+    finally:
+        conn.close()
 
 
 def _pg_catalog(url: str) -> dict[str, list[tuple[Any, ...]]]:
@@ -356,9 +371,14 @@ def test_a_postgis_database_of_the_old_code_is_up_to_date_and_keeps_working(
     pg_server: Any, postgis_url: str
 ) -> None:
     # postgis_url: an empty database migrated by the new code (the session template).
-    with fresh_database(pg_server, "template0") as url:
+    with fresh_database(pg_server, "template0") as url, fresh_database(pg_server, "template0") as released:
         _build_legacy_postgis(url)
-        assert _pg_catalog(url) == _pg_catalog(postgis_url)
+        with psycopg.connect(released, autocommit=True) as conn, conn.transaction():
+            conn.execute(POSTGIS_SCHEMA_MIGRATIONS.encode())
+            for m in migrations.load("postgis")[: len(POSTGIS)]:
+                conn.execute(m.script.encode())
+        # The released files create exactly the old schema.
+        assert _pg_catalog(url) == _pg_catalog(released)
 
         def recorded(target: str) -> list[tuple[Any, ...]]:
             with psycopg.connect(target) as conn:
@@ -379,3 +399,5 @@ def test_a_postgis_database_of_the_old_code_is_up_to_date_and_keeps_working(
             _check_reads_and_writes_of_old_rows(store)
         finally:
             store.close()
+        # Upgraded by the later migrations, it has exactly a new database's schema.
+        assert _pg_catalog(url) == _pg_catalog(postgis_url)

@@ -638,7 +638,7 @@ def test_postgis_upgrade_keeps_data_and_queues_earlier_problem_feedback(postgis_
     # gains them without losing data; problem feedback sent before is an open report.
     with psycopg.connect(postgis_url, autocommit=True) as conn:
         conn.execute(
-            b"DROP VIEW rider_reports; DROP TABLE report_resolutions, api_tokens, users, partners; "
+            b"DROP VIEW rider_reports; DROP TABLE report_resolutions, api_tokens, users, partners, counters; "
             b"DROP FUNCTION report_resolutions_append_only(); DELETE FROM schema_migrations WHERE version > 2"
         )
     s = PostGISStore(postgis_url, pool_min=1, pool_max=2)

@@ -127,6 +127,19 @@ def activate_user(name: str) -> None:
     click.echo(f"Activated {name}.")
 
 
+@click.command("end-sessions")
+@with_appcontext
+@click.argument("name")
+def end_sessions(name: str) -> None:
+    """End every session of NAME (their bearer tokens stay valid: revoke-token ends those)."""
+    try:
+        _accounts().end_sessions(name)
+    except LocatorError as exc:
+        click.echo(f"Error: {exc.detail}", err=True)
+        sys.exit(1)
+    click.echo(f"Ended every session of {name}.")
+
+
 @click.command("create-token")
 @with_appcontext
 @click.argument("name")
@@ -156,4 +169,4 @@ def revoke_token(token_id: str) -> None:
 
 
 #: The commands of this module, for :func:`locator.cli.init_app`.
-COMMANDS = (create_user, passwd, deactivate_user, activate_user, create_token, revoke_token)
+COMMANDS = (create_user, passwd, deactivate_user, activate_user, end_sessions, create_token, revoke_token)

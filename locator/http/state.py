@@ -15,6 +15,7 @@ from typing import Any
 
 from argon2 import PasswordHasher
 from flask import Flask, current_app, url_for
+from limits.storage import Storage, storage_from_string
 
 from locator.core.areas import ServiceArea, districts_geojson, load_districts, load_subdistricts
 from locator.core.geo import Datum
@@ -26,8 +27,8 @@ from locator.services.facilities import LocatorService
 from locator.services.feedback import FeedbackService
 from locator.services.management import ManagementService
 from locator.services.partners import PartnerService
+from locator.services.throttle import LoginThrottle, StoreCounterStorage
 from locator.stores import open_store
-from locator.stores.contract import AccountStore
 
 #: ``app.extensions`` keys.
 LOCATOR = "locator"
@@ -36,6 +37,7 @@ MANAGE = "locator.manage"
 ACCOUNTS = "locator.accounts"
 PARTNERS = "locator.partners"
 PLACES = "locator.places"
+THROTTLE = "locator.login_throttle"
 
 
 def init_state(app: Flask) -> None:
@@ -70,10 +72,13 @@ def init_state(app: Flask) -> None:
     app.extensions[FEEDBACK] = FeedbackService(svc)
     app.extensions[MANAGE] = ManagementService(svc, stale_days=int(app.config.get("LOCATOR_STALE_DAYS", 90)))
     app.extensions[PARTNERS] = PartnerService(store)
-    if isinstance(store, AccountStore):
-        # ARGON2_PARAMETERS (PasswordHasher keyword arguments) exists for tests only.
-        hasher = PasswordHasher(**app.config.get("ARGON2_PARAMETERS", {}))
-        app.extensions[ACCOUNTS] = AccountService(store, hasher)
+    # ARGON2_PARAMETERS (PasswordHasher keyword arguments) exists for tests only.
+    hasher = PasswordHasher(**app.config.get("ARGON2_PARAMETERS", {}))
+    app.extensions[ACCOUNTS] = AccountService(store, hasher)
+    uri = app.config["LOCATOR_RATELIMIT_STORAGE_URI"]
+    counters = StoreCounterStorage(store) if uri.startswith("memory://") else storage_from_string(uri)
+    assert isinstance(counters, Storage)  # config.py accepts synchronous storages only
+    app.extensions[THROTTLE] = LoginThrottle(counters, app.config["LOCATOR_LOGIN_RATE"])
 
 
 def service() -> LocatorService:
@@ -106,6 +111,12 @@ def accounts() -> AccountService:
     if svc is None:
         raise StoreUnavailableError("this store does not support management accounts yet")
     return svc
+
+
+def login_throttle() -> LoginThrottle:
+    """The app's :class:`~locator.services.throttle.LoginThrottle`."""
+    throttle: LoginThrottle = current_app.extensions[THROTTLE]
+    return throttle
 
 
 def partners() -> PartnerService:

@@ -52,8 +52,14 @@ def token_hash(token: str) -> str:
 
 
 def session_fingerprint(user: User) -> str:
-    """A short digest of the password hash; sessions made before a password change stop working."""
-    return hashlib.sha256(user.password_hash.encode("utf-8")).hexdigest()[:16]
+    """A short digest of the password hash and the session epoch.
+
+    A session remembers it at login; it stops matching when the password changes or the
+    user's sessions are ended (:meth:`AccountService.end_sessions`: logout, deactivation,
+    an admin's "end sessions"), so the old cookie no longer logs anyone in.
+    """
+    text = f"{user.password_hash}|{user.session_epoch}"
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:16]
 
 
 def check_password(password: str, user_name: str = "") -> None:
@@ -196,12 +202,26 @@ class AccountService:
     def set_active(self, name: str, active: bool) -> User:
         """Deactivate (every session and token of theirs stops working at once) or reactivate.
 
+        Deactivation also ends the user's sessions for good: reactivating does not bring
+        an old cookie back.
+
         Raises
         ------
         NotFoundError
         """
         user = self.store.get_user(name)
-        return user if user.active == active else self.store.update_user(replace(user, active=active))
+        if user.active != active:
+            user = self.store.update_user(replace(user, active=active))
+        return user if active else self.store.end_sessions(name)
+
+    def end_sessions(self, name: str) -> User:
+        """End every session of ``name`` (logout, an admin's "end sessions"); tokens stay valid.
+
+        Raises
+        ------
+        NotFoundError
+        """
+        return self.store.end_sessions(name)
 
     @staticmethod
     def _check_password(password: str, user_name: str = "") -> None:

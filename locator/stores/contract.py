@@ -463,6 +463,10 @@ class User:
         Inactive accounts cannot log in or use their tokens.
     created_at : datetime or None
         Set by the store (UTC).
+    session_epoch : int
+        Grows by one each time the user's sessions are ended
+        (:meth:`AccountStore.end_sessions`); a session remembers the epoch it began in.
+        Set by the store only.
     """
 
     name: str
@@ -472,6 +476,7 @@ class User:
     facilities: frozenset[str] = frozenset()
     active: bool = True
     created_at: datetime | None = None
+    session_epoch: int = 0
 
 
 @dataclass(frozen=True, slots=True)
@@ -532,6 +537,18 @@ class AccountStore(abc.ABC):
     @abc.abstractmethod
     def update_user(self, user: User) -> User:
         """Replace role, password hash, districts, facilities and ``active`` of ``user.name``.
+
+        ``session_epoch`` is left as stored (only :meth:`end_sessions` changes it, so a
+        write based on an older read never brings ended sessions back).
+
+        Raises
+        ------
+        NotFoundError
+        """
+
+    @abc.abstractmethod
+    def end_sessions(self, name: str) -> User:
+        """End every session of ``name``: add one to its ``session_epoch`` (atomically).
 
         Raises
         ------
@@ -706,8 +723,32 @@ class ReportStore(abc.ABC):
 # --- the whole contract ------------------------------------------------------------------
 
 
-class Store(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore, ReportStore):
-    """Everything a store does: facilities, partners, accounts, checked batches, reports.
+class CounterStore(abc.ABC):
+    """Expiring counters shared by every worker and node (login throttling).
+
+    A counter is a key, a value and the instant it expires; an expired counter counts as
+    zero and restarts. Writes are single atomic statements that take no revision.
+    """
+
+    @abc.abstractmethod
+    def incr_counter(self, key: str, expiry_s: float, amount: int = 1) -> int:
+        """Add ``amount`` to ``key`` and return the new value.
+
+        A missing or expired counter starts again at ``amount`` and expires ``expiry_s``
+        seconds from now; a live counter keeps its expiry (a fixed window).
+        """
+
+    @abc.abstractmethod
+    def get_counter(self, key: str) -> tuple[int, datetime | None]:
+        """``(value, expires_at)`` of ``key``; ``(0, None)`` when missing or expired (UTC)."""
+
+    @abc.abstractmethod
+    def clear_counter(self, key: str) -> None:
+        """Forget ``key`` (idempotent); also drops every counter that has expired."""
+
+
+class Store(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore, ReportStore, CounterStore):
+    """Everything a store does: facilities, partners, accounts, checked batches, reports, counters.
 
     Every backend implements all of it (:class:`locator.stores.sql.SQLStore` does, once,
     for SQLite and PostGIS), so services are typed with :class:`Store` and never test for

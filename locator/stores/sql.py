@@ -42,7 +42,7 @@ import dataclasses
 import logging
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from locator.core.domain import Facility, Feedback
@@ -89,7 +89,18 @@ PARTNER_COLUMNS = (
     "key_created_at",
     "revoked_at",
 )
-USER_COLUMNS = ("name", "role", "password_hash", "districts", "facilities", "active", "created_at")
+USER_COLUMNS = (
+    "name",
+    "role",
+    "password_hash",
+    "districts",
+    "facilities",
+    "active",
+    "created_at",
+    "session_epoch",
+)
+#: The columns ``add_user`` writes (the epoch starts at its default, 0).
+NEW_USER_COLUMNS = USER_COLUMNS[:-1]
 TOKEN_COLUMNS = ("id", "user_name", "token_hash", "label", "created_at", "revoked_at")
 REPORT_COLUMNS = (
     "id",
@@ -751,6 +762,7 @@ class SQLStore(Store, Generic[S]):
             facilities=frozenset(self._from_array(row["facilities"])),
             active=bool(row["active"]),
             created_at=self._maybe_instant(row["created_at"]),
+            session_epoch=int(row["session_epoch"]),
         )
 
     def _token(self, row: Row) -> ApiToken:
@@ -767,7 +779,8 @@ class SQLStore(Store, Generic[S]):
         with self._transaction() as s:
             try:
                 row = s.one(
-                    f"INSERT INTO users ({_names(USER_COLUMNS)}) VALUES ({_marks(len(USER_COLUMNS))}) "
+                    f"INSERT INTO users ({_names(NEW_USER_COLUMNS)}) "
+                    f"VALUES ({_marks(len(NEW_USER_COLUMNS))}) "
                     f"RETURNING {_names(USER_COLUMNS)}",
                     (
                         user.name,
@@ -816,6 +829,54 @@ class SQLStore(Store, Generic[S]):
         if row is None:
             raise NotFoundError(f"no user named {user.name!r}", param="name")
         return self._user(row)
+
+    def end_sessions(self, name: str) -> User:
+        with self._transaction() as s:
+            row = s.one(
+                "UPDATE users SET session_epoch = session_epoch + 1 WHERE name = ? "
+                f"RETURNING {_names(USER_COLUMNS)}",
+                (name,),
+            )
+        if row is None:
+            raise NotFoundError(f"no user named {name!r}", param="name")
+        return self._user(row)
+
+    # -- counters (CounterStore) ----------------------------------------------------------
+
+    def incr_counter(self, key: str, expiry_s: float, amount: int = 1) -> int:
+        now = datetime.now(UTC)
+        expires = self._instant(now + timedelta(seconds=expiry_s))
+        at = self._instant(now)
+        with self._transaction() as s:
+            row = s.one(
+                "INSERT INTO counters (key, value, expires_at) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET "
+                "value = CASE WHEN counters.expires_at <= ? THEN excluded.value "
+                "ELSE counters.value + excluded.value END, "
+                "expires_at = CASE WHEN counters.expires_at <= ? THEN excluded.expires_at "
+                "ELSE counters.expires_at END "
+                "RETURNING value",
+                (key, amount, expires, at, at),
+            )
+        assert row is not None
+        return int(row["value"])
+
+    def get_counter(self, key: str) -> tuple[int, datetime | None]:
+        with self._read() as s:
+            row = s.one(
+                "SELECT value, expires_at FROM counters WHERE key = ? AND expires_at > ?",
+                (key, self._instant(datetime.now(UTC))),
+            )
+        if row is None:
+            return 0, None
+        return int(row["value"]), self._from_instant(row["expires_at"])
+
+    def clear_counter(self, key: str) -> None:
+        with self._transaction() as s:
+            s.execute(
+                "DELETE FROM counters WHERE key = ? OR expires_at <= ?",
+                (key, self._instant(datetime.now(UTC))),
+            )
 
     def add_token(self, token: ApiToken) -> ApiToken:
         with self._transaction() as s:

@@ -2,45 +2,38 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, current_app, redirect, render_template, request, session, url_for
+from flask import Blueprint, redirect, render_template, request, session, url_for
 from flask_login import login_user, logout_user
 from werkzeug.wrappers import Response
 
 from locator.errors import UnauthorizedError
 from locator.http.auth import LoginUser, safe_next, session_user
-from locator.http.limits import limiter
-from locator.http.state import accounts
+from locator.http.state import accounts, login_throttle
 
 bp = Blueprint("auth", __name__)
 
 
-def _login_rate() -> str:
-    return str(current_app.config.get("LOCATOR_LOGIN_RATE", "10 per minute"))
-
-
-def _login_name_key() -> str:
-    return "login-name:" + (request.form.get("username") or "").strip().lower()
-
-
-def _failed(response: Response) -> bool:
-    """Only failed attempts count against the limits (success redirects with 303)."""
-    return response.status_code != 303
-
-
 @bp.route("/login", methods=["GET", "POST"])
-@limiter.limit(_login_rate, methods=["POST"], deduct_when=_failed)
-@limiter.limit(_login_rate, methods=["POST"], key_func=_login_name_key, deduct_when=_failed)
 def login() -> str | Response:
-    """The login form; a success starts a fresh session and goes to ``next``."""
+    """The login form; a success starts a fresh session and goes to ``next``.
+
+    Failed attempts are counted per client address and per user name in counters that
+    every worker shares (:mod:`locator.services.throttle`): over ``LOCATOR_LOGIN_RATE``
+    the form answers 429 with ``Retry-After``, whatever the password.
+    """
     target = safe_next(request.values.get("next"))
     if request.method == "GET":
         if session_user() is not None:
             return redirect(target, code=303)
         return render_template("manage/login.html", next=target, error=None, username="")
     username = (request.form.get("username") or "").strip()
+    throttle = login_throttle()
+    keys = throttle.keys(request.remote_addr or "unknown", username)
+    throttle.check(*keys)
     try:
         user = accounts().authenticate(username, request.form.get("password") or "")
     except UnauthorizedError as exc:
+        throttle.failed(*keys)
         return render_template("manage/login.html", next=target, error=exc.detail, username=username)
     session.clear()  # a fresh session at every login (no fixation)
     login_user(LoginUser(user))
@@ -50,7 +43,15 @@ def login() -> str | Response:
 
 @bp.post("/logout")
 def logout() -> Response:
-    """End the session (POST only, with the CSRF token)."""
+    """End the session (POST only, with the CSRF token): server-side too.
+
+    The user's session epoch grows, so a copy of the cookie no longer works anywhere
+    (every session of this user ends: a per-user epoch, see
+    :func:`locator.services.accounts.session_fingerprint`).
+    """
+    user = session_user()
+    if user is not None:
+        accounts().end_sessions(user.name)
     logout_user()
     session.clear()
     return redirect(url_for("auth.login"), code=303)
