@@ -757,6 +757,33 @@ def test_database_stopped_and_restarted_under_a_running_app(throwaway_cluster: T
         svc.store.close()
 
 
+def test_a_database_that_is_down_fails_fast_after_the_first_failure(
+    throwaway_cluster: ThrowawayCluster,
+) -> None:
+    """No worker waits timeout_s on every request while PostgreSQL is down (breaker + listener)."""
+    app = make_pg_app(throwaway_cluster.url, LOCATOR_DB_TIMEOUT_S=3.0)
+    _add_db_probe(app)
+    svc: LocatorService = app.extensions["locator"]
+    client = app.test_client()
+    try:
+        assert client.get("/api/v1/_test/count").status_code == 200
+        throwaway_cluster.stop()
+        first = client.get("/api/v1/_test/count")  # may wait once: it finds out
+        assert first.status_code == 503
+        timings = []
+        for _ in range(20):
+            t0 = time.monotonic()
+            resp = client.get("/api/v1/_test/count")
+            timings.append(time.monotonic() - t0)
+            assert resp.status_code == 503 and resp.mimetype == "application/problem+json"
+        assert max(timings) < 0.1, timings
+        throwaway_cluster.start()
+        ok = wait_until(lambda: client.get("/api/v1/_test/count").status_code == 200, 30.0, step_s=0.25)
+        assert ok is not None  # back without a restart
+    finally:
+        svc.store.close()
+
+
 @pytest.mark.postgis
 def test_a_statement_stuck_on_a_lock_times_out_as_unavailable(postgis_url: str) -> None:
     s = PostGISStore(postgis_url, timeout_s=1.0)

@@ -98,5 +98,40 @@ def export_file(path: Path) -> None:
     click.echo(f"Exported {len(facilities)} facilities to {path}.")
 
 
+@click.command("backup")
+@with_appcontext
+@click.argument("path", type=click.Path(dir_okay=False, path_type=Path))
+def backup(path: Path) -> None:
+    """Copy the whole store (facilities, history, reports, accounts, partners) to PATH, online.
+
+    SQLite: the online backup API (a SQLite file). PostGIS: pg_dump --format=custom.
+    """
+    try:
+        _service().store.backup(path)
+    except LocatorError as exc:
+        click.echo(f"Error: {exc.detail}", err=True)
+        sys.exit(1)
+    click.echo(f"Backed up the {_service().store.backend} store to {path} ({path.stat().st_size} bytes).")
+
+
+@click.command("restore")
+@with_appcontext
+@click.argument("path", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+def restore(path: Path, yes: bool) -> None:
+    """Replace everything in the store with the backup at PATH (all of it or nothing).
+
+    Stop the service first, or restart it after: workers reload their index either way.
+    """
+    if not yes:
+        click.confirm(f"Replace everything in the {_service().store.backend} store with {path}?", abort=True)
+    try:
+        _service().store.restore(path)
+    except LocatorError as exc:
+        click.echo(f"Error: {exc.detail}", err=True)
+        sys.exit(1)
+    click.echo(f"Restored the {_service().store.backend} store from {path}.")
+
+
 #: The commands of this module, for :func:`locator.cli.init_app`.
-COMMANDS = (init_db, load_demo, import_file, export_file)
+COMMANDS = (init_db, load_demo, import_file, export_file, backup, restore)

@@ -48,6 +48,7 @@ import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime
+from pathlib import Path
 from typing import Any
 
 from locator.core.domain import Facility, Feedback, NearestHit, NearestQuery
@@ -747,7 +748,39 @@ class CounterStore(abc.ABC):
         """Forget ``key`` (idempotent); also drops every counter that has expired."""
 
 
-class Store(FacilityStore, PartnerStore, AccountStore, CheckedBatchStore, ReportStore, CounterStore):
+class BackupStore(abc.ABC):
+    """A whole store copied to one file and back (``flask locator backup|restore``)."""
+
+    @abc.abstractmethod
+    def backup(self, path: Path) -> None:
+        """Write a consistent copy of everything the store holds to ``path``, online.
+
+        The file appears complete or not at all (written beside it, then renamed).
+
+        Raises
+        ------
+        StoreUnavailableError
+            If the database or its dump tool cannot be reached.
+        """
+
+    @abc.abstractmethod
+    def restore(self, path: Path) -> None:
+        """Replace everything the store holds with the backup at ``path``, in one step.
+
+        Facilities, history, feedback and reports, accounts, tokens, partners and counters
+        all come back as they were; the revision too (so in-memory indexes reload).
+
+        Raises
+        ------
+        ValidationError
+            If ``path`` is not a backup of this kind of store (nothing is changed).
+        StoreUnavailableError
+        """
+
+
+class Store(
+    FacilityStore, PartnerStore, AccountStore, CheckedBatchStore, ReportStore, CounterStore, BackupStore
+):
     """Everything a store does: facilities, partners, accounts, checked batches, reports, counters.
 
     Every backend implements all of it (:class:`locator.stores.sql.SQLStore` does, once,

@@ -55,6 +55,12 @@ Design
   on checkout); its reconnection backoff is capped by ``reconnect_timeout`` =
   ``max(10, 2 * timeout_s)`` seconds, so writes work again within seconds of the
   database coming back, without restarting the app.
+* **Failing fast.** A database that is down must not hold a worker for ``timeout_s`` on
+  every request. After a connection-level failure (refused, lost, pool timeout — not a
+  slow statement) the store answers :class:`~locator.errors.StoreUnavailableError` at
+  once for :data:`BREAKER_S` seconds, and for as long as the revision listener is
+  disconnected: the listener's reconnection attempts (0.1 s doubling to 2 s) are the
+  probe, so the first call after the database is back goes through.
 
 Sources: psycopg 3 and psycopg_pool documentation (https://www.psycopg.org/psycopg3/docs/),
 PostgreSQL ``LISTEN``/``NOTIFY`` (https://www.postgresql.org/docs/15/sql-notify.html),
@@ -67,17 +73,21 @@ import builtins
 import functools
 import logging
 import math
+import os
+import subprocess
 import threading
+import time
 import uuid
 from collections.abc import Collection, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from datetime import UTC, datetime
+from pathlib import Path
 from typing import Any
 
 import numpy as np
 import psycopg
 from psycopg import sql
-from psycopg.conninfo import conninfo_to_dict
+from psycopg.conninfo import conninfo_to_dict, make_conninfo
 from psycopg.rows import dict_row
 from psycopg.types.json import Json
 from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
@@ -85,7 +95,7 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 from locator.core.domain import Facility, NearestHit, NearestQuery
 from locator.core.geo import R_MIN_M, geodesic_inverse
 from locator.core.hours import TZ, is_open
-from locator.errors import StoreUnavailableError
+from locator.errors import StoreUnavailableError, ValidationError
 from locator.stores import migrations
 from locator.stores.contract import SYSTEM, Actor
 from locator.stores.sql import (
@@ -108,6 +118,10 @@ HEARTBEAT_S = 5.0
 #: Radius of the sphere PostGIS uses for geography ``<->`` and sphere ``ST_Distance``:
 #: the WGS-84 mean radius ``(2a + b) / 3``, metres.
 R_SPHERE_M = (2 * 6378137.0 + 6356752.314245179) / 3
+#: Notification payload prefix of a restore: listeners take the revision even if it is lower.
+RESET_PREFIX = "reset:"
+#: Seconds every call fails at once after a connection-level failure (see "Failing fast").
+BREAKER_S = 2.0
 #: Key of the advisory lock that serialises schema migrations.
 _MIGRATION_LOCK = 0x6C6F6361746F72  # "locator"
 
@@ -216,6 +230,11 @@ def describe_url(url: str) -> str:
     return f"{user + '@' if user else ''}{host}:{port}/{dbname}"
 
 
+def _first_text_line(text: str) -> str:
+    """The first non-empty line of a tool's error output."""
+    return next((line.strip() for line in text.splitlines() if line.strip()), "no message")
+
+
 def _first_line(exc: BaseException) -> str:
     text = " ".join(str(exc).split())
     return text or type(exc).__name__
@@ -286,6 +305,7 @@ class PostGISStore(SQLStore[PostGISSession]):
         self._cached_rev: int | None = None
         self._listening = False
         self._listener_error: str | None = None
+        self._down_until = 0.0  # time.monotonic() until which calls fail fast
         self._stop = threading.Event()
         self._wake_channel = f"locator_wake_{uuid.uuid4().hex[:16]}"
 
@@ -328,18 +348,37 @@ class PostGISStore(SQLStore[PostGISSession]):
         """Lend a pooled connection; connection-level failures become StoreUnavailableError."""
         if self._closed:
             raise StoreUnavailableError("the store is closed")
+        self._fail_fast()
         try:
             with self._pool.connection() as conn:
                 yield conn
         except PoolTimeout:
+            self._trip()
             raise StoreUnavailableError(
                 f"the database ({self.where}) did not answer within {self.timeout_s:g} s"
             ) from None
         except PoolClosed:
             raise StoreUnavailableError("the store is closed") from None
+        except psycopg.errors.QueryCanceled as exc:  # a slow statement: the database is up
+            raise StoreUnavailableError(
+                f"the database ({self.where}) timed out: {_first_line(exc)}"
+            ) from None
         except psycopg.OperationalError as exc:
             log.warning("database error on %s: %s", self.where, _first_line(exc))
+            self._trip()
             raise StoreUnavailableError(f"the database ({self.where}) is unavailable") from None
+
+    def _trip(self) -> None:
+        """Fail every call at once for :data:`BREAKER_S` seconds (see "Failing fast")."""
+        self._down_until = time.monotonic() + BREAKER_S
+
+    def _fail_fast(self) -> None:
+        """Raise at once while the database is known to be down (see "Failing fast")."""
+        with self._rev_lock:
+            down = self._listener_error
+        if down is None and time.monotonic() >= self._down_until:
+            return
+        raise StoreUnavailableError(f"the database ({self.where}) is unavailable: {down or 'recent failure'}")
 
     @contextmanager
     def _read(self) -> Iterator[PostGISSession]:
@@ -411,6 +450,11 @@ class PostGISStore(SQLStore[PostGISSession]):
             raise
         return conn
 
+    def _reset_revision(self, revision: int) -> None:
+        """The store was restored: its revision may go back (every index reloads)."""
+        with self._rev_lock:
+            self._cached_rev = revision
+
     def _saw_revision(self, revision: int) -> None:
         with self._rev_lock:
             if self._cached_rev is None or revision > self._cached_rev:
@@ -448,7 +492,10 @@ class PostGISStore(SQLStore[PostGISSession]):
                     for note in conn.notifies(timeout=HEARTBEAT_S):
                         if note.channel == CHANNEL:
                             try:
-                                self._saw_revision(int(note.payload))
+                                if note.payload.startswith(RESET_PREFIX):
+                                    self._reset_revision(int(note.payload[len(RESET_PREFIX) :]))
+                                else:
+                                    self._saw_revision(int(note.payload))
                             except ValueError:
                                 log.warning("ignoring notification %r", note.payload)
                         elif self._stop.is_set():
@@ -735,6 +782,66 @@ class PostGISStore(SQLStore[PostGISSession]):
                 zip(accepted, facilities, bearings.tolist(), strict=True), start=1
             )
         ]
+
+    # -- backup and restore (BackupStore) -----------------------------------------------
+
+    def _pg_tool(self, *args: str) -> subprocess.CompletedProcess[str]:
+        """Run ``pg_dump``/``pg_restore`` against this database (password through the environment)."""
+        info = conninfo_to_dict(self.url)
+        env = {**os.environ}
+        if info.get("password"):
+            env["PGPASSWORD"] = str(info.pop("password"))
+        dsn = make_conninfo(**{k: str(v) for k, v in info.items()})
+        try:
+            return subprocess.run(  # noqa: S603 - fixed tool names, our own arguments
+                [*args, "--dbname", dsn], env=env, capture_output=True, text=True, timeout=3600, check=False
+            )
+        except FileNotFoundError as exc:
+            raise StoreUnavailableError(
+                f"{args[0]} is not installed (Debian: postgresql-client-15): {exc}"
+            ) from None
+
+    def backup(self, path: Path) -> None:
+        """``pg_dump --format=custom`` of the whole database (a consistent snapshot, online)."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        done = self._pg_tool(
+            "pg_dump", "--format=custom", "--no-owner", "--no-privileges", "--file", str(tmp)
+        )
+        if done.returncode != 0:
+            tmp.unlink(missing_ok=True)
+            raise StoreUnavailableError(f"pg_dump failed: {_first_text_line(done.stderr)}")
+        os.replace(tmp, path)
+
+    def restore(self, path: Path) -> None:
+        """``pg_restore --clean --single-transaction``: all of the backup, or nothing changes."""
+        path = Path(path)
+        listing = subprocess.run(  # noqa: S603
+            ["pg_restore", "--list", str(path)],  # noqa: S607 - the PostgreSQL client on PATH
+            capture_output=True,
+            text=True,
+            timeout=600,
+            check=False,
+        )
+        if listing.returncode != 0 or "TABLE public store_revision" not in listing.stdout:
+            raise ValidationError(f"{path} is not a backup of a PostGIS store", param="path")
+        done = self._pg_tool(
+            "pg_restore",
+            "--clean",
+            "--if-exists",
+            "--single-transaction",
+            "--no-owner",
+            "--no-privileges",
+            str(path),
+        )
+        if done.returncode != 0:
+            raise StoreUnavailableError(
+                f"pg_restore failed (nothing was changed): {_first_text_line(done.stderr)}"
+            )
+        revision = SQLStore.revision(self)
+        self._reset_revision(revision)
+        with self._transaction() as s:  # every node's listener takes the restored revision
+            s.cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, f"{RESET_PREFIX}{revision}"))
 
     def close(self) -> None:
         """Stop the listener and close the pool (idempotent)."""

@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import builtins
 import json
+import os
 import sqlite3
 import threading
 from collections.abc import Collection, Iterable, Iterator, Sequence
@@ -27,7 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from locator.core.domain import Facility
-from locator.errors import StoreUnavailableError
+from locator.errors import StoreUnavailableError, ValidationError
 from locator.stores import migrations
 from locator.stores.sql import COLUMNS, WRITE_COLUMNS, Row, Session, SQLStore
 
@@ -267,6 +268,38 @@ class SQLiteStore(SQLStore[SQLiteSession]):
         return None
 
     # -- lifecycle ------------------------------------------------------------------------
+
+    # -- backup and restore (BackupStore) -----------------------------------------------
+
+    def backup(self, path: Path) -> None:
+        """SQLite's online backup API: a consistent copy while others read and write."""
+        path = Path(path)
+        tmp = path.with_name(f".{path.name}.tmp")
+        tmp.unlink(missing_ok=True)
+        target = sqlite3.connect(tmp)
+        try:
+            self._session().conn.backup(target)
+        finally:
+            target.close()
+        os.replace(tmp, path)
+
+    def restore(self, path: Path) -> None:
+        """Copy the backup's pages over the live database (one step for every reader)."""
+        path = Path(path)
+        try:
+            source = sqlite3.connect(f"file:{path}?mode=ro", uri=True)
+            try:
+                source.execute("SELECT count(*) FROM schema_migrations").fetchone()
+                source.execute("SELECT value FROM meta WHERE key = 'revision'").fetchone()
+            except sqlite3.Error:
+                source.close()
+                raise
+        except sqlite3.Error as exc:
+            raise ValidationError(f"{path} is not a backup of a SQLite store: {exc}", param="path") from None
+        try:
+            source.backup(self._session().conn)
+        finally:
+            source.close()
 
     def close(self) -> None:
         self._closed = True
