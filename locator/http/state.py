@@ -26,6 +26,7 @@ from locator.services.facilities import LocatorService
 from locator.services.feedback import FeedbackService
 from locator.services.management import ManagementService
 from locator.services.partners import PartnerService
+from locator.services.planning import PlanningService
 from locator.stores import open_store
 from locator.stores.contract import AccountStore
 
@@ -36,6 +37,7 @@ MANAGE = "locator.manage"
 ACCOUNTS = "locator.accounts"
 PARTNERS = "locator.partners"
 PLACES = "locator.places"
+PLANNING = "locator.planning"
 
 
 def init_state(app: Flask) -> None:
@@ -70,6 +72,7 @@ def init_state(app: Flask) -> None:
     app.extensions[FEEDBACK] = FeedbackService(svc)
     app.extensions[MANAGE] = ManagementService(svc, stale_days=int(app.config.get("LOCATOR_STALE_DAYS", 90)))
     app.extensions[PARTNERS] = PartnerService(store)
+    app.extensions[PLANNING] = PlanningService(svc)  # reads its demand layers on first use
     if isinstance(store, AccountStore):
         # ARGON2_PARAMETERS (PasswordHasher keyword arguments) exists for tests only.
         hasher = PasswordHasher(**app.config.get("ARGON2_PARAMETERS", {}))
@@ -112,6 +115,12 @@ def partners() -> PartnerService:
     """The app's :class:`~locator.services.partners.PartnerService`."""
     svc: PartnerService = current_app.extensions[PARTNERS]
     return svc
+
+
+def planning() -> PlanningService:
+    """The app's :class:`~locator.services.planning.PlanningService` (the coverage planner)."""
+    ps: PlanningService = current_app.extensions[PLANNING]
+    return ps
 
 
 _places_lock = threading.Lock()
