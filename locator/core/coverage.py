@@ -497,7 +497,8 @@ def reach_matrix(
     Returns
     -------
     scipy.sparse.csr_matrix of bool, shape (m, n)
-        ``[i, j]`` is True exactly when ``Geod.inv`` distance(site i, point j) <= radius_m.
+        ``[i, j]`` is True exactly when the ``Geod.inv`` distance from point j to site i
+        is at most ``radius_m``.
 
     Raises
     ------
@@ -524,8 +525,9 @@ def reach_matrix(
         keep = hi[j] * t + _ABS_SLACK_M <= radius
         unsure = ~keep & (lo[j] * t - _ABS_SLACK_M <= radius)
         if unsure.any():
+            # Demand point first, as in within_reach: both functions decide a pair identically.
             _, _, dist = WGS84_GEOD.inv(
-                s_lon[i[unsure]], s_lat[i[unsure]], q_lon[j[unsure]], q_lat[j[unsure]]
+                q_lon[j[unsure]], q_lat[j[unsure]], s_lon[i[unsure]], s_lat[i[unsure]]
             )
             keep[unsure] = np.asarray(dist) <= radius
         rows.append(i[keep])
