@@ -55,7 +55,7 @@ def client_for(app: Flask, name: str) -> FlaskClient:
 def test_admin_sees_numbers_map_chart_gaps_sites_and_downloads(planner: Flask) -> None:
     c = client_for(planner, "root")
     resp = c.get(f"/plan?{NIGHT}&sites=5&lang=en")
-    assert resp.status_code == 200
+    assert resp.status_code == 200 and resp.mimetype == "text/html"
     assert resp.headers["Cache-Control"] == "private, no-store"
     html = resp.get_data(as_text=True)
     ps = planner.extensions["locator.planning"]
@@ -154,7 +154,7 @@ def test_bad_input_gives_400_naming_the_parameter(sqlite_planner: Flask) -> None
     c = client_for(sqlite_planner, "root")
     for query, param in BAD_QUERIES:
         page = c.get(f"/plan?{query}&lang=en")
-        assert page.status_code == 400, query
+        assert page.status_code == 400 and page.mimetype == "text/html", query
         html = page.get_data(as_text=True)
         assert 'id="plan-error"' in html and f"<code>{param}</code>" in html, query
         assert 'id="plan-form"' in html  # the form is there to correct it

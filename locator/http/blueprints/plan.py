@@ -20,12 +20,11 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
-from flask import Blueprint, current_app, render_template, request, url_for
+from flask import Blueprint, Response, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from werkzeug.datastructures import MultiDict
-from werkzeug.wrappers import Response
 
 from locator.core.coverage import DEFAULT_RADIUS_M, RADIUS_MAX_M, RADIUS_MIN_M, SITES_MAX, CoverageReport
 from locator.core.domain import KINDS
