@@ -51,7 +51,10 @@ each demand point's nearest one or two; the bounds decide almost every point, th
 get exact distances to the few facilities in reach. A 24-hour profile repeats that for
 each hour (instants with the same open set share one answer). Siting does build a
 sparse matrix (:func:`reach_matrix`), but only candidates × *uncovered* demand, which
-is what greedy selection needs.
+is what greedy selection needs: lazy greedy re-evaluates a candidate whenever its last
+known gain tops the heap, and in dense worst cases (every demand point uncovered) that
+is nearly every candidate, so exact rows computed one at a time cost more than one
+vectorised pass over all pairs.
 
 Siting
 ------
@@ -513,30 +516,53 @@ def reach_matrix(
     upper = chord_for_angle(theta) * (1 + 1e-12) + 1e-15
     qtree = cKDTree(unit_vectors(q_lon, q_lat))
     sxyz = unit_vectors(s_lon, s_lat)
-    lo, hi = _bounds(q_lat, theta)
-    rows: list[NDArray[np.int64]] = []
-    cols: list[NDArray[np.int64]] = []
+    # The bounds as chords per demand point: chord <= sure_in is within reach, chord >
+    # maybe_in is not (chord and angle grow together), in between: exact geodesic.
+    sure_in, maybe_in = _chord_limits(q_lat, theta, radius)
+    chunk = max(1, min(chunk, 32_767))  # local row numbers fit int16: radix-sorted below
+    indptr = [np.zeros(1, dtype=np.int64)]
+    indices: list[NDArray[np.int32]] = []
+    done = 0
     for start in range(0, m, chunk):
-        stree = cKDTree(sxyz[start : start + chunk])
-        pairs = stree.sparse_distance_matrix(qtree, upper, output_type="ndarray")
-        i = pairs["i"].astype(np.int64) + start
-        j = pairs["j"].astype(np.int64)
-        t = _angle(pairs["v"].astype(np.float64))
-        keep = hi[j] * t + _ABS_SLACK_M <= radius
-        unsure = ~keep & (lo[j] * t - _ABS_SLACK_M <= radius)
-        if unsure.any():
+        stop = min(m, start + chunk)
+        pairs = cKDTree(sxyz[start:stop]).sparse_distance_matrix(qtree, upper, output_type="ndarray")
+        i = pairs["i"].astype(np.int16)
+        j = pairs["j"].astype(np.int32)
+        v = pairs["v"]
+        del pairs
+        keep = v <= sure_in[j]
+        unsure = np.flatnonzero(~keep & (v <= maybe_in[j]))
+        if len(unsure):
             # Demand point first, as in within_reach: both functions decide a pair identically.
-            _, _, dist = WGS84_GEOD.inv(
-                q_lon[j[unsure]], q_lat[j[unsure]], s_lon[i[unsure]], s_lat[i[unsure]]
-            )
+            ju, iu = j[unsure], i[unsure].astype(np.int64) + start
+            _, _, dist = WGS84_GEOD.inv(q_lon[ju], q_lat[ju], s_lon[iu], s_lat[iu])
             keep[unsure] = np.asarray(dist) <= radius
-        rows.append(i[keep])
-        cols.append(j[keep])
+        i, j = i[keep], j[keep]
+        order = np.argsort(i, kind="stable")  # radix sort on int16
+        counts = np.bincount(i, minlength=stop - start)
+        indptr.append(done + np.cumsum(counts))
+        indices.append(j[order])
+        done += len(j)
         if progress is not None:
-            progress(min(chunk, m - start))
-    r = np.concatenate(rows)
-    c = np.concatenate(cols)
-    return csr_matrix((np.ones(len(r), dtype=bool), (r, c)), shape=(m, n))
+            progress(stop - start)
+    return csr_matrix(
+        (np.ones(done, dtype=bool), np.concatenate(indices), np.concatenate(indptr)), shape=(m, n)
+    )
+
+
+def _chord_limits(
+    lat_deg: NDArray[np.float64], theta: float, radius: float
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """Per-point chords ``(sure_in, maybe_in)`` equivalent to ``hi * t <= R`` and ``lo * t <= R``.
+
+    Both carry the absolute slack and a relative ``1e-12`` for the chord's rounding:
+    a site at chord ``<= sure_in`` is within ``radius`` metres for certain, one at chord
+    ``> maybe_in`` is not.
+    """
+    lo, hi = _bounds(lat_deg, theta)
+    sure = 2.0 * np.sin(np.minimum(math.pi, (radius - _ABS_SLACK_M) / hi) / 2.0) * (1 - 1e-12)
+    maybe = 2.0 * np.sin(np.minimum(math.pi, (radius + _ABS_SLACK_M) / lo) / 2.0) * (1 + 1e-12)
+    return sure, maybe
 
 
 def covered_at(
@@ -640,24 +666,36 @@ def greedy_sites(
         In pick order. Each gain is the weight newly covered by that site given the
         earlier picks (so gains never increase). Fewer than ``k`` entries when no
         remaining site adds any weight. Equals plain greedy with ties broken by the
-        lowest site index.
+        lowest site index: a site is taken only when its current gain beats every other
+        site's last known gain (an upper bound, as gains only fall), or ties it with a
+        lower index.
     """
     if k < 1:
         raise ValueError("k must be >= 1")
     left = np.asarray(weight, dtype=np.float64).copy()
     indptr, indices = reach.indptr, reach.indices
-    gains = np.asarray(reach.astype(np.float64) @ left).reshape(-1)
-    heap = [(-g, c) for c, g in enumerate(gains.tolist()) if g > 0]
+    # Each site's gain: sums of its row's weights (np.add.reduceat over the non-empty
+    # rows; a sparse mat-vec would first copy the whole matrix to float64).
+    bounds = np.zeros(reach.shape[0])
+    starts = indptr[:-1]
+    nonempty = indptr[1:] > starts
+    if nonempty.any():
+        bounds[nonempty] = np.add.reduceat(left[indices], starts[nonempty])
+
+    def row(c: int) -> NDArray[Any]:
+        return indices[indptr[c] : indptr[c + 1]]
+
+    heap = [(-g, c) for c, g in enumerate(bounds.tolist()) if g > 0]
     heapq.heapify(heap)
     picks: list[tuple[int, float]] = []
     while heap and len(picks) < k:
         _, c = heapq.heappop(heap)
-        cols = indices[indptr[c] : indptr[c + 1]]
+        cols = row(c)
         g = float(left[cols].sum())
         if g <= 0:
             continue
         if heap and (-g, c) > heap[0]:
-            heapq.heappush(heap, (-g, c))  # stale bound: someone else may be better now
+            heapq.heappush(heap, (-g, c))  # its bound was stale: someone else may be better now
             continue
         picks.append((c, g))
         left[cols] = 0.0

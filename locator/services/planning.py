@@ -634,7 +634,8 @@ class PlanningService:
             cands = candidates if candidates is not None else self.builtin_candidates(query.candidates)
             cand_source = candidates_source if candidates is not None else ",".join(query.candidates)
             if query.districts and len(cands):
-                cands = cands.take(self._in_scope(self._locate(cands).district, query.districts))
+                where = cov.locate_points(self.locator.districts.areas, cands.lon, cands.lat)
+                cands = cands.take(self._in_scope(where, query.districts))
             gap = ~now
             advance = prog.stage("Candidate reach", max(1, len(cands)))
             reach = cov.reach_matrix(
