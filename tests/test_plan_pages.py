@@ -67,7 +67,7 @@ def test_admin_sees_numbers_map_chart_gaps_sites_and_downloads(planner: Flask) -
     )
     assert html.count('<rect class="bar') == 24
     assert html.count('<tr data-rank="') == len(report.sites) == 5
-    gaps = re.findall(r'<tr data-code="([^"]+)">', html)
+    gaps = re.findall(r'<tr data-gap="([^"]+)">', html)
     assert gaps == [a.code for a in report.gaps("subdistrict", 10)]
     assert 'href="/plan/coverage.geojson?' in html and 'href="/plan/coverage.csv?' in html
     assert "not counts of riders" in html
@@ -168,11 +168,14 @@ def test_bad_input_gives_400_naming_the_parameter(sqlite_planner: Flask) -> None
 def test_chinese_page_has_no_untranslated_english(sqlite_planner: Flask) -> None:
     planner = sqlite_planner
     c = client_for(planner, "root")
-    resp = c.get(f"/plan?{NIGHT}&sites=5", headers={"Accept": "text/html"})
+    resp = c.get(f"/plan?{NIGHT}&sites=5&week=1", headers={"Accept": "text/html"})
     html = resp.get_data(as_text=True)
     assert resp.status_code == 200 and "覆盖规划" in html
+    week = html.split('id="week-chart"')[1].split("</svg>")[0]
+    assert week.count('<rect class="bar') == 168 and "周一" in week  # the week starts on Monday
+    assert html.count('<tr data-code="') >= 5  # the district table (the demand spans 5+ districts)
     ps = planner.extensions["locator.planning"]
-    report = ps.report(ps.check("warm_station", 1000, parse_instant("2026-12-01T22:00"), sites=5))
+    report = ps.report(ps.check("warm_station", 1000, parse_instant("2026-12-01T22:00"), sites=5, week=True))
     fid = next(iter(planner.extensions["locator"].index.facilities())).id
     allowed = data_words(planner, fid)
     for s in report.sites:  # candidate names (OSM subway entrances) are data

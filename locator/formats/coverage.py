@@ -94,7 +94,8 @@ def summary(report: CoverageReport, *, gaps: int = 5, least: int = 5) -> dict[st
         ``total_weight``, ``covered_weight``, ``covered_share`` (0–1), the query echo
         (``kind``, ``radius_m``, ``walk_minutes_estimate``, ``at``, ``districts``,
         ``demand``), counts, ``hourly`` (24 entries), ``weekly`` (168 or none),
-        ``gaps`` (subdistricts with the most uncovered weight), ``least_needed``, and
+        ``gaps`` (subdistricts with the most uncovered weight), ``district_coverage``
+        (every district holding demand), ``least_needed``, and
         with siting ``sites`` (each ``rank``, ``lon``, ``lat`` WGS-84, ``gain``,
         ``covered_share_after``, ``name``, ``category``) and ``candidates``.
     """
@@ -124,6 +125,19 @@ def summary(report: CoverageReport, *, gaps: int = 5, least: int = 5) -> dict[st
                 "covered_share": _share(a.covered_share),
             }
             for a in report.gaps("subdistrict", gaps)
+        ],
+        "district_coverage": [
+            {
+                "code": a.code,
+                "name": a.name,
+                "name_en": a.name_en,
+                "points": a.points,
+                "total_weight": _w(a.total_weight),
+                "uncovered_weight": _w(a.uncovered_weight),
+                "covered_share": _share(a.covered_share),
+            }
+            for a in report.areas
+            if a.level == "district"
         ],
         "least_needed": [
             {
@@ -404,6 +418,9 @@ def hour_chart_svg(
     bar_label: Callable[[HourCoverage], str],
     axis_label: str,
     highlight: int | None = None,
+    tick_every: int = 3,
+    tick_label: Callable[[HourCoverage], str] | None = None,
+    chart_id: str = "hour-chart",
 ) -> Markup:
     """An inline SVG bar chart of the covered share per hour (no script, no external asset).
 
@@ -420,23 +437,34 @@ def hour_chart_svg(
         Plain text of the y axis (e.g. "covered share").
     highlight : int, optional
         Index of the bar to mark (the hour asked about).
+    tick_every : int
+        A label under every this many bars (3 for a day; 24 for a week).
+    tick_label : callable (HourCoverage) -> str, optional
+        Plain text of a label; default the hour (``HH``).
+    chart_id : str
+        Prefix of the ids of ``<title>``/``<desc>`` (unique per page).
 
     Returns
     -------
     Markup
         ``<svg class="hour-chart" …>`` with one ``rect.bar`` per hour (``data-hour``,
-        ``data-share`` in 0–1), gridlines at 0/25/50/75/100 % and hour labels every 3 h.
+        ``data-share`` in 0–1; ``data-hour`` is ``HH:MM``, or ``Www HH:MM`` when the
+        bars span several days), gridlines at 0/25/50/75/100 % and labels every
+        ``tick_every`` bars.
     """
     n = max(1, len(hours))
     plot_w = _CHART_W - _PAD_L - _PAD_R
     plot_h = _CHART_H - _PAD_T - _PAD_B
     step = plot_w / n
     bar_w = step * 0.72
+    label = tick_label or (lambda h: h.at.strftime("%H"))
+    days = len({h.at.date() for h in hours}) > 1
+    cid = escape(chart_id)
     parts = [
-        f'<svg class="hour-chart" viewBox="0 0 {_CHART_W} {_CHART_H}" role="img" '
-        f'aria-labelledby="hour-chart-title hour-chart-desc" preserveAspectRatio="xMidYMid meet">',
-        f'<title id="hour-chart-title">{escape(title)}</title>',
-        f'<desc id="hour-chart-desc">{escape(description)}</desc>',
+        f'<svg class="hour-chart" id="{cid}" viewBox="0 0 {_CHART_W} {_CHART_H}" role="img" '
+        f'aria-labelledby="{cid}-title {cid}-desc" preserveAspectRatio="xMidYMid meet">',
+        f'<title id="{cid}-title">{escape(title)}</title>',
+        f'<desc id="{cid}-desc">{escape(description)}</desc>',
     ]
     for pct in (0, 25, 50, 75, 100):
         y = _PAD_T + plot_h * (1 - pct / 100)
@@ -456,13 +484,15 @@ def hour_chart_svg(
         cls = "bar current" if i == highlight else "bar"
         parts.append(
             f'<rect class="{cls}" x="{x:.1f}" y="{y:.1f}" width="{bar_w:.1f}" height="{bh:.1f}" '
-            f'data-hour="{h.at.strftime("%H:%M")}" data-share="{share:.4f}">'
+            f'data-hour="{h.at.strftime("%a %H:%M" if days else "%H:%M")}" data-share="{share:.4f}">'
             f"<title>{escape(bar_label(h))}</title></rect>"
         )
-        if i % 3 == 0:
+        if i % tick_every == 0:
+            x_tick = _PAD_L + i * step + (step / 2 if tick_every < 6 else 0)
+            anchor = "middle" if tick_every < 6 else "start"
             parts.append(
-                f'<text class="tick" x="{_PAD_L + i * step + step / 2:.1f}" y="{_CHART_H - _PAD_B + 18}" '
-                f'text-anchor="middle">{h.at.strftime("%H")}</text>'
+                f'<text class="tick" x="{x_tick:.1f}" y="{_CHART_H - _PAD_B + 18}" '
+                f'text-anchor="{anchor}">{escape(label(h))}</text>'
             )
     parts.append("</svg>")
     return Markup("".join(parts))  # noqa: S704 - every text above is escaped or a number

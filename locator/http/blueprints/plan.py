@@ -20,6 +20,7 @@ import json
 from typing import Any
 from urllib.parse import urlencode
 
+from babel.dates import format_skeleton
 from flask import Blueprint, Response, current_app, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
@@ -99,6 +100,7 @@ def form_values(args: MultiDict[str, str]) -> dict[str, Any]:
         "district": args.get("district", ""),
         "sites": args.get("sites", "10"),
         "candidates": args.getlist("candidates") or list(CANDIDATE_SOURCES),
+        "week": args.get("week") == "1",
     }
 
 
@@ -123,7 +125,7 @@ def question(user: User, args: MultiDict[str, str]) -> PlanQuery:
         districts=districts,
         sites=values["sites"],
         candidates=values["candidates"],
-        week=args.get("week") == "1",
+        week=values["week"],
     )
 
 
@@ -145,6 +147,31 @@ def chart(report: CoverageReport) -> Any:
         ),
         axis_label=_("covered share"),
         highlight=report.at.hour,
+    )
+
+
+def week_chart(report: CoverageReport) -> Any:
+    """The hour-of-week chart of ``report`` (168 bars, a label per day), or None without a week."""
+    if not report.week:
+        return None
+    loc = locale()
+    return outputs.hour_chart_svg(
+        report.week,
+        title=_("Covered share by hour, week of %(day)s", day=report.week[0].at.strftime("%Y-%m-%d")),
+        description=", ".join(
+            f"{format_skeleton('MEd', h.at, locale=loc)} {h.at:%H}:00 {_hour_label(h.covered_share)}"
+            for h in report.week
+        ),
+        bar_label=lambda h: _(
+            "%(hour)s: %(share)s covered, %(open)s open",
+            hour=f"{format_skeleton('MEd', h.at, locale=loc)} {h.at:%H:%M}",
+            share=_hour_label(h.covered_share),
+            open=h.open_facilities,
+        ),
+        axis_label=_("covered share"),
+        tick_every=24,
+        tick_label=lambda h: format_skeleton("MEd", h.at, locale=loc),
+        chart_id="week-chart",
     )
 
 
@@ -192,6 +219,8 @@ def plan_page() -> Response:
         summary=outputs.summary(report, gaps=10, least=10),
         gaps=report.gaps("subdistrict", 10),
         chart=chart(report),
+        week_chart=week_chart(report),
+        district_rows=[a for a in report.areas if a.level == "district"],
         map_parts=maps.coverage_map(report, areas, tile_provider(), asset_url=asset_url, locale=locale()),
         downloads={fmt: _download_url(fmt) for fmt in _DOWNLOADS},
         at_local=report.at.astimezone(TZ),
