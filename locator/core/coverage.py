@@ -43,9 +43,9 @@ wrong outside its zone; the unit-vector bound holds anywhere on Earth.
 
 How coverage is computed
 ------------------------
-A demand × facility incidence matrix would hold every pair within ``R``: 23 million
-pairs for Beijing-scale input (26k facilities, 49k demand points, 1 km; measured in
-``bench/coverage.py``), several seconds to build. Coverage only needs to know whether
+A demand × facility incidence matrix would hold every pair within ``R``: 21.8 million
+pairs for Beijing-scale input (25,470 synthetic facilities, 50,378 demand points, 1 km;
+``bench/coverage.py``), 2.7 s to build on a quiet 2-core machine. Coverage only needs to know whether
 *any* open facility is within reach (and, for removal costs, whether exactly one is), so
 :func:`within_reach` builds a tree of the facilities open at the instant and asks for
 each demand point's nearest one or two; the bounds decide almost every point, the rest
