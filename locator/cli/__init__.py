@@ -2,20 +2,21 @@
 
 * :mod:`.data` — ``init-db``, ``load-demo``, ``import``, ``export``;
 * :mod:`.accounts` — ``create-user``, ``create-token``, ``revoke-token``;
-* :mod:`.partners` — ``partner add|rotate-key|revoke|list|snippet``.
+* :mod:`.partners` — ``partner add|rotate-key|revoke|list|snippet``;
+* :mod:`.planning` — ``coverage`` (the 双15 coverage planner).
 """
 
 from __future__ import annotations
 
 from flask import Flask
 
-from locator.cli import accounts, data, partners
+from locator.cli import accounts, data, partners, planning
 from locator.cli.group import locator_cli
 
 
 def init_app(app: Flask) -> None:
     """Register the ``locator`` command group with every command."""
-    for command in (*accounts.COMMANDS, *data.COMMANDS, partners.partner_cli):
+    for command in (*accounts.COMMANDS, *data.COMMANDS, partners.partner_cli, *planning.COMMANDS):
         if command.name not in locator_cli.commands:
             locator_cli.add_command(command)
     app.cli.add_command(locator_cli)

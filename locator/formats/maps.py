@@ -27,11 +27,14 @@ Rules this module enforces
 
 from __future__ import annotations
 
+import base64
 import json
 import math
+import re
 import threading
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any, Final, cast
 
 import folium
@@ -42,6 +45,7 @@ from folium.template import Template
 from markupsafe import Markup, escape
 from shapely.geometry import mapping, shape
 
+from locator.core.coverage import CoverageReport
 from locator.core.domain import KINDS, Facility, Label, NearestHit
 from locator.core.geo import Datum, from_wgs84, to_leaflet, valid_lonlat
 
@@ -52,9 +56,12 @@ __all__ = [
     "TILE_PROVIDERS",
     "MapParts",
     "TileProvider",
+    "coverage_map",
     "escape_text",
+    "inline_asset_url",
     "nearest_map",
     "overview_map",
+    "standalone_page",
 ]
 
 #: Paths under ``static/`` of every asset a map page may reference (for ``asset_url``).
@@ -66,6 +73,8 @@ ASSETS: Final[dict[str, str]] = {
     "markercluster_default_css": "vendor/leaflet.markercluster/MarkerCluster.Default.css",
     "locator_map_css": "css/locator-map.css",
 }
+#: The coverage planner's map stylesheet (only :func:`coverage_map` uses it).
+PLAN_MAP_CSS: Final = "css/plan-map.css"
 
 #: Credit for our facility data, always added to the map's attribution control.
 DATA_ATTRIBUTION: Final = "Data: © OpenStreetMap contributors (ODbL)"
@@ -971,3 +980,400 @@ def overview_map(
     folium.LayerControl(collapsed=True).add_to(m)
     _fit(m, points)
     return _render(m)
+
+
+# --- the coverage planner's map ----------------------------------------------------------
+
+_PLAN_TEXT: Final[dict[str, Label]] = {
+    "areas": Label("街道/乡镇覆盖率", "Coverage by subdistrict"),
+    "uncovered": Label("未覆盖的需求点", "Uncovered demand points"),
+    "sites": Label("建议新站点", "Suggested sites"),
+    "legend": Label("覆盖率（需求权重）", "Covered share (demand weight)"),
+    "no_demand": Label("无需求数据", "No demand data"),
+    "share": Label("覆盖率 {}", "covered {}"),
+    "uncovered_weight": Label("未覆盖权重 {}", "uncovered weight {}"),
+    "weight": Label("需求权重 {}", "demand weight {}"),
+    "site": Label("建议站点 #{}", "Suggested site #{}"),
+    "gain": Label("新增覆盖权重 {}", "adds {} covered weight"),
+}
+
+#: Covered-share classes (lower bounds) and their fills: ColorBrewer RdYlBu, 5 classes
+#: (colour-blind safe; Brewer C.A., www.ColorBrewer.org), red = poorly covered.
+SHARE_CLASSES: Final = (
+    (0.0, "#d7191c"),
+    (0.2, "#fdae61"),
+    (0.4, "#ffffbf"),
+    (0.6, "#abd9e9"),
+    (0.8, "#2c7bb6"),
+)
+_NO_DEMAND_FILL: Final = "#dee2e6"
+_GAP_COLOUR: Final = "#b3261e"
+_SITE_COLOUR: Final = "#2b8a3e"
+
+
+def share_class(share: float | None) -> int:
+    """Index into :data:`SHARE_CLASSES` of a covered share in [0, 1]; -1 for no demand (None)."""
+    if share is None:
+        return -1
+    return max(i for i, (lo, _) in enumerate(SHARE_CLASSES) if share >= lo or i == 0)
+
+
+def _percent(share: float) -> str:
+    return f"{share * 100:.1f}%"
+
+
+class _GeoJsonLayer(folium.map.Layer):
+    """A GeoJSON overlay styled from ``properties.style``, a tooltip from ``properties.tip``.
+
+    ``style`` may hold Leaflet path options including ``className`` (applied when the
+    layer is created, so SVG paths carry it); ``tip`` is pre-escaped HTML.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            var {{ this.get_name() }} = L.geoJson({{ this.data_js }}, {
+                style: function (feature) { return feature.properties.style; },
+                onEachFeature: function (feature, layer) {
+                    if (feature.properties.tip) {
+                        layer.bindTooltip(feature.properties.tip, {sticky: true});
+                    }
+                }
+            });
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, data: dict[str, Any], *, name: str) -> None:
+        super().__init__(name=name, overlay=True, control=True, show=True)
+        self._name = "PlanAreas"
+        self.data_js = _js_literal(data)
+
+
+class _Legend(folium.MacroElement):
+    """A Leaflet control in the bottom-right corner holding pre-escaped HTML."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            (function () {
+                var legend = L.control({position: "bottomright"});
+                legend.onAdd = function () {
+                    var div = L.DomUtil.create("div", "plan-legend");
+                    div.innerHTML = {{ this.html_js }};
+                    return div;
+                };
+                legend.addTo({{ this._parent.get_name() }});
+            })();
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, html: str) -> None:
+        super().__init__()
+        self._name = "PlanLegend"
+        self.html_js = _js_literal(html)
+
+
+def _legend_html(locale: str) -> str:
+    rows = []
+    bounds = [lo for lo, _ in SHARE_CLASSES] + [1.0]
+    for i, (lo, fill) in enumerate(SHARE_CLASSES):
+        hi = bounds[i + 1]
+        label = f"{lo * 100:.0f}–{hi * 100:.0f}%" if i < len(SHARE_CLASSES) - 1 else f"≥ {lo * 100:.0f}%"
+        rows.append(
+            f'<li><span class="plan-swatch" style="background:{fill}"></span>{escape_text(label)}</li>'
+        )
+    rows.append(
+        f'<li><span class="plan-swatch plan-swatch-none" style="background:{_NO_DEMAND_FILL}"></span>'
+        f"{escape_text(_PLAN_TEXT['no_demand'].get(locale))}</li>"
+    )
+    return f"<strong>{escape_text(_PLAN_TEXT['legend'].get(locale))}</strong><ul>{''.join(rows)}</ul>"
+
+
+def _display_geometry(geometry: dict[str, Any], datum: Datum) -> dict[str, Any]:
+    """A GeoJSON geometry with every vertex shifted to ``datum`` (display only) and rounded."""
+
+    def convert(coords: Any) -> Any:
+        if coords and isinstance(coords[0], int | float):
+            lat, lon = _display(coords[0], coords[1], datum, OUTLINE_DECIMALS)
+            return [lon, lat]
+        return [convert(c) for c in coords]
+
+    return {"type": geometry["type"], "coordinates": convert(geometry["coordinates"])}
+
+
+def _gap_icon_function() -> str:
+    """JS ``iconCreateFunction`` for uncovered-demand clusters: a red badge with the point count."""
+    colour = _js_literal(_GAP_COLOUR)
+    return _no_jinja(
+        "function (cluster) {\n"
+        "  var n = cluster.getChildCount();\n"
+        "  var s = n < 10 ? 28 : n < 100 ? 34 : n < 1000 ? 40 : 46;\n"
+        "  return L.divIcon({\n"
+        '    html: \'<div class="plan-gap-badge" style="background:\' + '
+        f"{colour} + ';width:' + s + 'px;height:' + s + 'px;line-height:' + s + 'px\">' + n + '</div>',\n"
+        "    className: 'locator-icon plan-gap-cluster marker-cluster',\n"
+        "    iconSize: L.point(s, s)\n"
+        "  });\n"
+        "}"
+    )
+
+
+def _gap_callback(locale: str) -> str:
+    """JS ``function (row) -> L.CircleMarker`` for rows ``[lat, lon, weight(, escaped name)]``.
+
+    The tooltip is built in the browser from the escaped name, a constant label and the
+    weight (a number), so a row costs a few bytes even for 50,000 uncovered points.
+    """
+    before, _, after = _PLAN_TEXT["weight"].get(locale).partition("{}")
+    return _no_jinja(
+        "(function () {\n"
+        f"  var before = {_js_literal(escape_text(before))}, after = {_js_literal(escape_text(after))};\n"
+        "  return function (row) {\n"
+        "    var m = L.circleMarker([row[0], row[1]], {radius: 5, color: "
+        f"{_js_literal(_GAP_COLOUR)}, weight: 1, fillOpacity: 0.75, className: 'plan-gap'}});\n"
+        "    m.bindTooltip((row.length > 3 ? row[3] + '<br>' : '') + before + Number(row[2]) + after);\n"
+        "    return m;\n"
+        "  };\n"
+        "})()"
+    )
+
+
+def coverage_map(
+    report: CoverageReport,
+    areas: dict[str, Any],
+    tiles: TileProvider,
+    *,
+    asset_url: Callable[[str], str],
+    locale: str = "zh",
+) -> MapParts:
+    """The coverage planner's map: a choropleth of subdistricts, uncovered demand, suggested sites.
+
+    Parameters
+    ----------
+    report : CoverageReport
+        Uncovered demand points (``report.uncovered``) and suggested sites
+        (``report.sites``) are WGS-84 degrees.
+    areas : dict
+        GeoJSON FeatureCollection of subdistrict polygons, WGS-84 ``[lon, lat]``, from
+        :func:`locator.formats.coverage.areas_collection` (properties ``name``,
+        ``district_name``, ``covered_share`` (0–1 or None), ``uncovered_weight``).
+    tiles : TileProvider
+        Base map; everything is shifted to its datum for display.
+    asset_url : callable (str) -> str
+        Maps a path under ``static/`` to the URL the page loads it from.
+    locale : str, default "zh"
+        ``zh*`` for Chinese labels, anything else for English.
+
+    Returns
+    -------
+    MapParts
+        Three overlays in a layer control: the choropleth (SVG paths with class
+        ``plan-area plan-share-<class>``, classes of :data:`SHARE_CLASSES`, ``-1`` for
+        no demand; a tooltip with name, district, covered share and uncovered weight),
+        the uncovered demand as a Leaflet.markercluster layer of circle markers (class
+        ``plan-gap``; a tooltip with the name, if any, and the weight) and the suggested
+        sites as numbered markers (``div.plan-site`` with ``data-rank`` and ``data-gain``)
+        with their gain; a legend; the view fits the areas holding demand, else the
+        sites, else Beijing. Every data string is escaped
+        with :func:`escape_text`; weights are never called riders.
+
+    Raises
+    ------
+    ValueError
+        On invalid coordinates or a malformed ``areas``.
+    """
+    if not isinstance(areas, dict) or areas.get("type") != "FeatureCollection":
+        raise ValueError("areas must be a GeoJSON FeatureCollection dict")
+    m = _new_map(tiles, asset_url, locale, demo=report.demo)
+    m.options["prefer_canvas"] = False  # SVG paths: the choropleth's classes stay in the DOM
+    m.default_css = [*m.default_css, ("plan_map_css", asset_url(PLAN_MAP_CSS))]
+    points: list[list[float]] = []
+
+    features = []
+    for feature in areas.get("features") or []:
+        props = feature.get("properties") or {}
+        share = props.get("covered_share")
+        cls = share_class(share)
+        fill = SHARE_CLASSES[cls][1] if cls >= 0 else _NO_DEMAND_FILL
+        geometry = _display_geometry(feature["geometry"], tiles.datum)
+        if cls >= 0:
+            points.extend(_leaflet_points(geometry["coordinates"]))
+        name = escape_text(props.get("name", ""))
+        district = escape_text(props.get("district_name", ""))
+        if share is None:
+            detail = escape_text(_PLAN_TEXT["no_demand"].get(locale))
+        else:
+            detail = escape_text(_PLAN_TEXT["share"].get(locale).format(_percent(float(share))))
+            detail += "<br>" + escape_text(
+                _PLAN_TEXT["uncovered_weight"]
+                .get(locale)
+                .format(f"{float(props.get('uncovered_weight', 0)):,.0f}")
+            )
+        features.append(
+            {
+                "type": "Feature",
+                "geometry": geometry,
+                "properties": {
+                    "tip": f"<strong>{name}</strong> {district}<br>{detail}",
+                    "style": {
+                        "className": f"plan-area plan-share-{cls}",
+                        "color": "#495057",
+                        "weight": 0.8,
+                        "opacity": 0.8,
+                        "fillColor": fill,
+                        "fillOpacity": 0.55 if cls >= 0 else 0.25,
+                    },
+                },
+            }
+        )
+    _GeoJsonLayer(
+        {"type": "FeatureCollection", "features": features},
+        name=escape_text(_PLAN_TEXT["areas"].get(locale)),
+    ).add_to(m)
+
+    u = report.uncovered
+    rows: list[list[Any]] = []
+    for i in range(len(u)):
+        lat, lon = _display(float(u.lon[i]), float(u.lat[i]), tiles.datum)
+        row: list[Any] = [lat, lon, round(float(u.weight[i]), 3)]
+        if u.name[i]:
+            row.append(escape_text(u.name[i]))
+        rows.append(row)
+    gaps = _KindCluster(
+        rows,
+        _gap_callback(locale),
+        name=f"{escape_text(_PLAN_TEXT['uncovered'].get(locale))} ({len(rows):,})",
+        icon_create_function=_gap_icon_function(),
+        chunked_loading=True,
+        show_coverage_on_hover=False,
+    )
+    _use_assets(
+        gaps, asset_url, js=["markercluster_js"], css=["markercluster_css", "markercluster_default_css"]
+    )
+    gaps.add_to(m)
+
+    sites = folium.FeatureGroup(name=escape_text(_PLAN_TEXT["sites"].get(locale)), overlay=True, control=True)
+    site_points = []
+    for s in report.sites:
+        where = _display(s.lon, s.lat, tiles.datum)
+        site_points.append(where)
+        title = escape_text(_PLAN_TEXT["site"].get(locale).format(s.rank))
+        gain = escape_text(_PLAN_TEXT["gain"].get(locale).format(f"{s.gain:,.0f}"))
+        label = escape_text(s.name or s.category)
+        html = (
+            f'<div class="plan-site" data-rank="{int(s.rank)}" data-gain="{s.gain:.3f}" '
+            f'aria-label="{title}: {gain}"><span>{int(s.rank)}</span></div>'
+        )
+        marker = folium.Marker(
+            location=where,
+            icon=folium.DivIcon(**_snake(_icon_options(html))),
+            tooltip=folium.Tooltip(f"{title} · {gain}", sticky=False, direction="top"),
+            z_index_offset=1000,
+        )
+        marker.add_child(
+            _HtmlPopup(
+                f'<div class="locator-popup"><strong>{title}</strong>'
+                f"<span>{label}</span><span>{gain}</span></div>"
+            )
+        )
+        marker.add_to(sites)
+    sites.add_to(m)
+
+    m.add_child(_Legend(_legend_html(locale)))
+    folium.LayerControl(collapsed=False).add_to(m)
+    _fit(m, points or site_points)
+    return _render(m)
+
+
+def _leaflet_points(coords: Any) -> list[list[float]]:
+    """Every vertex of GeoJSON coordinates as Leaflet ``[lat, lon]``."""
+    if coords and isinstance(coords[0], int | float):
+        return [to_leaflet(coords[0], coords[1])]
+    out: list[list[float]] = []
+    for c in coords:
+        out.extend(_leaflet_points(c))
+    return out
+
+
+# --- standalone pages ---------------------------------------------------------------------
+
+_CSS_URL_RE: Final = re.compile(r"url\((['\"]?)(images/[A-Za-z0-9_.-]+\.png)\1\)")
+_MIME: Final = {".js": "text/javascript", ".css": "text/css", ".png": "image/png"}
+
+
+def inline_asset_url(static_root: Path) -> Callable[[str], str]:
+    """An ``asset_url`` that inlines each asset as a ``data:`` URI, for a self-contained HTML file.
+
+    Parameters
+    ----------
+    static_root : Path
+        The ``static/`` folder. Only the files of :data:`ASSETS` and
+        :data:`PLAN_MAP_CSS` are used; the
+        ``images/*.png`` a stylesheet refers to are inlined into it as well.
+
+    Returns
+    -------
+    callable (str) -> str
+        Maps a path under ``static/`` to a base64 ``data:`` URI of the file.
+
+    Raises
+    ------
+    ValueError
+        For any other path (nothing else may be inlined).
+    """
+    allowed = {*ASSETS.values(), PLAN_MAP_CSS}
+
+    def data_uri(path: Path, mime: str, body: bytes) -> str:
+        return f"data:{mime};base64,{base64.b64encode(body).decode('ascii')}"
+
+    def url(rel: str) -> str:
+        if rel not in allowed:
+            raise ValueError(f"not a map asset: {rel!r}")
+        path = static_root / rel
+        body = path.read_bytes()
+        if path.suffix == ".css":
+            text = body.decode("utf-8")
+
+            def image(mt: re.Match[str]) -> str:
+                img = path.parent / mt.group(2)
+                return f"url({data_uri(img, 'image/png', img.read_bytes())})"
+
+            body = _CSS_URL_RE.sub(image, text).encode("utf-8")
+        return data_uri(path, _MIME[path.suffix], body)
+
+    return url
+
+
+def standalone_page(parts: MapParts, *, title: str, locale: str = "zh", intro_html: str = "") -> str:
+    """A complete HTML document holding one map (for ``--out FILE.html``).
+
+    Parameters
+    ----------
+    parts : MapParts
+        Built with :func:`inline_asset_url` so the file needs no server and no CDN
+        (only the tile server is contacted).
+    title : str
+        Plain text, escaped here.
+    locale : str
+        ``zh*`` gives ``lang="zh-CN"``, else ``en``.
+    intro_html : str
+        Trusted HTML shown above the map (escape any data in it first).
+
+    Returns
+    -------
+    str
+        UTF-8 HTML; the map fills the window below the intro.
+    """
+    lang = "zh-CN" if locale.lower().startswith("zh") else "en"
+    return (
+        "<!doctype html>\n"
+        f'<html lang="{lang}">\n<head>\n<meta charset="utf-8">\n'
+        '<meta name="viewport" content="width=device-width, initial-scale=1">\n'
+        f"<title>{escape_text(title)}</title>\n{parts.header}\n"
+        "<style>html,body{margin:0;height:100%;font-family:system-ui,sans-serif}"
+        ".plan-intro{padding:.5rem 1rem}.plan-map{height:80vh}</style>\n</head>\n<body>\n"
+        f'<div class="plan-intro"><h1>{escape_text(title)}</h1>{intro_html}</div>\n'
+        f'<div class="plan-map">{parts.html}</div>\n{parts.script}\n</body>\n</html>\n'
+    )

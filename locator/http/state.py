@@ -27,6 +27,7 @@ from locator.services.facilities import LocatorService
 from locator.services.feedback import FeedbackService
 from locator.services.management import ManagementService
 from locator.services.partners import PartnerService
+from locator.services.planning import PlanningService
 from locator.services.throttle import LoginThrottle, StoreCounterStorage
 from locator.stores import open_store
 
@@ -38,6 +39,7 @@ ACCOUNTS = "locator.accounts"
 PARTNERS = "locator.partners"
 PLACES = "locator.places"
 THROTTLE = "locator.login_throttle"
+PLANNING = "locator.planning"
 
 
 def init_state(app: Flask) -> None:
@@ -79,6 +81,7 @@ def init_state(app: Flask) -> None:
     counters = StoreCounterStorage(store) if uri.startswith("memory://") else storage_from_string(uri)
     assert isinstance(counters, Storage)  # config.py accepts synchronous storages only
     app.extensions[THROTTLE] = LoginThrottle(counters, app.config["LOCATOR_LOGIN_RATE"])
+    app.extensions[PLANNING] = PlanningService(svc)  # reads its demand layers on first use
 
 
 def service() -> LocatorService:
@@ -123,6 +126,12 @@ def partners() -> PartnerService:
     """The app's :class:`~locator.services.partners.PartnerService`."""
     svc: PartnerService = current_app.extensions[PARTNERS]
     return svc
+
+
+def planning() -> PlanningService:
+    """The app's :class:`~locator.services.planning.PlanningService` (the coverage planner)."""
+    ps: PlanningService = current_app.extensions[PLANNING]
+    return ps
 
 
 _places_lock = threading.Lock()

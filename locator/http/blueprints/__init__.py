@@ -11,6 +11,7 @@
 ``offline``               ``/sw.js``, ``/manifest.webmanifest``
 ``auth``                  ``/login``, ``/logout``
 ``manage``                ``/manage…`` (station managers' pages)
+``plan``                  ``/plan…`` (the coverage planner: admins, district managers)
 ========================  =====================================================
 """
 
@@ -29,6 +30,7 @@ from locator.http.blueprints import (
     offline,
     ogc,
     pages,
+    plan,
     sync,
 )
 
@@ -44,6 +46,7 @@ BLUEPRINTS = (
     offline.bp,
     auth.bp,
     manage.bp,
+    plan.bp,
 )
 
 
