@@ -106,7 +106,9 @@ HOST_TYPE_ALIASES: Final = {
     "community_center": "community_centre",
 }
 
-_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+#: What a facility id looks like (1-128 characters; the API documents it from here).
+ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+_ID_RE: Final = re.compile(ID_PATTERN)
 _PHONE_RE: Final = re.compile(r"^[0-9+()\- ]{3,32}$")
 _CONTROL_RE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ADCODE_RE: Final = re.compile(r"^[0-9]{6}$")

@@ -56,10 +56,11 @@ def read_records(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
     kind = SUPPORTED.get(p.suffix.lower())
     if kind is None:
         raise ValidationError(
-            f"unsupported file type {p.suffix!r}; use .geojson, .gpkg or .csv", param="path"
+            Msg("unsupported file type %(suffix)r; use .geojson, .gpkg or .csv", suffix=p.suffix),
+            param="path",
         )
     if not p.is_file():
-        raise ValidationError(f"no such file: {p}", param="path")
+        raise ValidationError(Msg("no such file: %(path)s", path=str(p)), param="path")
     try:
         if kind == "CSV":
             frame = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig")
