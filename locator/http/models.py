@@ -32,7 +32,6 @@ from collections.abc import Iterable, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self, TypeAlias
 
-import annotated_types
 from pydantic import (
     AfterValidator,
     BaseModel,
@@ -310,11 +309,11 @@ def _bounds(model: type[BaseModel], name: str) -> tuple[Any, Any]:
     for field_name, info in model.model_fields.items():
         if (info.alias or field_name) != name:
             continue
-        for meta in info.metadata:
-            if isinstance(meta, annotated_types.Ge | annotated_types.Gt):
-                lo = getattr(meta, "ge", getattr(meta, "gt", None))
-            elif isinstance(meta, annotated_types.Le | annotated_types.Lt):
-                hi = getattr(meta, "le", getattr(meta, "lt", None))
+        for meta in info.metadata:  # annotated_types.Ge/Gt/Le/Lt
+            for attr in ("ge", "gt"):
+                lo = getattr(meta, attr, lo)
+            for attr in ("le", "lt"):
+                hi = getattr(meta, attr, hi)
     return lo, hi
 
 
@@ -488,6 +487,20 @@ class PathModel(BaseModel):
     """Path parameters of an operation (documented; Flask's converters parse them)."""
 
     model_config = ConfigDict(extra="ignore", frozen=True, populate_by_name=True)
+
+
+def form_int(raw: str | None) -> int:
+    """A whole number from 0 to :data:`REPORT_ID_MAX` (a 64-bit signed column) from a form field.
+
+    Raises
+    ------
+    ValueError
+        If ``raw`` is not such a number (the caller names the field).
+    """
+    value = int((raw or "").strip())
+    if not 0 <= value <= REPORT_ID_MAX:
+        raise ValueError(f"{value} is out of range")
+    return value
 
 
 # --- path parameters --------------------------------------------------------------------
