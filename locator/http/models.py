@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable, Mapping
-from datetime import datetime
+from datetime import datetime, timedelta, timezone
 from typing import TYPE_CHECKING, Annotated, Any, ClassVar, Self, TypeAlias
 
 from pydantic import (
@@ -177,6 +177,9 @@ def _boolean(value: Any) -> bool:
 #: A query or form boolean in the one vocabulary (:data:`TRUE_WORDS`, :data:`FALSE_WORDS`).
 QueryBool = Annotated[bool, BeforeValidator(_boolean), WithJsonSchema({"type": "boolean"})]
 
+#: UTC+08:00, for instants before the zone's first standard offset (see :func:`parse_instant`).
+CHINA_STANDARD_TIME = timezone(timedelta(hours=8))
+
 # An unencoded "+08:00" arrives as " 08:00" (form decoding turns + into space).
 _PLUS_AS_SPACE = re.compile(r"(T\d\d:\d\d(?::\d\d(?:\.\d+)?)?) (\d\d:?\d\d)$", re.IGNORECASE)
 _LONG_FRACTION = re.compile(r"(\.\d{6})\d+")
@@ -205,9 +208,15 @@ def parse_instant(raw: str) -> datetime:
     if value.tzinfo is None:
         value = value.replace(tzinfo=TZ)
     try:
-        return value.astimezone(TZ)
+        local = value.astimezone(TZ)
     except OverflowError:
         raise ValueError("instant out of range") from None
+    offset = local.utcoffset()
+    if offset is not None and offset.seconds % 60:
+        # Before 1901 the zone's local mean time is +08:05:43, which RFC 3339 cannot
+        # write (no seconds in offsets): use China's standard +08:00 instead.
+        local = value.astimezone(CHINA_STANDARD_TIME)
+    return local
 
 
 def _instant(value: Any) -> datetime:
@@ -424,6 +433,27 @@ class QueryModel(BaseModel):
             raise  # pragma: no cover (raise_validation_error always raises)
 
 
+def _allow_null(prop: dict[str, Any]) -> None:
+    """Make a property schema accept ``null`` too (in place)."""
+    null = {"type": "null"}
+    if "anyOf" in prop:
+        if null not in prop["anyOf"]:
+            prop["anyOf"].append(null)
+        return
+    kind = prop.get("type")
+    if isinstance(kind, list):
+        if "null" not in kind:
+            kind.append("null")
+        return
+    if isinstance(kind, str) and "enum" not in prop and "const" not in prop:
+        prop["type"] = [kind, "null"]
+        return
+    keep: dict[str, Any] = {k: prop.pop(k) for k in ("description", "default", "examples") if k in prop}
+    branch = dict(prop)
+    prop.clear()
+    prop.update(keep, anyOf=[branch, null])
+
+
 class BodyModel(BaseModel):
     """A JSON request body (an object): strict types, unknown fields refused."""
 
@@ -439,8 +469,11 @@ class BodyModel(BaseModel):
         schema = handler(core_schema)
         target = handler.resolve_ref_schema(schema)
         for name, prop in target.get("properties", {}).items():
+            if name in cls.__nullable__:
+                _allow_null(prop)
+                continue
             branches = prop.get("anyOf")
-            if name in cls.__nullable__ or not branches or {"type": "null"} not in branches:
+            if not branches or {"type": "null"} not in branches:
                 continue
             kept = [b for b in branches if b != {"type": "null"}]
             del prop["anyOf"]
@@ -637,6 +670,10 @@ class FeedbackBody(BodyModel):
         strict=True,
         frozen=True,
         json_schema_extra={
+            "examples": [
+                {"verdict": "confirm"},
+                {"verdict": "problem", "reason": "closed", "comment": "门锁着"},
+            ],
             "allOf": [
                 {
                     "if": {"properties": {"verdict": {"const": "problem"}}, "required": ["verdict"]},
@@ -649,7 +686,7 @@ class FeedbackBody(BodyModel):
                     "if": {"properties": {"verdict": {"const": "confirm"}}, "required": ["verdict"]},
                     "then": {"properties": {"reason": {"const": ""}}},
                 },
-            ]
+            ],
         },
     )
 
@@ -923,6 +960,23 @@ class FacilityCreate(_FacilityFields):
     create inside their districts.
     """
 
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {
+                    "kind": "warm_station",
+                    "name": "示例·五道口暖心驿站",
+                    "lon": 116.3376,
+                    "lat": 39.9925,
+                    "datum": "wgs84",
+                    "amenities": ["heating", "drinking_water"],
+                    "opening_hours": "Mo-Su 08:00-20:00",
+                    "reason": "new station",
+                }
+            ]
+        }
+    )
+
     kind: Kind
     name: str = Field(min_length=1, max_length=NAME_MAX)
     lon: float = Field(allow_inf_nan=False, description=_LON)
@@ -944,6 +998,7 @@ class FacilityPatch(_FacilityFields):
     __extra_message__: ClassVar[str] = Msg("field cannot be changed here: %(name)s")
     model_config = ConfigDict(
         json_schema_extra={
+            "examples": [{"name": "示例·改名驿站", "phone": "010-62345678", "reason": "new sign"}],
             "minProperties": 1,
             "dependentRequired": {"lon": ["lat", "datum"], "lat": ["lon", "datum"]},
         }
@@ -952,6 +1007,10 @@ class FacilityPatch(_FacilityFields):
 
 class StatusChange(BodyModel):
     """``POST …/status``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"status": "temporarily_closed", "reason": "维修"}]}
+    )
 
     __nullable__: ClassVar[frozenset[str]] = frozenset({"until"})
 
@@ -979,6 +1038,10 @@ class RestoreRequest(BodyModel):
 
 class ReportResolution(BodyModel):
     """``POST /api/v1/manage/reports/{report_id}/resolve``."""
+
+    model_config = ConfigDict(
+        json_schema_extra={"examples": [{"resolution": "resolved", "action": "verified"}]}
+    )
 
     __nullable__: ClassVar[frozenset[str]] = frozenset({"action", "until", "note"})
 

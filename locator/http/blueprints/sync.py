@@ -57,7 +57,15 @@ def facilities() -> Response:
     since = params.modified_since
     page = change_feed(service().index, since, params.cursor, params.limit)
     base = {k: v for k, v in request.args.items() if k != "cursor"}
-    links = [{"rel": "self", "type": "application/geo+json", "href": request.url}]
+    here = url_for("sync.facilities", _external=True)
+    query_string = urlencode(list(request.args.items(multi=True)))
+    links = [
+        {
+            "rel": "self",
+            "type": "application/geo+json",
+            "href": here + ("?" + query_string if query_string else ""),
+        }
+    ]
     if page.next_cursor:
         href = (
             url_for("sync.facilities", _external=True) + "?" + urlencode({**base, "cursor": page.next_cursor})
