@@ -544,3 +544,22 @@ def test_real_management_responses_match_the_schemas(manage_app: Flask, spec: di
         if op.get("tags") == ["management"]
     }
     assert documented <= seen, sorted(documented - seen)
+
+
+def test_ogc_errors_follow_the_negotiated_encoding_as_documented(
+    demo_client: FlaskClient, spec: dict[str, Any]
+) -> None:
+    """The finding "OGC errors in HTML when f=html": the document now says so, and it is so."""
+    items = "/ogc/collections/{collection_id}/items"
+    documented = deref(spec, spec["paths"][items]["get"]["responses"]["400"])
+    assert set(documented["content"]) == {"application/problem+json", "text/html"}
+    as_json = demo_client.get("/ogc/collections/facilities/items?limit=0")
+    check(spec, items, 400, as_json)
+    assert as_json.mimetype == "application/problem+json" and as_json.get_json()["param"] == "limit"
+    as_html = demo_client.get("/ogc/collections/facilities/items?limit=0&f=html")
+    assert as_html.status_code == 400 and as_html.mimetype == "text/html"
+    browser = demo_client.get("/ogc/collections/nope", headers={"Accept": "text/html"})
+    assert browser.status_code == 404 and browser.mimetype in documented["content"]
+    # The public JSON API never answers an error in HTML.
+    api = demo_client.get("/api/v1/nearest?lon=x&lat=1&f=html", headers={"Accept": "text/html"})
+    assert api.status_code == 400 and api.mimetype == "application/problem+json"

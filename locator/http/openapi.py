@@ -130,7 +130,9 @@ def clean_schema(node: Any) -> Any:
     for key, value in node.items():
         if (key == "title" and isinstance(value, str)) or (key == "default" and value is None):
             continue  # pydantic's generated titles; a None default means "absent"
-        if key in _SCHEMA_MAPS and isinstance(value, dict):
+        if key == "description" and isinstance(value, str):
+            out[key] = value.replace("``", "`")  # docstrings are reST, the document Markdown
+        elif key in _SCHEMA_MAPS and isinstance(value, dict):
             out[key] = {k: clean_schema(v) for k, v in value.items()}
         elif key in _SCHEMA_LISTS or key in _SCHEMA_VALUES:
             out[key] = clean_schema(value)

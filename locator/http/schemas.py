@@ -79,7 +79,7 @@ class Problem(Schema):
     title: str
     status: int = Field(ge=400, le=599)
     detail: str
-    param: str | None = Field(None, description="The parameter or field at fault.")
+    param: str = Field("", description="The parameter or field at fault.")
 
 
 class VersionConflict(Problem):
