@@ -563,3 +563,21 @@ def test_ogc_errors_follow_the_negotiated_encoding_as_documented(
     # The public JSON API never answers an error in HTML.
     api = demo_client.get("/api/v1/nearest?lon=x&lat=1&f=html", headers={"Accept": "text/html"})
     assert api.status_code == 400 and api.mimetype == "application/problem+json"
+
+
+def test_a_failed_precondition_on_a_get_is_a_documented_412(
+    demo_client: FlaskClient, spec: dict[str, Any]
+) -> None:
+    """A GET whose If-Match fails (the caching hook): a 412 problem, not the representation."""
+    for path, url in (
+        ("/api/v1/facilities", "/api/v1/facilities?limit=1"),
+        ("/ogc/conformance", "/ogc/conformance"),
+        ("/api/v1/nearest", "/api/v1/nearest?lon=116.3376&lat=39.9925&limit=1"),
+    ):
+        r = demo_client.get(url, headers={"If-Match": '"not-this-one"'})
+        check(spec, path, 412, r)
+        assert r.mimetype == "application/problem+json" and r.get_json()["status"] == 412
+        assert "features" not in r.get_json() and r.headers["ETag"]
+        current = demo_client.get(url).headers["ETag"]
+        if not current.startswith("W/"):  # a strong ETag matches If-Match (a weak one never does)
+            assert demo_client.get(url, headers={"If-Match": current}).status_code == 200

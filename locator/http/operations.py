@@ -205,6 +205,18 @@ def page(description: str) -> Reply:
 
 
 NOT_MODIFIED = Reply("Not modified: the If-None-Match validator still matches.", headers=_CACHE_HEADERS)
+#: A conditional GET whose If-Match or If-Unmodified-Since failed (the caching hook).
+GET_PRECONDITION_FAILED = Reply(
+    "If-Match or If-Unmodified-Since does not match the current representation (its ETag is sent).",
+    Problem,
+    (PROBLEM,),
+    (("ETag", "ETag"),),
+)
+
+
+def conditional_get(ok_reply: Reply) -> dict[int, Reply]:
+    """The answers of a cacheable GET itself: 200, 304 and 412 (see :mod:`locator.http.caching`)."""
+    return {200: ok_reply, 304: NOT_MODIFIED, 412: GET_PRECONDITION_FAILED}
 
 
 def public_errors(*, html: bool = False, not_found: str = "") -> dict[int, Reply]:
@@ -223,7 +235,7 @@ def public_errors(*, html: bool = False, not_found: str = "") -> dict[int, Reply
 
 def public_get(ok_reply: Reply, *, html: bool = False, not_found: str = "") -> dict[int, Reply]:
     """The responses of a cacheable public GET: 200, 304 and :func:`public_errors`."""
-    return {200: ok_reply, 304: NOT_MODIFIED, **public_errors(html=html, not_found=not_found)}
+    return {**conditional_get(ok_reply), **public_errors(html=html, not_found=not_found)}
 
 
 #: The responses of a management operation that every one of them may give.

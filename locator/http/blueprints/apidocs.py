@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, Response, current_app, json, render_template
 
 from locator.http.openapi import build_openapi
-from locator.http.operations import JSON, NOT_MODIFIED, Reply, operation, page
+from locator.http.operations import JSON, Reply, conditional_get, operation, page
 
 bp = Blueprint("apidocs", __name__, url_prefix="/api")
 
@@ -32,7 +32,7 @@ def document_bytes() -> bytes:
     "This document",
     tags=("meta",),
     security=(),
-    responses={200: Reply("OpenAPI 3.1.", None, (JSON,), _CACHE_HEADERS), 304: NOT_MODIFIED},
+    responses=conditional_get(Reply("OpenAPI 3.1.", None, (JSON,), _CACHE_HEADERS)),
 )
 def openapi() -> Response:
     """The OpenAPI 3.1 document."""
@@ -44,7 +44,7 @@ def openapi() -> Response:
     "Interactive API documentation",
     tags=("meta",),
     security=(),
-    responses={200: page("HTML page."), 304: NOT_MODIFIED},
+    responses=conditional_get(page("HTML page.")),
 )
 def docs() -> str:
     """Swagger UI over the document."""

@@ -29,7 +29,7 @@ from locator.formats import maps
 from locator.formats.embed import snippet
 from locator.http.i18n import locale
 from locator.http.models import EmbedDocsParams, EmbedMapParams, NearestParams
-from locator.http.operations import NOT_MODIFIED, Reply, operation, problem, query
+from locator.http.operations import Reply, conditional_get, operation, problem, query
 from locator.http.params import nearest_query
 from locator.http.security import allow_framing
 from locator.http.state import asset_url, partners, service, tile_provider
@@ -57,13 +57,14 @@ def public_base_url() -> str:
     query=EmbedMapParams,
     security=(),
     responses={
-        200: Reply(
-            "HTML page: map and compact list; framable only by the partner's registered origins.",
-            None,
-            ("text/html",),
-            _PAGE_HEADERS,
+        **conditional_get(
+            Reply(
+                "HTML page: map and compact list; framable only by the partner's registered origins.",
+                None,
+                ("text/html",),
+                _PAGE_HEADERS,
+            )
         ),
-        304: NOT_MODIFIED,
         400: problem("Bad parameter.", html=True),
         404: problem("Unknown or revoked partner.", html=True),
         503: problem("The database cannot be reached.", html=True),
@@ -138,8 +139,7 @@ def embed_map() -> str:
     query=EmbedDocsParams,
     security=(),
     responses={
-        200: Reply("HTML page.", None, ("text/html",), _PAGE_HEADERS),
-        304: NOT_MODIFIED,
+        **conditional_get(Reply("HTML page.", None, ("text/html",), _PAGE_HEADERS)),
         400: problem("Bad parameter (e.g. a partner name that cannot be one).", html=True),
         503: problem("The database cannot be reached.", html=True),
     },
