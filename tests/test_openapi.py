@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
@@ -10,14 +11,20 @@ from typing import Any
 from zoneinfo import ZoneInfo
 
 import pytest
-from flask import Flask
+from flask import Blueprint, Flask
 from flask.testing import FlaskClient
 from openapi_schema_validator import OAS31Validator
 from openapi_spec_validator import validate
+from pydantic import Field
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
+from locator.core.domain import AMENITIES, KINDS, STATUSES
+from locator.core.geo import Datum
+from locator.http import models
 from locator.http import openapi as openapi_doc
+from locator.http.models import QueryModel
+from locator.http.operations import BEARER, Reply, operation, query
 
 from .conftest import make_app
 from .manage_support import CHAOYANG, HAIDIAN, accounts, demo_copy, login, make_user, page_csrf
@@ -102,7 +109,7 @@ def app_operations(app: Flask) -> set[tuple[str, str]]:
         blueprint = rule.endpoint.split(".", 1)[0]
         if blueprint not in DOCUMENTED_BLUEPRINTS and not rule.rule.startswith("/api/"):
             continue
-        path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
+        path = re.sub(r"<(?:[a-z]+(?:\([^)]*\))?:)?([a-z_]+)>", r"{\1}", rule.rule)
         for method in (rule.methods or set()) - {"HEAD", "OPTIONS"}:
             ops.add((path, method.lower()))
     return ops
@@ -127,29 +134,84 @@ def test_every_public_route_is_documented(app: Flask, spec: dict[str, Any]) -> N
         assert name in spec["paths"]
 
 
-def test_management_section_is_merged_per_method(monkeypatch: pytest.MonkeyPatch) -> None:
-    doc = openapi_doc.build_openapi()
+def test_document_is_generated_from_the_operations(tmp_path: Path) -> None:
+    # Replaces the test of the hand-written document's MANAGEMENT_PATHS merge: the document is
+    # now generated from the operations the views declare, so a new route is documented by
+    # declaring it, with the limits of its model.
+    app = make_app(tmp_path / "g.sqlite3")
+    doc = openapi_doc.build_openapi(app)
     (tag,) = [t for t in doc["tags"] if t["name"] == "management"]
     assert "Reserved" not in tag["description"] and "Bearer" in tag["description"]
     # Public reads and management writes share path items.
     assert doc["paths"]["/api/v1/facilities"]["get"]["tags"] == ["sync"]
     assert doc["paths"]["/api/v1/facilities"]["post"]["tags"] == ["management"]
     assert set(doc["paths"]["/api/v1/facilities/{facility_id}"]) == {"get", "patch", "delete"}
-    extra = {
-        "/api/v1/manage/ping": {
-            "get": {"tags": ["management"], "summary": "x", "responses": {"200": {"description": "ok"}}}
-        }
+
+    class PingParams(QueryModel):
+        n: int = Field(3, ge=1, le=7, description="How many pings.")
+
+    extra = Blueprint("extra", __name__)
+
+    @extra.get("/api/v1/manage/ping")
+    @operation("Ping", tags=("management",), query=PingParams, security=BEARER, responses={200: Reply("ok")})
+    def ping() -> str:
+        return str(query(PingParams).n)
+
+    app.register_blueprint(extra)
+    doc = openapi_doc.build_openapi(app)
+    op = doc["paths"]["/api/v1/manage/ping"]["get"]
+    (param,) = op["parameters"]
+    assert param == {
+        "name": "n",
+        "in": "query",
+        "required": False,
+        "description": "How many pings.",
+        "schema": {"type": "integer", "minimum": 1, "maximum": 7, "default": 3},
     }
-    monkeypatch.setattr(openapi_doc, "MANAGEMENT_PATHS", {**openapi_doc.MANAGEMENT_PATHS, **extra})
-    doc = openapi_doc.build_openapi()
-    assert doc["paths"]["/api/v1/manage/ping"] == extra["/api/v1/manage/ping"]
-    assert "patch" in doc["paths"]["/api/v1/facilities/{facility_id}"]
+    assert (
+        op["security"] == [{"BearerAuth": []}] and "patch" in doc["paths"]["/api/v1/facilities/{facility_id}"]
+    )
     validate(doc)
-    # A management operation may not silently replace a public one.
-    clash = {"/api/v1/facilities": {"get": extra["/api/v1/manage/ping"]["get"]}}
-    monkeypatch.setattr(openapi_doc, "MANAGEMENT_PATHS", clash)
+    client = app.test_client()
+    assert client.get("/api/v1/manage/ping?n=5").get_data(as_text=True) == "5"
+    bad = client.get("/api/v1/manage/ping?n=8")
+    assert bad.status_code == 400 and bad.get_json()["detail"] == "n must be between 1 and 7"
+    # One (path, method) documented twice is a programming error, not a silent replacement.
+    twice = Blueprint("twice", __name__)
+    twice.add_url_rule("/api/v1/facilities", "feed_again", view_func=ping)
+    app2 = make_app(tmp_path / "h.sqlite3")
+    app2.register_blueprint(twice)
     with pytest.raises(ValueError, match="/api/v1/facilities"):
-        openapi_doc.build_openapi()
+        openapi_doc.build_openapi(app2)
+    for a in (app, app2):
+        a.extensions["locator"].store.close()
+
+
+def test_limits_and_enums_are_the_code_s(spec: dict[str, Any]) -> None:
+    """The document's limits and enums are those the code validates with."""
+    params = {p["name"]: p for p in spec["paths"]["/api/v1/nearest"]["get"]["parameters"]}
+    assert params["limit"]["schema"]["maximum"] == models.LIMIT_MAX
+    assert params["radius_m"]["schema"]["maximum"] == models.RADIUS_MAX_M
+    assert params["lon"]["required"] and params["lon"]["schema"]["minimum"] == -180
+    assert params["kind"]["style"] == "form" and params["kind"]["explode"] is False
+    schemas = spec["components"]["schemas"]
+    assert schemas["Datum"]["enum"] == [d.value for d in Datum]  # once, referred to everywhere
+    assert schemas["Kind"]["enum"] == list(KINDS) and schemas["Amenity"]["enum"] == list(AMENITIES)
+    assert schemas["Status"]["enum"] == list(STATUSES)
+    text = json.dumps(spec)
+    assert text.count('"gcj02"') == 1, "the datum list is written once"
+    feed = {p["name"]: p for p in spec["paths"]["/api/v1/facilities"]["get"]["parameters"]}
+    assert feed["limit"]["schema"]["maximum"] == models.FEED_LIMIT_MAX
+    # Every status an operation can answer is documented: 428 and 412 on conditional writes,
+    # 413 on bodies, 400 everywhere a parameter is read.
+    patch = spec["paths"]["/api/v1/facilities/{facility_id}"]["patch"]["responses"]
+    assert {"400", "401", "403", "404", "412", "413", "428", "503"} <= set(patch)
+    for path, item in spec["paths"].items():
+        for method, op in item.items():
+            if op.get("requestBody"):
+                assert "413" in op["responses"], (path, method)
+            if op["parameters"] and any(p["in"] == "query" for p in op["parameters"]):
+                assert "400" in op["responses"], (path, method)
 
 
 def test_management_operations_use_bearer_auth(app: Flask, spec: dict[str, Any]) -> None:
@@ -159,7 +221,7 @@ def test_management_operations_use_bearer_auth(app: Flask, spec: dict[str, Any])
     manage_ops = set()
     for rule in app.url_map.iter_rules():
         if rule.endpoint.startswith("manage_api."):
-            path = re.sub(r"<(?:[a-z]+:)?([a-z_]+)>", r"{\1}", rule.rule)
+            path = re.sub(r"<(?:[a-z]+(?:\([^)]*\))?:)?([a-z_]+)>", r"{\1}", rule.rule)
             manage_ops |= {(path, m.lower()) for m in (rule.methods or set()) - {"HEAD", "OPTIONS"}}
     assert len(manage_ops) == 11
     for path, item in spec["paths"].items():
@@ -482,3 +544,40 @@ def test_real_management_responses_match_the_schemas(manage_app: Flask, spec: di
         if op.get("tags") == ["management"]
     }
     assert documented <= seen, sorted(documented - seen)
+
+
+def test_ogc_errors_follow_the_negotiated_encoding_as_documented(
+    demo_client: FlaskClient, spec: dict[str, Any]
+) -> None:
+    """The finding "OGC errors in HTML when f=html": the document now says so, and it is so."""
+    items = "/ogc/collections/{collection_id}/items"
+    documented = deref(spec, spec["paths"][items]["get"]["responses"]["400"])
+    assert set(documented["content"]) == {"application/problem+json", "text/html"}
+    as_json = demo_client.get("/ogc/collections/facilities/items?limit=0")
+    check(spec, items, 400, as_json)
+    assert as_json.mimetype == "application/problem+json" and as_json.get_json()["param"] == "limit"
+    as_html = demo_client.get("/ogc/collections/facilities/items?limit=0&f=html")
+    assert as_html.status_code == 400 and as_html.mimetype == "text/html"
+    browser = demo_client.get("/ogc/collections/nope", headers={"Accept": "text/html"})
+    assert browser.status_code == 404 and browser.mimetype in documented["content"]
+    # The public JSON API never answers an error in HTML.
+    api = demo_client.get("/api/v1/nearest?lon=x&lat=1&f=html", headers={"Accept": "text/html"})
+    assert api.status_code == 400 and api.mimetype == "application/problem+json"
+
+
+def test_a_failed_precondition_on_a_get_is_a_documented_412(
+    demo_client: FlaskClient, spec: dict[str, Any]
+) -> None:
+    """A GET whose If-Match fails (the caching hook): a 412 problem, not the representation."""
+    for path, url in (
+        ("/api/v1/facilities", "/api/v1/facilities?limit=1"),
+        ("/ogc/conformance", "/ogc/conformance"),
+        ("/api/v1/nearest", "/api/v1/nearest?lon=116.3376&lat=39.9925&limit=1"),
+    ):
+        r = demo_client.get(url, headers={"If-Match": '"not-this-one"'})
+        check(spec, path, 412, r)
+        assert r.mimetype == "application/problem+json" and r.get_json()["status"] == 412
+        assert "features" not in r.get_json() and r.headers["ETag"]
+        current = demo_client.get(url).headers["ETag"]
+        if not current.startswith("W/"):  # a strong ETag matches If-Match (a weak one never does)
+            assert demo_client.get(url, headers={"If-Match": current}).status_code == 200

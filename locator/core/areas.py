@@ -17,7 +17,7 @@ import shapely
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
 
-from locator.errors import ValidationError
+from locator.errors import Msg, ValidationError
 
 GEODATA = Path(__file__).resolve().parents[2] / "geodata"
 DISTRICTS_FILE = GEODATA / "beijing_districts.geojson"
@@ -48,10 +48,12 @@ def read_geojson(path: Path) -> dict[str, Any]:
         with open(path, encoding="utf-8") as fh:
             data = json.load(fh)
     except (OSError, ValueError) as exc:
-        raise ValidationError(f"cannot read GeoJSON {path}: {exc}", param="path") from None
+        raise ValidationError(
+            Msg("cannot read GeoJSON %(path)s: %(why)s", path=str(path), why=str(exc)), param="path"
+        ) from None
     kinds = {"FeatureCollection", "Feature", "Polygon", "MultiPolygon"}
     if not isinstance(data, dict) or data.get("type") not in kinds:
-        raise ValidationError(f"{path} is not a GeoJSON object", param="path")
+        raise ValidationError(Msg("%(path)s is not a GeoJSON object", path=str(path)), param="path")
     return data
 
 
@@ -149,7 +151,9 @@ class ServiceArea:
         """
         geoms = [g for _, g in _geometries(read_geojson(path)) if g.geom_type in {"Polygon", "MultiPolygon"}]
         if not geoms:
-            raise ValidationError(f"{path} holds no polygon", param="LOCATOR_SERVICE_AREA")
+            raise ValidationError(
+                Msg("%(path)s holds no polygon", path=str(path)), param="LOCATOR_SERVICE_AREA"
+            )
         return cls(shapely.union_all(geoms))
 
     def contains(self, lon: float, lat: float) -> bool:

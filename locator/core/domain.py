@@ -106,7 +106,9 @@ HOST_TYPE_ALIASES: Final = {
     "community_center": "community_centre",
 }
 
-_ID_RE: Final = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$")
+#: What a facility id looks like (1-128 characters; the API documents it from here).
+ID_PATTERN: Final = r"^[A-Za-z0-9][A-Za-z0-9._:-]{0,127}$"
+_ID_RE: Final = re.compile(ID_PATTERN)
 _PHONE_RE: Final = re.compile(r"^[0-9+()\- ]{3,32}$")
 _CONTROL_RE: Final = re.compile(r"[\x00-\x08\x0b\x0c\x0e-\x1f\x7f]")
 _ADCODE_RE: Final = re.compile(r"^[0-9]{6}$")
@@ -251,7 +253,7 @@ def validate_facility(f: Facility) -> Facility:
         raise ValidationError(
             Msg("id must be 1-128 characters of letters, digits, '.', '_', ':' or '-'"), param="id"
         )
-    if f.kind not in KINDS:
+    if not isinstance(f.kind, str) or f.kind not in KINDS:
         raise ValidationError(Msg("unknown kind %(kind)r", kind=f.kind), param="kind")
     try:
         lon, lat = float(f.lon), float(f.lat)
@@ -272,7 +274,7 @@ def validate_facility(f: Facility) -> Facility:
     phone = _text(f.phone, "phone", 32)
     if phone and not _PHONE_RE.match(phone):
         raise ValidationError(Msg("phone may hold only digits, spaces, +, -, ( and )"), param="phone")
-    if f.status not in STATUSES:
+    if not isinstance(f.status, str) or f.status not in STATUSES:
         raise ValidationError(Msg("unknown status %(value)r", value=f.status), param="status")
     if f.status_until is not None and (
         not isinstance(f.status_until, date) or isinstance(f.status_until, datetime)

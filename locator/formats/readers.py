@@ -13,6 +13,7 @@ from typing import Any
 
 import geopandas as gpd
 import pandas as pd
+from shapely.geometry.base import BaseGeometry
 
 from locator.errors import Msg, ValidationError
 
@@ -56,10 +57,11 @@ def read_records(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
     kind = SUPPORTED.get(p.suffix.lower())
     if kind is None:
         raise ValidationError(
-            f"unsupported file type {p.suffix!r}; use .geojson, .gpkg or .csv", param="path"
+            Msg("unsupported file type %(suffix)r; use .geojson, .gpkg or .csv", suffix=p.suffix),
+            param="path",
         )
     if not p.is_file():
-        raise ValidationError(f"no such file: {p}", param="path")
+        raise ValidationError(Msg("no such file: %(path)s", path=str(p)), param="path")
     try:
         if kind == "CSV":
             frame = pd.read_csv(p, dtype=str, keep_default_na=False, encoding="utf-8-sig")
@@ -94,7 +96,9 @@ def read_records(path: str | Path) -> list[tuple[int, dict[str, Any]]]:
     for i, (_, row) in enumerate(gdf.iterrows(), start=1):
         rec = {str(k): _clean(v) for k, v in row.items() if k != geom_name}
         geom = row[geom_name]
-        if geom is not None and not geom.is_empty and geom.geom_type == "Point":
+        # A feature with "geometry": null reads as a missing value (None or NaN): its row then
+        # fails validation with "coordinates are missing" like any row without a position.
+        if isinstance(geom, BaseGeometry) and not geom.is_empty and geom.geom_type == "Point":
             rec["lon"], rec["lat"] = float(geom.x), float(geom.y)
         else:
             rec["lon"], rec["lat"] = None, None

@@ -30,7 +30,7 @@ from __future__ import annotations
 from flask import Response, current_app, g, request
 from flask_cors.core import get_cors_options, set_cors_headers
 
-from locator.errors import ForbiddenError, LocatorError, ValidationError
+from locator.errors import ForbiddenError, LocatorError, Msg, ValidationError
 from locator.http.auth import api_user
 from locator.http.limits import limiter
 from locator.http.state import partners
@@ -98,7 +98,9 @@ def authenticate() -> None:
     partner = partners().authenticate(key)
     origin = request.headers.get("Origin")
     if origin is not None and _canonical_origin(origin) not in partner.origins:
-        raise ForbiddenError(f"this API key is not registered for the origin {origin!r}", param="Origin")
+        raise ForbiddenError(
+            Msg("this API key is not registered for the origin %(origin)r", origin=origin), param="Origin"
+        )
     g.partner = partner
 
 

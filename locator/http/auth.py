@@ -28,7 +28,7 @@ from flask import Flask, current_app, g, request
 from flask_login import AnonymousUserMixin, LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFProtect
 
-from locator.errors import UnauthorizedError
+from locator.errors import Msg, UnauthorizedError
 from locator.http.state import ACCOUNTS, accounts
 from locator.services.accounts import session_fingerprint
 from locator.stores.contract import User
@@ -83,7 +83,7 @@ def bearer_token() -> str | None:
         return None
     scheme, _, token = header.strip().partition(" ")
     if scheme.lower() != "bearer" or not token.strip():
-        raise UnauthorizedError("use Authorization: Bearer <token>")
+        raise UnauthorizedError(Msg("use Authorization: Bearer <token>"))
     return token.strip()
 
 
@@ -111,7 +111,7 @@ def api_user(*, write: bool) -> User:
     else:
         found = session_user()
         if found is None:
-            raise UnauthorizedError("log in or send a bearer token")
+            raise UnauthorizedError(Msg("log in or send a bearer token"))
         user = found
         if write:
             csrf.protect()

@@ -21,7 +21,9 @@ import time
 
 from flask import Response, current_app, g, request
 
+from locator.errors import Msg
 from locator.http.access import PUBLIC_API_BLUEPRINTS
+from locator.http.problems import problem
 
 #: ``Cache-Control`` per endpoint; other public endpoints get :data:`DEFAULT_CACHE`.
 CACHE_CONTROL = {
@@ -87,4 +89,13 @@ def caching(resp: Response) -> Response:
     resp.make_conditional(request)
     if not had_date:  # make_conditional adds Date; the HTTP server sends its own
         resp.headers.pop("Date", None)
+    if resp.status_code == 412:  # If-Match / If-Unmodified-Since failed: say so, without the body
+        failed = problem(
+            412,
+            "Precondition failed",
+            Msg("If-Match or If-Unmodified-Since does not match the current representation"),
+            "precondition-failed",
+        )
+        failed.headers["ETag"] = resp.headers["ETag"]
+        return failed
     return resp

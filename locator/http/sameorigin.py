@@ -30,7 +30,7 @@ from urllib.parse import urlsplit
 
 from flask import Request, request
 
-from locator.errors import ForbiddenError
+from locator.errors import ForbiddenError, Msg
 from locator.http.auth import csrf
 
 P = ParamSpec("P")
@@ -42,15 +42,15 @@ def check_same_origin(req: Request) -> None:
     ours = req.host.lower()
     site = req.headers.get("Sec-Fetch-Site")
     if site is not None and site.lower() not in {"same-origin", "none"}:
-        raise ForbiddenError("cross-site posts are not accepted", param="Sec-Fetch-Site")
+        raise ForbiddenError(Msg("cross-site posts are not accepted"), param="Sec-Fetch-Site")
     origin = req.headers.get("Origin")
     if origin is not None:
         if origin.strip().lower() == "null" or urlsplit(origin).netloc.lower() != ours:
-            raise ForbiddenError("cross-site posts are not accepted", param="Origin")
+            raise ForbiddenError(Msg("cross-site posts are not accepted"), param="Origin")
         return
     referer = req.headers.get("Referer")
     if referer and urlsplit(referer).netloc.lower() != ours:
-        raise ForbiddenError("cross-site posts are not accepted", param="Referer")
+        raise ForbiddenError(Msg("cross-site posts are not accepted"), param="Referer")
 
 
 def anonymous_write(view: Callable[P, R]) -> Callable[P, R]:

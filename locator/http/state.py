@@ -20,7 +20,7 @@ from limits.storage import Storage, storage_from_string
 from locator.core.areas import ServiceArea, districts_geojson, load_districts, load_subdistricts
 from locator.core.geo import Datum
 from locator.core.places import PlaceIndex, area_places, load_subway
-from locator.errors import StoreUnavailableError
+from locator.errors import Msg, StoreUnavailableError
 from locator.formats import maps
 from locator.services.accounts import AccountService
 from locator.services.facilities import LocatorService
@@ -112,7 +112,7 @@ def accounts() -> AccountService:
     """
     svc: AccountService | None = current_app.extensions.get(ACCOUNTS)
     if svc is None:
-        raise StoreUnavailableError("this store does not support management accounts yet")
+        raise StoreUnavailableError(Msg("this store does not support management accounts yet"))
     return svc
 
 

@@ -20,7 +20,7 @@ from datetime import UTC, datetime
 from typing import Final
 from urllib.parse import urlsplit
 
-from locator.errors import LocatorError, NotFoundError, ValidationError
+from locator.errors import LocatorError, Msg, NotFoundError, ValidationError
 from locator.stores.contract import Partner, PartnerStore
 
 #: Every key starts with this, so it is recognisable in config files and secret scanners.
@@ -55,7 +55,7 @@ def validate_name(name: str) -> str:
     """
     if not isinstance(name, str) or not _NAME_RE.match(name):
         raise ValidationError(
-            "partner name must be 1-63 characters of a-z, 0-9 and '-', starting with a letter or digit",
+            Msg("partner name must be 1-63 characters of a-z, 0-9 and '-', starting with a letter or digit"),
             param="name",
         )
     return name
@@ -94,24 +94,33 @@ def normalize_origin(value: str) -> str:
         parts = urlsplit(raw)
         port = parts.port
     except ValueError:
-        raise ValidationError(f"not a valid origin: {raw!r}", param="origin") from None
+        raise ValidationError(Msg("not a valid origin: %(origin)r", origin=raw), param="origin") from None
     scheme = parts.scheme.lower()
     if scheme not in {"http", "https"}:
-        raise ValidationError(f"origin must start with http:// or https://: {raw!r}", param="origin")
+        raise ValidationError(
+            Msg("origin must start with http:// or https://: %(origin)r", origin=raw), param="origin"
+        )
     if parts.username is not None or parts.password is not None:
-        raise ValidationError(f"origin must not contain user info: {raw!r}", param="origin")
+        raise ValidationError(
+            Msg("origin must not contain user info: %(origin)r", origin=raw), param="origin"
+        )
     if parts.path not in {"", "/"} or parts.query or parts.fragment or raw.endswith(("?", "#")):
         raise ValidationError(
-            f"origin must be scheme://host[:port] with no path, query or fragment: {raw!r}", param="origin"
+            Msg(
+                "origin must be scheme://host[:port] with no path, query or fragment: %(origin)r", origin=raw
+            ),
+            param="origin",
         )
     host = (parts.hostname or "").lower()
     if _IPV4_RE.match(host):
         if any(int(octet) > 255 for octet in host.split(".")):
-            raise ValidationError(f"invalid IPv4 address in origin: {raw!r}", param="origin")
+            raise ValidationError(
+                Msg("invalid IPv4 address in origin: %(origin)r", origin=raw), param="origin"
+            )
     elif not _HOST_RE.match(host) or len(host) > 253:
-        raise ValidationError(f"invalid host in origin: {raw!r}", param="origin")
+        raise ValidationError(Msg("invalid host in origin: %(origin)r", origin=raw), param="origin")
     if port == 0:
-        raise ValidationError(f"invalid port in origin: {raw!r}", param="origin")
+        raise ValidationError(Msg("invalid port in origin: %(origin)r", origin=raw), param="origin")
     if port is None or (scheme, port) in {("http", 80), ("https", 443)}:
         return f"{scheme}://{host}"
     return f"{scheme}://{host}:{port}"
@@ -129,7 +138,7 @@ def normalize_origins(values: Iterable[str]) -> tuple[str, ...]:
     for v in values:
         out[normalize_origin(v)] = None
     if not out:
-        raise ValidationError("at least one origin is required", param="origin")
+        raise ValidationError(Msg("at least one origin is required"), param="origin")
     return tuple(out)
 
 
@@ -151,7 +160,12 @@ def parse_quota(value: str | int) -> int:
         text = text[: -len("/day")].strip()
     if not text.isdigit() or not 1 <= int(text) <= DAILY_QUOTA_MAX:
         raise ValidationError(
-            f"quota must be N or N/day with N from 1 to {DAILY_QUOTA_MAX:,}, got {value!r}", param="quota"
+            Msg(
+                "quota must be N or N/day with N from 1 to %(max)s, got %(value)r",
+                max=f"{DAILY_QUOTA_MAX:,}",
+                value=value,
+            ),
+            param="quota",
         )
     return int(text)
 
@@ -267,12 +281,12 @@ class PartnerService:
         """
         key = key.strip()
         if not key.startswith(KEY_PREFIX) or not 20 <= len(key) <= 200:
-            raise UnauthorizedError("invalid API key (X-API-Key)", param="X-API-Key")
+            raise UnauthorizedError(Msg("invalid API key (X-API-Key)"), param="X-API-Key")
         digest = hash_key(key)
         partner = self.store.partner_by_key_hash(digest)
         # The lookup is by hash equality; compare again in constant time for good measure.
         if partner is None or not hmac.compare_digest(partner.key_hash, digest) or not partner.active:
-            raise UnauthorizedError("invalid or revoked API key (X-API-Key)", param="X-API-Key")
+            raise UnauthorizedError(Msg("invalid or revoked API key (X-API-Key)"), param="X-API-Key")
         return partner
 
     def origin_allowed(self, origin: str) -> bool:

@@ -28,7 +28,7 @@ from datetime import UTC, datetime
 
 from locator.core.domain import Facility
 from locator.core.index import FacilityIndex
-from locator.errors import ValidationError
+from locator.errors import Msg, ValidationError
 from locator.stores.contract import FacilityStore, ListFilter
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -80,7 +80,9 @@ def decode_cursor(cursor: str) -> tuple[datetime, str]:
         if at.tzinfo is None or not isinstance(fid, str):
             raise ValueError(cursor)
     except (ValueError, TypeError, binascii.Error, json.JSONDecodeError):
-        raise ValidationError("cursor is not valid; use the next link as given", param="cursor") from None
+        raise ValidationError(
+            Msg("cursor is not valid; use the next link as given"), param="cursor"
+        ) from None
     return at.astimezone(UTC), fid
 
 

@@ -21,13 +21,16 @@ from urllib.parse import urlencode
 from flask import Blueprint, render_template, request, url_for
 
 from locator.core.domain import AMENITIES, KINDS
+from locator.core.geo import Datum
 from locator.core.hours import hours_state
 from locator.core.navigation import amap_url
-from locator.errors import NotFoundError
+from locator.errors import Msg, NotFoundError, ValidationError
 from locator.formats import maps
 from locator.formats.embed import snippet
 from locator.http.i18n import locale
-from locator.http.params import parse_int, parse_list, parse_nearest
+from locator.http.models import EmbedDocsParams, EmbedMapParams, NearestParams
+from locator.http.operations import Reply, conditional_get, operation, problem, query
+from locator.http.params import nearest_query
 from locator.http.security import allow_framing
 from locator.http.state import asset_url, partners, service, tile_provider
 from locator.http.urls import link, public_base
@@ -38,7 +41,7 @@ bp = Blueprint("embed", __name__)
 #: Where the embed searches from until the rider shares a position: Tiananmen, WGS-84.
 CITY_CENTRE = (116.39747, 39.90882)
 EMBED_RESULTS = 5
-ZOOM_MIN, ZOOM_MAX = 3, 18
+_PAGE_HEADERS = (("Cache-Control", "CacheControl"),)
 
 
 #: The snippet's site address when ``LOCATOR_PUBLIC_URL`` is unset (a placeholder to fill in).
@@ -46,26 +49,53 @@ PLACEHOLDER_BASE = "https://LOCATOR_PUBLIC_URL"
 
 
 @bp.get("/embed/map")
+@operation(
+    "Embeddable map (for an iframe)",
+    tags=("embed",),
+    description="`lon`/`lat` are optional here (default: the city centre). Errors are HTML pages "
+    "(problem+json for clients that prefer JSON).",
+    query=EmbedMapParams,
+    security=(),
+    responses={
+        **conditional_get(
+            Reply(
+                "HTML page: map and compact list; framable only by the partner's registered origins.",
+                None,
+                ("text/html",),
+                _PAGE_HEADERS,
+            )
+        ),
+        400: problem("Bad parameter.", html=True),
+        404: problem("Unknown or revoked partner.", html=True),
+        503: problem("The database cannot be reached.", html=True),
+    },
+)
 def embed_map() -> str:
     """The embeddable map and compact list (see the module docstring)."""
-    args = request.args.to_dict()
-    name = args.pop("partner", "").strip()
+    params = query(EmbedMapParams)
+    name = params.partner or ""
     if name:
         partner = partners().active(name)
         if partner is None:
-            raise NotFoundError(f"no active partner named {name!r}", param="partner")
+            raise NotFoundError(Msg("no active partner named %(name)r", name=name), param="partner")
         allow_framing(partner.origins)
     else:
         allow_framing(())
-    zoom = parse_int(args, "zoom", 0, ZOOM_MIN, ZOOM_MAX) if args.get("zoom") else None
-    args.pop("zoom", None)
-    located = bool(args.get("lon") or args.get("lat"))
-    if not located:
-        args["lon"], args["lat"] = f"{CITY_CENTRE[0]:.5f}", f"{CITY_CENTRE[1]:.5f}"
-        args.pop("datum", None)
-    args.setdefault("open_now", "true")
-    args["limit"] = str(EMBED_RESULTS)
-    parsed = parse_nearest(args, datetime.now(UTC))
+    zoom = params.zoom
+    located = params.lon is not None or params.lat is not None
+    if located and (params.lon is None or params.lat is None):
+        missing = "lon" if params.lon is None else "lat"
+        raise ValidationError(Msg("%(name)s is required", name=missing), param=missing)
+    nearest = NearestParams(
+        datum=params.datum if located else Datum.WGS84,
+        lon=params.lon if params.lon is not None else round(CITY_CENTRE[0], 5),
+        lat=params.lat if params.lat is not None else round(CITY_CENTRE[1], 5),
+        kind=params.kind,
+        amenity=params.amenity,
+        open_now=params.open_now,
+        limit=EMBED_RESULTS,
+    )
+    parsed = nearest_query(nearest, datetime.now(UTC))
     hits = service().nearest(parsed.query)
     loc = locale()
     origin = (parsed.query.lon, parsed.query.lat)
@@ -103,14 +133,25 @@ def embed_map() -> str:
 
 
 @bp.get("/embed")
+@operation(
+    "Embed documentation and snippet generator",
+    tags=("embed",),
+    query=EmbedDocsParams,
+    security=(),
+    responses={
+        **conditional_get(Reply("HTML page.", None, ("text/html",), _PAGE_HEADERS)),
+        400: problem("Bad parameter (e.g. a partner name that cannot be one).", html=True),
+        503: problem("The database cannot be reached.", html=True),
+    },
+)
 def embed_docs() -> str:
     """How to embed the map, with a snippet generator and a live preview."""
-    args = request.args
-    name = (args.get("partner") or "").strip()
+    params = query(EmbedDocsParams)
+    name = params.partner or ""
     if name:
         validate_name(name)
-    kind = ",".join(sorted(parse_list(args, "kind", KINDS) or ()))
-    amenity = ",".join(sorted(parse_list(args, "amenity", AMENITIES) or ()))
+    kind = ",".join(sorted(params.kind or ()))
+    amenity = ",".join(sorted(params.amenity or ()))
     registered = partners().active(name) if name else None
     code = snippet(
         public_base() or PLACEHOLDER_BASE,

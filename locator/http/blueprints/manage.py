@@ -53,6 +53,7 @@ from locator.errors import (
 from locator.formats.bulk import export_csv, export_geojson, export_xlsx, read_upload
 from locator.http.auth import safe_next, session_user
 from locator.http.i18n import locale, translated
+from locator.http.models import REPORT_ID_MAX, form_int
 from locator.http.state import management, tile_provider
 from locator.services.management import Conflict, FacilityFilter, NearbyWarning, jsonable
 from locator.stores.contract import User
@@ -436,7 +437,7 @@ def edit_facility(facility_id: str) -> tuple[str, int] | Response:
     form = request.form
     values = form_values(form)
     try:
-        version = int(form.get("version", ""))
+        version = form_int(form.get("version"))
     except ValueError:
         raise ValidationError(Msg("the form lacks its version; reload the page"), param="version") from None
     try:
@@ -534,7 +535,7 @@ def set_status(facility_id: str) -> Response:
     form = request.form
     version: int | None
     try:
-        version = int(form.get("version", ""))
+        version = form_int(form.get("version"))
     except ValueError:
         version = None
     try:
@@ -645,7 +646,7 @@ def restore(facility_id: str) -> Response:
     user = account()
     form = request.form
     try:
-        seq, version = int(form.get("seq", "")), int(form.get("version", ""))
+        seq, version = form_int(form.get("seq")), form_int(form.get("version"))
     except ValueError:
         raise ValidationError(Msg("the form lacks seq or version; reload the page"), param="seq") from None
     try:
@@ -842,7 +843,7 @@ def reports() -> str:
     )
 
 
-@bp.post("/reports/<int:report_id>/resolve")
+@bp.post(f"/reports/<int(max={REPORT_ID_MAX}):report_id>/resolve")
 @login_required
 def resolve_report(report_id: int) -> Response:
     """Resolve (with the action taken) or dismiss one report."""

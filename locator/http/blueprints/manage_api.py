@@ -20,18 +20,41 @@ from typing import Any
 
 from flask import Blueprint, Response, request, url_for
 
-from locator.core.domain import KINDS, STATUSES, Facility
+from locator.core.domain import Facility
 from locator.core.geo import Datum
-from locator.errors import (
-    PreconditionRequiredError,
-    ValidationError,
-    VersionConflictError,
-)
+from locator.errors import Msg, PreconditionRequiredError, ValidationError, VersionConflictError
 from locator.formats.serialize import facility_etag, facility_feature, history_entry
 from locator.http.auth import api_user, csrf
+from locator.http.models import (
+    REPORT_ID_MAX,
+    DeleteParams,
+    FacilityCreate,
+    FacilityPatch,
+    FacilityPath,
+    IfMatch,
+    IfMatchOptional,
+    ManageFacilitiesParams,
+    ReportPath,
+    ReportResolution,
+    ReportsParams,
+    RestoreRequest,
+    StatusChange,
+    VerifyRequest,
+    known_facility_id,
+)
+from locator.http.operations import BEARER, GEOJSON, JSON, Reply, body, manage_responses, operation, query
 from locator.http.responses import geojson_response
+from locator.http.schemas import (
+    Account,
+    FacilityWithWarnings,
+    History,
+    ManagedFacilities,
+    RiderReport,
+    RiderReports,
+)
+from locator.http.schemas import Facility as FacilityDoc
 from locator.http.state import management
-from locator.services.management import CREATE_FIELDS, FacilityFilter, NearbyWarning
+from locator.services.management import FacilityFilter, NearbyWarning
 from locator.stores.contract import Report
 
 bp = Blueprint("manage_api", __name__, url_prefix="/api/v1")
@@ -43,45 +66,6 @@ _ETAG_RE = re.compile(r'^(?:W/)?"(?P<id>[^"]+)-v(?P<version>[0-9]{1,12})"$')
 
 
 # --- parsing --------------------------------------------------------------------------
-
-
-def json_body() -> dict[str, Any]:
-    """The request body as a JSON object (an empty body is ``{}``).
-
-    Raises
-    ------
-    ValidationError
-        If the body is not a JSON object (``param="body"``).
-    """
-    raw = request.get_data(cache=True)
-    if not raw.strip():
-        return {}
-    try:
-        data = json.loads(raw)
-    except (ValueError, UnicodeDecodeError):
-        raise ValidationError("the body must be a JSON object", param="body") from None
-    if not isinstance(data, dict):
-        raise ValidationError("the body must be a JSON object", param="body")
-    return data
-
-
-def body_datum(body: dict[str, Any], *, required: bool) -> Datum | None:
-    """The body's ``datum`` (wgs84, gcj02 or bd09).
-
-    Raises
-    ------
-    ValidationError
-        If missing (when required) or unknown.
-    """
-    raw = body.get("datum")
-    if raw is None or raw == "":
-        if required:
-            raise ValidationError("datum is required: wgs84, gcj02 or bd09", param="datum")
-        return None
-    try:
-        return Datum.parse(str(raw))
-    except ValueError:
-        raise ValidationError("datum must be wgs84, gcj02 or bd09", param="datum") from None
 
 
 def if_match_version(facility_id: str, *, required: bool) -> int | None:
@@ -102,12 +86,12 @@ def if_match_version(facility_id: str, *, required: bool) -> int | None:
     if not header:
         if required:
             raise PreconditionRequiredError(
-                "send If-Match with the ETag of GET /api/v1/facilities/<id>", param="If-Match"
+                Msg("send If-Match with the ETag of GET /api/v1/facilities/<id>"), param="If-Match"
             )
         return None
     if header == "*":
         raise PreconditionRequiredError(
-            "If-Match: * is not accepted; send the facility's ETag", param="If-Match"
+            Msg("If-Match: * is not accepted; send the facility's ETag"), param="If-Match"
         )
     versions = []
     for tag in header.split(","):
@@ -120,13 +104,6 @@ def if_match_version(facility_id: str, *, required: bool) -> int | None:
         current = management().store.get(facility_id).version
         return current if current in versions else versions[0]
     return versions[0]
-
-
-def _reason(body: dict[str, Any]) -> str:
-    reason = body.get("reason", "")
-    if not isinstance(reason, str):
-        raise ValidationError("reason must be a string", param="reason")
-    return reason
 
 
 # --- responses ------------------------------------------------------------------------
@@ -159,8 +136,21 @@ def _with_current_etag(exc: VersionConflictError, facility_id: str) -> VersionCo
 
 # --- endpoints ------------------------------------------------------------------------
 
+_FACILITY_OK = (("ETag", "FacilityETag"),)
+
+
+def _facility_reply(description: str, model: Any = FacilityDoc, *, created: bool = False) -> Reply:
+    headers = _FACILITY_OK + ((("Location", "Location"),) if created else ())
+    return Reply(description, model, (GEOJSON,), headers)
+
 
 @bp.get("/me")
+@operation(
+    "The account and its scope",
+    tags=("management",),
+    security=BEARER,
+    responses=manage_responses(200, Reply("The account.", Account, (JSON,)), write=False),
+)
 def me() -> Response:
     """The authenticated account and its scope."""
     user = api_user(write=False)
@@ -174,24 +164,29 @@ def me() -> Response:
 
 
 @bp.get("/manage/facilities")
+@operation(
+    "The caller's facilities",
+    tags=("management",),
+    security=BEARER,
+    query=ManageFacilitiesParams,
+    responses=manage_responses(
+        200,
+        Reply("Facilities in the caller's scope, by name then id (WGS-84).", ManagedFacilities, (GEOJSON,)),
+        write=False,
+    ),
+)
 def scope_facilities() -> Response:
     """The caller's facilities as a FeatureCollection (filters: q, kind, status, district, stale)."""
     user = api_user(write=False)
-    args = request.args
-
-    def _set(name: str, allowed: Any = None) -> frozenset[str]:
-        values = frozenset(v.strip() for v in args.get(name, "").split(",") if v.strip())
-        if allowed is not None and not values <= set(allowed):
-            raise ValidationError(f"unknown {name}: {', '.join(sorted(values - set(allowed)))}", param=name)
-        return values
-
+    params = query(ManageFacilitiesParams)
+    districts = frozenset(v.strip() for v in (params.district or "").split(",") if v.strip())
     flt = FacilityFilter(
-        text=args.get("q", ""),
-        kinds=_set("kind", KINDS),
-        statuses=_set("status", STATUSES),
-        districts=_set("district"),
-        stale=args.get("stale", "").lower() in {"1", "true", "yes"},
-        with_reports=args.get("reports", "").lower() in {"1", "true", "yes"},
+        text=params.q,
+        kinds=params.kind or frozenset(),
+        statuses=params.status or frozenset(),
+        districts=districts,
+        stale=params.stale,
+        with_reports=params.reports,
     )
     items = management().facilities(user, flt)
     body = {
@@ -204,18 +199,29 @@ def scope_facilities() -> Response:
 
 
 @bp.post("/facilities")
+@operation(
+    "Create a facility",
+    tags=("management",),
+    description="Admins anywhere in the service area, district managers inside their districts; station "
+    "managers may not create. The body declares the `datum` of `lon`/`lat`.",
+    security=BEARER,
+    body=FacilityCreate,
+    responses=manage_responses(
+        201,
+        _facility_reply(
+            "Created (WGS-84), with likely duplicates in `warnings`.", FacilityWithWarnings, created=True
+        ),
+        write=True,
+        forbidden=True,
+        conflict="A facility with this id exists.",
+    ),
+)
 def create_facility() -> Response:
     """Create a facility; the body declares the ``datum`` of ``lon``/``lat``."""
     user = api_user(write=True)
-    body = json_body()
-    datum = body_datum(body, required=True)
-    assert datum is not None
-    record = {k: v for k, v in body.items() if k not in {"datum", "reason"}}
-    unknown = sorted(set(record) - CREATE_FIELDS)
-    if unknown:
-        raise ValidationError(f"field cannot be set here: {', '.join(unknown)}", param=unknown[0])
+    new = body(FacilityCreate)
     mg = management()
-    stored = mg.create(user, record, datum, reason=_reason(body))
+    stored = mg.create(user, new.given("datum", "reason"), new.datum, reason=new.reason)
     warnings = mg.nearby_warnings(stored.lon, stored.lat, stored.kind, stored.name, exclude_id=stored.id)
     resp = facility_response(stored, 201, warnings=[warning_json(w) for w in warnings])
     resp.headers["Location"] = url_for("api.facility", facility_id=stored.id)
@@ -223,19 +229,36 @@ def create_facility() -> Response:
 
 
 @bp.patch("/facilities/<facility_id>")
+@operation(
+    "Change some fields of a facility",
+    tags=("management",),
+    description="Needs `If-Match`. A district manager may not move a facility out of their districts.",
+    security=BEARER,
+    path=FacilityPath,
+    headers=IfMatch,
+    body=FacilityPatch,
+    responses=manage_responses(
+        200,
+        _facility_reply("The facility after the change, with `warnings`.", FacilityWithWarnings),
+        write=True,
+        forbidden=True,
+        not_found=True,
+        stale=True,
+        precondition=True,
+    ),
+)
 def patch_facility(facility_id: str) -> Response:
     """Change some fields of a facility; needs ``If-Match``."""
     user = api_user(write=True)
-    version = if_match_version(facility_id, required=True)
+    version = if_match_version(known_facility_id(facility_id), required=True)
     assert version is not None
-    body = json_body()
-    datum = body_datum(body, required=False)
-    changes = {k: v for k, v in body.items() if k not in {"datum", "reason"}}
+    patch = body(FacilityPatch)
+    changes = patch.given("datum", "reason")
     if not changes:
-        raise ValidationError("nothing to change", param="body")
+        raise ValidationError(Msg("nothing to change"), param="body")
     mg = management()
     try:
-        stored = mg.update(user, facility_id, changes, version, datum, reason=_reason(body))
+        stored = mg.update(user, facility_id, changes, version, patch.datum, reason=patch.reason)
     except VersionConflictError as exc:
         raise _with_current_etag(exc, facility_id) from None
     warnings = mg.nearby_warnings(stored.lon, stored.lat, stored.kind, stored.name, exclude_id=stored.id)
@@ -243,20 +266,36 @@ def patch_facility(facility_id: str) -> Response:
 
 
 @bp.post("/facilities/<facility_id>/status")
+@operation(
+    "Open, temporarily close or remove a facility",
+    tags=("management",),
+    security=BEARER,
+    path=FacilityPath,
+    headers=IfMatchOptional,
+    body=StatusChange,
+    responses=manage_responses(
+        200,
+        _facility_reply("The facility."),
+        write=True,
+        forbidden=True,
+        not_found=True,
+        stale=True,
+        precondition=True,
+    ),
+)
 def set_status(facility_id: str) -> Response:
     """``{"status": "open"|"temporarily_closed"|"removed", "until": "YYYY-MM-DD", "reason": …}``."""
     user = api_user(write=True)
-    version = if_match_version(facility_id, required=False)
-    body = json_body()
-    status = body.get("status")
-    if not isinstance(status, str):
-        raise ValidationError("status is required", param="status")
-    until = body.get("until")
-    if until is not None and not isinstance(until, str):
-        raise ValidationError("until must be a date (YYYY-MM-DD)", param="until")
+    version = if_match_version(known_facility_id(facility_id), required=False)
+    change = body(StatusChange)
     try:
         stored = management().set_status(
-            user, facility_id, status, until=until, reason=_reason(body), expected_version=version
+            user,
+            facility_id,
+            change.status,
+            until=change.until,
+            reason=change.reason,
+            expected_version=version,
         )
     except VersionConflictError as exc:
         raise _with_current_etag(exc, facility_id) from None
@@ -264,43 +303,95 @@ def set_status(facility_id: str) -> Response:
 
 
 @bp.post("/facilities/<facility_id>/verify")
+@operation(
+    "Mark a facility verified now",
+    tags=("management",),
+    security=BEARER,
+    path=FacilityPath,
+    headers=IfMatchOptional,
+    body=VerifyRequest,
+    body_required=False,
+    responses=manage_responses(
+        200,
+        _facility_reply("The facility, `verified_at` now."),
+        write=True,
+        forbidden=True,
+        not_found=True,
+        stale=True,
+        precondition=True,
+    ),
+)
 def verify(facility_id: str) -> Response:
     """Mark the facility verified now (optional body ``{"reason": …}``)."""
     user = api_user(write=True)
-    version = if_match_version(facility_id, required=False)
-    body = json_body()
+    version = if_match_version(known_facility_id(facility_id), required=False)
+    request_body = body(VerifyRequest)
     try:
-        stored = management().verify(user, facility_id, expected_version=version, reason=_reason(body))
+        stored = management().verify(user, facility_id, expected_version=version, reason=request_body.reason)
     except VersionConflictError as exc:
         raise _with_current_etag(exc, facility_id) from None
     return facility_response(stored)
 
 
 @bp.post("/facilities/<facility_id>/restore")
+@operation(
+    "Restore a facility to a history entry",
+    tags=("management",),
+    description="A new change back to the state right after entry `seq` (verification time excepted); "
+    "scope-checked like any edit, nothing is erased. Needs `If-Match`.",
+    security=BEARER,
+    path=FacilityPath,
+    headers=IfMatch,
+    body=RestoreRequest,
+    responses=manage_responses(
+        200,
+        _facility_reply("The facility after the restore."),
+        write=True,
+        forbidden=True,
+        not_found=True,
+        stale=True,
+        precondition=True,
+    ),
+)
 def restore(facility_id: str) -> Response:
     """``{"seq": <history entry>, "reason": …}``: a new change back to that state; needs ``If-Match``."""
     user = api_user(write=True)
-    version = if_match_version(facility_id, required=True)
+    version = if_match_version(known_facility_id(facility_id), required=True)
     assert version is not None
-    body = json_body()
-    seq = body.get("seq")
-    if not isinstance(seq, int) or isinstance(seq, bool):
-        raise ValidationError("seq must be the integer of a history entry", param="seq")
+    back = body(RestoreRequest)
     try:
-        stored = management().restore(user, facility_id, seq, version, reason=_reason(body))
+        stored = management().restore(user, facility_id, back.seq, version, reason=back.reason)
     except VersionConflictError as exc:
         raise _with_current_etag(exc, facility_id) from None
     return facility_response(stored)
 
 
 @bp.delete("/facilities/<facility_id>")
+@operation(
+    "Delete a facility for good (admins)",
+    tags=("management",),
+    description="Needs `If-Match`. Others set the status to `removed` instead.",
+    security=BEARER,
+    path=FacilityPath,
+    headers=IfMatch,
+    query=DeleteParams,
+    responses=manage_responses(
+        204,
+        Reply("Deleted (the history keeps a `delete` entry)."),
+        write=False,
+        forbidden=True,
+        not_found=True,
+        stale=True,
+        precondition=True,
+    ),
+)
 def delete_facility(facility_id: str) -> Response:
     """Delete for good (admins only); needs ``If-Match``."""
     user = api_user(write=True)
     management().check_can_delete(user)  # 403 before 428: a manager need not find an ETag first
-    version = if_match_version(facility_id, required=True)
+    version = if_match_version(known_facility_id(facility_id), required=True)
     assert version is not None
-    reason = request.args.get("reason", "")
+    reason = query(DeleteParams).reason
     try:
         management().delete(user, facility_id, version, reason=reason)
     except VersionConflictError as exc:
@@ -309,10 +400,24 @@ def delete_facility(facility_id: str) -> Response:
 
 
 @bp.get("/facilities/<facility_id>/history")
+@operation(
+    "A facility's history",
+    tags=("management",),
+    description="Append-only. Admins also see the history of deleted facilities.",
+    security=BEARER,
+    path=FacilityPath,
+    responses=manage_responses(
+        200,
+        Reply("Every change, oldest first.", History, (JSON,)),
+        write=False,
+        forbidden=True,
+        not_found=True,
+    ),
+)
 def history(facility_id: str) -> Response:
     """The facility's append-only history, oldest first."""
     user = api_user(write=False)
-    entries = management().history(user, facility_id)
+    entries = management().history(user, known_facility_id(facility_id))
     body = {"facility_id": facility_id, "entries": [history_entry(e) for e in entries]}
     return Response(json.dumps(body, ensure_ascii=False), mimetype="application/json")
 
@@ -335,31 +440,52 @@ def report_json(report: Report, f: Facility | None) -> dict[str, Any]:
 
 
 @bp.get("/manage/reports")
+@operation(
+    "Rider reports about the caller's facilities",
+    tags=("management",),
+    security=BEARER,
+    query=ReportsParams,
+    responses=manage_responses(
+        200,
+        Reply("Open reports oldest first, or handled ones newest first.", RiderReports, (JSON,)),
+        write=False,
+    ),
+)
 def list_reports() -> Response:
     """Rider reports about the caller's facilities: open (default) or ``?handled=true``."""
     user = api_user(write=False)
-    handled = request.args.get("handled", "").lower() in {"1", "true", "yes"}
-    items = management().reports(user, handled=handled)
+    items = management().reports(user, handled=query(ReportsParams).handled)
     body = {"reports": [report_json(r, f) for r, f in items]}
     return Response(json.dumps(body, ensure_ascii=False), mimetype="application/json")
 
 
-@bp.post("/manage/reports/<int:report_id>/resolve")
+@bp.post(f"/manage/reports/<int(max={REPORT_ID_MAX}):report_id>/resolve")
+@operation(
+    "Resolve or dismiss a rider report",
+    tags=("management",),
+    security=BEARER,
+    path=ReportPath,
+    body=ReportResolution,
+    responses=manage_responses(
+        200,
+        Reply("The report, closed.", RiderReport, (JSON,)),
+        write=True,
+        forbidden=True,
+        not_found=True,
+        conflict="The report was already handled.",
+    ),
+)
 def resolve_report(report_id: int) -> Response:
     """``{"resolution": "resolved"|"dismissed", "action": …, "until": …, "note": …}``."""
     user = api_user(write=True)
-    body = json_body()
-    values = {k: body.get(k) for k in ("resolution", "action", "until", "note")}
-    for key, value in values.items():
-        if value is not None and not isinstance(value, str):
-            raise ValidationError(f"{key} must be a string", param=key)
+    resolution = body(ReportResolution)
     report = management().resolve_report(
         user,
         report_id,
-        values["resolution"] or "",
-        values["action"] or "none",
-        until=values["until"],
-        note=values["note"] or "",
+        resolution.resolution,
+        resolution.action or "none",
+        until=resolution.until,
+        note=resolution.note or "",
     )
     f = management().locator.index.get(report.facility_id)
     return Response(json.dumps(report_json(report, f), ensure_ascii=False), mimetype="application/json")

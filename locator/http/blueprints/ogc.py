@@ -34,17 +34,31 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, json, render_template, request
 
 from locator.core.domain import AMENITIES, KINDS, STATUSES, Facility, Label
-from locator.errors import NotFoundError, ValidationError
+from locator.errors import Msg, NotFoundError, ValidationError
 from locator.formats.serialize import facility_feature
 from locator.http.i18n import locale
-from locator.http.params import parse_instant, parse_int, parse_list
+from locator.http.models import (
+    CRS84,
+    OGC_LIMIT_MAX,
+    CollectionPath,
+    FeaturePath,
+    OgcItemParams,
+    OgcItemsParams,
+    OgcParams,
+    known_facility_id,
+    parse_instant,
+)
+from locator.http.operations import ok, operation, public_get, query
+from locator.http.schemas import Collection as CollectionDoc
+from locator.http.schemas import Collections, ConfClasses, FeatureCollection, LandingPage
+from locator.http.schemas import Facility as FacilityDoc
 from locator.http.state import service
 from locator.http.urls import link
 from locator.services.publishing import extent, feature_page
@@ -56,15 +70,11 @@ GEOJSON = "application/geo+json"
 JSON = "application/json"
 HTML = "text/html"
 OPENAPI = "application/vnd.oai.openapi+json;version=3.1"
-CRS84 = "http://www.opengis.net/def/crs/OGC/1.3/CRS84"
 CONFORMANCE = (
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/core",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/geojson",
     "http://www.opengis.net/spec/ogcapi-features-1/1.0/conf/html",
 )
-ITEMS_LIMIT_DEFAULT = 10
-ITEMS_LIMIT_MAX = 1000
-OFFSET_MAX = 10**9
 DEFAULT_STATUSES = frozenset({"open", "temporarily_closed"})
 
 
@@ -104,37 +114,16 @@ def collections() -> dict[str, Collection]:
 def _collection(collection_id: str) -> Collection:
     found = collections().get(collection_id)
     if found is None:
-        raise NotFoundError(f"no collection {collection_id!r}", param="collectionId")
+        raise NotFoundError(Msg("no collection %(id)r", id=collection_id), param="collectionId")
     return found
 
 
-def negotiate() -> str:
-    """``json`` or ``html`` from ``f``, else from ``Accept`` (JSON by default).
-
-    Raises
-    ------
-    ValidationError
-        For an unknown ``f``.
-    """
-    f = request.args.get("f")
-    if f is not None:
-        value = f.strip().lower()
-        if value in {"json", "geojson"}:
-            return "json"
-        if value == "html":
-            return "html"
-        raise ValidationError("f must be json or html", param="f")
+def negotiate(params: OgcParams) -> str:
+    """``json`` or ``html`` from ``f`` (already validated), else from ``Accept`` (JSON by default)."""
+    if params.f is not None:
+        return params.f
     best = request.accept_mimetypes.best_match([JSON, GEOJSON, HTML], default=JSON)
     return "html" if best == HTML else "json"
-
-
-def _check_params(allowed: set[str]) -> None:
-    unknown = sorted(set(request.args) - allowed)
-    if unknown:
-        raise ValidationError(
-            f"unknown parameter {unknown[0]!r}; this resource takes {', '.join(sorted(allowed))}",
-            param=unknown[0],
-        )
 
 
 def _link(href: str, rel: str, type_: str, title: str | None = None) -> dict[str, str]:
@@ -203,12 +192,20 @@ def _collection_json(c: Collection) -> dict[str, Any]:
     return body
 
 
+_NOT_FOUND = "No such collection or feature."
+
+
 @bp.get("", endpoint="landing")
 @bp.get("/", endpoint="landing_slash")
+@operation(
+    "OGC API landing page",
+    tags=("ogc",),
+    query=OgcParams,
+    responses=public_get(ok(LandingPage, "Landing page.", JSON, html=True), html=True),
+)
 def landing() -> Response:
     """The landing page: what this is and where everything is."""
-    _check_params({"f", "lang"})
-    fmt = negotiate()
+    fmt = negotiate(query(OgcParams))
     body = {
         "title": "Warm-station locator — OGC API – Features",
         "description": (
@@ -227,19 +224,29 @@ def landing() -> Response:
 
 
 @bp.get("/conformance")
+@operation(
+    "Conformance classes",
+    tags=("ogc",),
+    query=OgcParams,
+    responses=public_get(ok(ConfClasses, "Conformance.", JSON, html=True), html=True),
+)
 def conformance() -> Response:
     """The conformance classes implemented."""
-    _check_params({"f", "lang"})
-    fmt = negotiate()
+    fmt = negotiate(query(OgcParams))
     body = {"conformsTo": list(CONFORMANCE), "links": _self_links("ogc.conformance", fmt, JSON)}
     return _respond(body, fmt, JSON, "conformance")
 
 
 @bp.get("/collections", endpoint="collections_list")
+@operation(
+    "Feature collections",
+    tags=("ogc",),
+    query=OgcParams,
+    responses=public_get(ok(Collections, "Collections.", JSON, html=True), html=True),
+)
 def collections_list() -> Response:
     """Every collection."""
-    _check_params({"f", "lang"})
-    fmt = negotiate()
+    fmt = negotiate(query(OgcParams))
     body = {
         "links": _self_links("ogc.collections_list", fmt, JSON),
         "collections": [_collection_json(c) for c in collections().values()],
@@ -248,71 +255,54 @@ def collections_list() -> Response:
 
 
 @bp.get("/collections/<collection_id>")
+@operation(
+    "One collection",
+    tags=("ogc",),
+    path=CollectionPath,
+    query=OgcParams,
+    responses=public_get(ok(CollectionDoc, "Collection.", JSON, html=True), html=True, not_found=_NOT_FOUND),
+)
 def collection(collection_id: str) -> Response:
     """One collection's description."""
     c = _collection(collection_id)
-    _check_params({"f", "lang"})
-    fmt = negotiate()
+    fmt = negotiate(query(OgcParams))
     return _respond(_collection_json(c), fmt, JSON, "collection")
 
 
-def parse_bbox(args: Mapping[str, str]) -> tuple[float, float, float, float] | None:
+def parse_bbox(raw: str | None) -> tuple[float, float, float, float] | None:
     """``bbox`` as ``(min_lon, min_lat, max_lon, max_lat)`` in WGS-84 degrees, or None.
 
     Raises
     ------
     ValidationError
-        Not 4 finite numbers, out of range, min > max, or a ``bbox-crs`` other than CRS84.
+        Not 4 finite numbers, out of range, or min > max.
     """
-    for name in ("bbox-crs", "crs"):  # Part 2 parameters, accepted when they name CRS84
-        crs = args.get(name)
-        if crs is not None and crs.strip() not in {CRS84, f"<{CRS84}>"}:
-            raise ValidationError(f"{name} must be {CRS84}", param=name)
-    raw = args.get("bbox")
     if raw is None:
         return None
     parts = [p.strip() for p in raw.split(",")]
     if len(parts) == 6:
-        raise ValidationError("3-D bbox (6 numbers) is not supported; give 4 numbers", param="bbox")
+        raise ValidationError(Msg("3-D bbox (6 numbers) is not supported; give 4 numbers"), param="bbox")
     try:
         values = [float(p) for p in parts]
     except ValueError:
-        raise ValidationError("bbox must be 4 numbers: minLon,minLat,maxLon,maxLat", param="bbox") from None
+        raise ValidationError(
+            Msg("bbox must be 4 numbers: minLon,minLat,maxLon,maxLat"), param="bbox"
+        ) from None
     if len(values) != 4 or not all(math.isfinite(v) for v in values):
-        raise ValidationError("bbox must be 4 finite numbers: minLon,minLat,maxLon,maxLat", param="bbox")
+        raise ValidationError(Msg("bbox must be 4 finite numbers: minLon,minLat,maxLon,maxLat"), param="bbox")
     x0, y0, x1, y1 = values
     if not (-180 <= x0 <= 180 and -180 <= x1 <= 180 and -90 <= y0 <= 90 and -90 <= y1 <= 90):
-        raise ValidationError("bbox is out of range (longitude ±180, latitude ±90)", param="bbox")
+        raise ValidationError(Msg("bbox is out of range (longitude ±180, latitude ±90)"), param="bbox")
     if y0 > y1:
-        raise ValidationError("bbox: minLat is greater than maxLat", param="bbox")
+        raise ValidationError(Msg("bbox: minLat is greater than maxLat"), param="bbox")
     if x0 > x1:
         raise ValidationError(
-            "bbox crossing the antimeridian (minLon > maxLon) is not supported", param="bbox"
+            Msg("bbox crossing the antimeridian (minLon > maxLon) is not supported"), param="bbox"
         )
     return x0, y0, x1, y1
 
 
-def parse_limit(args: Mapping[str, str]) -> int:
-    """``limit``: default 10; values above 1000 are served as 1000.
-
-    Raises
-    ------
-    ValidationError
-        Not an integer, or below 1.
-    """
-    raw = (args.get("limit") or "").strip()
-    if not raw:
-        return ITEMS_LIMIT_DEFAULT
-    try:
-        value = int(raw)
-    except ValueError:
-        raise ValidationError("limit must be an integer from 1 to 1000", param="limit") from None
-    if value < 1:
-        raise ValidationError("limit must be an integer from 1 to 1000", param="limit")
-    return min(value, ITEMS_LIMIT_MAX)
-
-
-def parse_datetime(args: Mapping[str, str]) -> datetime | None:
+def parse_datetime(raw: str | None) -> datetime | None:
     """``datetime`` as the "changed since" instant for the store, or None.
 
     Raises
@@ -320,22 +310,29 @@ def parse_datetime(args: Mapping[str, str]) -> datetime | None:
     ValidationError
         For intervals with an end, single instants, or bad timestamps.
     """
-    raw = (args.get("datetime") or "").strip()
+    raw = (raw or "").strip()
     if raw in {"", "..", "../.."}:
         return None
     start, sep, end = raw.partition("/")
     if not sep or end not in {"", ".."} or start in {"", ".."}:
         raise ValidationError(
-            "datetime: only open-ended intervals 'start/..' are supported (features changed at or "
-            "after start, by updated_at)",
+            Msg(
+                "datetime: only open-ended intervals 'start/..' are supported (features changed at or "
+                "after start, by updated_at)"
+            ),
             param="datetime",
         )
-    at = parse_instant({"datetime": start}, "datetime", datetime.now(UTC))
-    # The store keeps updated_at > since; the interval's start is inclusive.
-    return at - timedelta(microseconds=1)
+    try:
+        at = parse_instant(start)
+        # The store keeps updated_at > since; the interval's start is inclusive.
+        return at - timedelta(microseconds=1)
+    except (ValueError, OverflowError):
+        raise ValidationError(
+            Msg("%(name)s must be an ISO 8601 instant", name="datetime"), param="datetime"
+        ) from None
 
 
-def parse_districts(args: Mapping[str, str]) -> frozenset[str] | None:
+def parse_districts(raw: str | None) -> frozenset[str] | None:
     """``district`` as a set of adcodes; each item is an adcode or a district name.
 
     Raises
@@ -343,7 +340,7 @@ def parse_districts(args: Mapping[str, str]) -> frozenset[str] | None:
     ValidationError
         For an unknown district.
     """
-    raw = (args.get("district") or "").strip()
+    raw = (raw or "").strip()
     if not raw:
         return None
     areas = service().districts.areas
@@ -355,7 +352,9 @@ def parse_districts(args: Mapping[str, str]) -> frozenset[str] | None:
             continue
         code = item if item in codes else by_name.get(item, by_name.get(item.lower()))
         if code is None:
-            raise ValidationError(f"unknown district {item!r} (give an adcode or a name)", param="district")
+            raise ValidationError(
+                Msg("unknown district %(value)r (give an adcode or a name)", value=item), param="district"
+            )
         out.add(code)
     return frozenset(out) or None
 
@@ -365,38 +364,36 @@ def _feature(f: Facility) -> dict[str, Any]:
 
 
 @bp.get("/collections/<collection_id>/items")
+@operation(
+    "Features of a collection",
+    tags=("ogc",),
+    description="`kind` is accepted on the `facilities` collection only; other parameters are a 400.",
+    path=CollectionPath,
+    query=OgcItemsParams,
+    responses=public_get(
+        ok(FeatureCollection, "Features, id order.", GEOJSON, html=True),
+        html=True,
+        not_found=_NOT_FOUND,
+    ),
+)
 def items(collection_id: str) -> Response:
     """Features of a collection, filtered and paged (see the module docstring)."""
     c = _collection(collection_id)
-    allowed = {
-        "f",
-        "lang",
-        "bbox",
-        "bbox-crs",
-        "crs",
-        "limit",
-        "offset",
-        "datetime",
-        "status",
-        "amenity",
-        "district",
-    }
-    if c.kinds is None:
-        allowed.add("kind")
-    _check_params(allowed)
-    fmt = negotiate()
+    params = query(OgcItemsParams)
+    if c.kinds is not None and params.kind is not None:
+        raise ValidationError(Msg("unknown parameter %(name)s", name="kind"), param="kind")
+    fmt = negotiate(params)
     args = request.args
-    kinds = c.kinds if c.kinds is not None else parse_list(args, "kind", KINDS)
     flt = ListFilter(
-        bbox=parse_bbox(args),
-        kinds=kinds,
-        statuses=parse_list(args, "status", STATUSES) or DEFAULT_STATUSES,
-        amenities=parse_list(args, "amenity", AMENITIES) or frozenset(),
-        district_adcodes=parse_districts(args),
-        modified_since=parse_datetime(args),
+        bbox=parse_bbox(params.bbox),
+        kinds=c.kinds if c.kinds is not None else params.kind,
+        statuses=params.status or DEFAULT_STATUSES,
+        amenities=params.amenity or frozenset(),
+        district_adcodes=parse_districts(params.district),
+        modified_since=parse_datetime(params.datetime_),
     )
-    limit = parse_limit(args)
-    offset = parse_int(args, "offset", 0, 0, OFFSET_MAX)
+    limit = min(params.limit, OGC_LIMIT_MAX)
+    offset = params.offset
     page = feature_page(service().store, flt, limit, offset)
     kept = {k: v for k, v in args.items() if k != "f"}
     json_type = GEOJSON
@@ -431,15 +428,25 @@ def items(collection_id: str) -> Response:
 
 
 @bp.get("/collections/<collection_id>/items/<feature_id>")
+@operation(
+    "One feature",
+    tags=("ogc",),
+    path=FeaturePath,
+    query=OgcItemParams,
+    responses=public_get(
+        ok(FacilityDoc, "The feature.", GEOJSON, html=True), html=True, not_found=_NOT_FOUND
+    ),
+)
 def item(collection_id: str, feature_id: str) -> Response:
     """One feature of a collection."""
     c = _collection(collection_id)
-    _check_params({"f", "lang", "crs"})
-    parse_bbox({"crs": request.args["crs"]} if "crs" in request.args else {})
-    fmt = negotiate()
-    f = service().store.get(feature_id)
+    fmt = negotiate(query(OgcItemParams))
+    f = service().store.get(known_facility_id(feature_id, "featureId"))
     if c.kinds is not None and f.kind not in c.kinds:
-        raise NotFoundError(f"no feature {feature_id!r} in collection {c.id!r}", param="featureId")
+        raise NotFoundError(
+            Msg("no feature %(id)r in collection %(collection)r", id=feature_id, collection=c.id),
+            param="featureId",
+        )
     body = _feature(f)
     body["links"] = [
         *_self_links("ogc.item", fmt, GEOJSON, collection_id=c.id, feature_id=f.id),

@@ -23,7 +23,8 @@ from locator.http import present
 from locator.http.feedback import submit_feedback
 from locator.http.i18n import locale
 from locator.http.limits import feedback_limit
-from locator.http.params import ParsedNearest, parse_datum, parse_float, parse_nearest
+from locator.http.models import TRUE_WORDS, FeedbackBody, MapViewParams
+from locator.http.params import ParsedNearest, parse_nearest
 from locator.http.sameorigin import anonymous_write
 from locator.http.state import (
     asset_url,
@@ -98,7 +99,7 @@ def filter_state(args: dict[str, str]) -> dict[str, Any]:
         "toggles": [(a, AMENITIES[a].get(locale())) for a in toggles],
         "extra_on": [a for a in on if a not in toggles],
         "amenities_on": set(on),
-        "open_now": args.get("open_now", "true").lower() in {"true", "1", "yes", "on"},
+        "open_now": args.get("open_now", "true").strip().lower() in TRUE_WORDS,
     }
 
 
@@ -305,7 +306,7 @@ def facility(facility_id: str) -> str:
 @anonymous_write
 def facility_feedback(facility_id: str) -> Response:
     """The feedback forms without JavaScript: store, then go back with a thank-you (303)."""
-    result = submit_feedback(facility_id, request.form, locale())
+    result = submit_feedback(facility_id, FeedbackBody.parse(request.form), locale())
     fid = result.feedback.facility_id
     back = safe_next(request.form.get("next", "")) or url_for("web.facility", facility_id=fid)
     sep = "&" if "?" in back else "?"
@@ -335,10 +336,6 @@ def text_size() -> Response:
     return resp
 
 
-#: Zoom levels a shared map view may ask for.
-ZOOM_MIN, ZOOM_MAX = 3, 19
-
-
 def map_view(args: dict[str, str], tiles: maps.TileProvider) -> list[float] | None:
     """The view a permalink asks for, as ``[lat, lon, zoom]`` in the tiles' datum.
 
@@ -347,14 +344,10 @@ def map_view(args: dict[str, str], tiles: maps.TileProvider) -> list[float] | No
     """
     if not (args.get("lon") or args.get("lat") or args.get("zoom")):
         return None
-    datum = parse_datum(args)
-    lon = parse_float(args, "lon", -180, 180, required=True)
-    lat = parse_float(args, "lat", -90, 90, required=True)
-    zoom = parse_float(args, "zoom", ZOOM_MIN, ZOOM_MAX, required=True)
-    assert lon is not None and lat is not None and zoom is not None
-    wlon, wlat = to_wgs84(lon, lat, datum)
+    view = MapViewParams.parse(args)
+    wlon, wlat = to_wgs84(view.lon, view.lat, view.datum)
     dlon, dlat = from_wgs84(wlon, wlat, tiles.datum)
-    return [round(dlat, 6), round(dlon, 6), round(zoom, 2)]
+    return [round(dlat, 6), round(dlon, 6), round(view.zoom, 2)]
 
 
 @bp.get("/map")

@@ -8,23 +8,20 @@ stable ``(updated_at, id)`` order (see :mod:`locator.services.publishing`).
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
 from urllib.parse import urlencode
 
 from flask import Blueprint, Response, request
 
-from locator.errors import ValidationError
 from locator.formats.serialize import facility_feature
-from locator.http.params import parse_instant, parse_int
+from locator.http.models import FeedParams, NoParams
+from locator.http.operations import GEOJSON, ok, operation, public_get, query
 from locator.http.responses import geojson_response
+from locator.http.schemas import ChangeFeed, Export
 from locator.http.state import service
-from locator.http.urls import absolute, link
+from locator.http.urls import link
 from locator.services.publishing import change_feed
 
 bp = Blueprint("sync", __name__, url_prefix="/api/v1")
-
-FEED_LIMIT_DEFAULT = 100
-FEED_LIMIT_MAX = 1000
 
 #: The data's licence (the demo layer and anything derived from OpenStreetMap).
 LICENCE = {
@@ -45,28 +42,31 @@ DEMO_DISCLAIMER = (
 )
 
 
-def parse_modified_since(raw: str | None) -> datetime | None:
-    """An ISO 8601 instant (``Z`` or an offset; a naive time means Asia/Shanghai), or None.
-
-    Raises
-    ------
-    ValidationError
-        Naming ``modified_since``.
-    """
-    if raw is None or not raw.strip():
-        return None
-    return parse_instant({"modified_since": raw}, "modified_since", datetime.now(UTC))
-
-
 @bp.get("/facilities")
+@operation(
+    "Change feed for mirrors",
+    tags=("sync",),
+    description="Keyset-paged by (updated_at, id): follow the `next` link until there is none.",
+    query=FeedParams,
+    responses=public_get(
+        ok(ChangeFeed, "Changed facilities, oldest change first (removed ones included).", GEOJSON)
+    ),
+)
 def facilities() -> Response:
     """Facilities changed after ``modified_since``, oldest change first, paged by cursor."""
-    since = parse_modified_since(request.args.get("modified_since"))
-    limit = parse_int(request.args, "limit", FEED_LIMIT_DEFAULT, 1, FEED_LIMIT_MAX)
-    cursor = request.args.get("cursor") or None
-    page = change_feed(service().index, since, cursor, limit)
+    params = query(FeedParams)
+    since = params.modified_since
+    page = change_feed(service().index, since, params.cursor, params.limit)
     base = {k: v for k, v in request.args.items() if k != "cursor"}
-    links = [{"rel": "self", "type": "application/geo+json", "href": absolute(request.full_path.rstrip("?"))}]
+    here = link("sync.facilities")
+    query_string = urlencode(list(request.args.items(multi=True)))  # percent-encoded: a valid URI
+    links = [
+        {
+            "rel": "self",
+            "type": "application/geo+json",
+            "href": here + ("?" + query_string if query_string else ""),
+        }
+    ]
     if page.next_cursor:
         href = link("sync.facilities") + "?" + urlencode({**base, "cursor": page.next_cursor})
         links.append({"rel": "next", "type": "application/geo+json", "href": href})
@@ -84,11 +84,15 @@ def facilities() -> Response:
 
 
 @bp.get("/export.geojson")
+@operation(
+    "Full export with licence and attribution",
+    tags=("sync",),
+    query=NoParams,
+    responses=public_get(ok(Export, "Every facility, all statuses.", GEOJSON)),
+)
 def export() -> Response:
     """Every facility (all statuses) as one GeoJSON FeatureCollection, with licence metadata."""
-    if request.args:
-        unknown = sorted(request.args)
-        raise ValidationError(f"export takes no parameters, got {', '.join(unknown)}", param=unknown[0])
+    query(NoParams)
     index = service().index
     items = index.facilities()
     demo = sum(1 for f in items if f.demo)
