@@ -162,3 +162,11 @@ def test_wrong_method_is_405_problem(demo_client: FlaskClient) -> None:
 def test_empty_store_answers_empty_collection(client: FlaskClient) -> None:
     body = client.get("/api/v1/nearest?lon=116.3&lat=39.9").get_json()
     assert body["features"] == []
+
+
+def test_a_bearing_just_under_360_rounds_to_0_not_360(demo_client) -> None:  # type: ignore[no-untyped-def]
+    """Found by schemathesis: 359.97° rounded to 0.1° is 0.0 (bearings are in [0, 360))."""
+    r = demo_client.get("/api/v1/nearest?datum=bd09&lon=116.3376&lat=-67.74142370720978&limit=50")
+    assert r.status_code == 200
+    bearings = [f["properties"]["bearing_deg"] for f in r.get_json()["features"]]
+    assert all(0 <= b < 360 for b in bearings), bearings

@@ -75,7 +75,9 @@ def nearest_collection(
     for h in hits:
         feat = facility_feature(h.facility, datum, at=at)
         feat["properties"].update(
-            distance_m=round(h.distance_m, 3), bearing_deg=round(h.bearing_deg, 1), rank=h.rank
+            distance_m=round(h.distance_m, 3),
+            bearing_deg=round(h.bearing_deg, 1) % 360.0,  # 359.97 rounds to 0.0, not 360.0
+            rank=h.rank,
         )
         features.append(feat)
     return {

@@ -64,6 +64,8 @@ DateTime = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time
 NullableDateTime = Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format": "date-time"})]
 NullableDate = Annotated[str | None, WithJsonSchema({"type": ["string", "null"], "format": "date"})]
 Uri = Annotated[str, WithJsonSchema({"type": "string", "format": "uri"})]
+#: A link target: absolute with LOCATOR_PUBLIC_URL, else site-relative (RFC 3986 URI reference).
+UriReference = Annotated[str, WithJsonSchema({"type": "string", "format": "uri-reference"})]
 
 
 class Schema(BaseModel):
@@ -91,7 +93,7 @@ class VersionConflict(Problem):
 class Link(Schema):
     """A web link."""
 
-    href: Uri
+    href: UriReference
     rel: str
     type: str = ""
     title: str = ""
