@@ -490,3 +490,18 @@ def add_problem_report(
         Feedback(facility_id, "problem", at or datetime.now(UTC), reason=reason, comment=text)
     )
     return store.get_report(fb.id)
+
+
+def wait_for_js(page, expression: str, timeout_ms: float = 10_000) -> None:  # type: ignore[no-untyped-def]
+    """Poll a JavaScript expression until it is truthy.
+
+    Playwright's ``wait_for_function`` compiles its predicate inside the page, which the
+    pages' CSP (no ``'unsafe-eval'``) forbids; ``page.evaluate`` is not subject to it.
+    """
+    import time
+
+    deadline = time.monotonic() + timeout_ms / 1000
+    while not page.evaluate(expression):
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{expression!r} still false after {timeout_ms:g} ms")
+        page.wait_for_timeout(50)

@@ -14,7 +14,7 @@ from flask import Flask
 from locator.core.geo import geodesic_distance_m
 from locator.services.management import ManagementService
 
-from .conftest import ARTIFACTS, LiveServer, PageWatch
+from .conftest import ARTIFACTS, LiveServer, PageWatch, wait_for_js
 from .manage_support import HAIDIAN, PASSWORD, demo_copy, make_user, manage_demo_app
 
 pytestmark = pytest.mark.browser
@@ -179,7 +179,7 @@ def test_done_when_haidian_manager_drags_a_pin(  # type: ignore[no-untyped-def]
         for i in range(1, 11):
             page.mouse.move(x + 8 * i, y - 3 * i)
         page.mouse.up()
-        page.wait_for_function("document.getElementById('pin-lon').value !== ''")
+        wait_for_js(page, "document.getElementById('pin-lon').value !== ''")
         new_lon, new_lat = float(page.input_value("#pin-lon")), float(page.input_value("#pin-lat"))
         moved_m = geodesic_distance_m(f.lon, f.lat, new_lon, new_lat)
         assert moved_m > 5, moved_m

@@ -18,7 +18,7 @@ from flask import Flask
 
 from locator.core.geo import geodesic_distance_m
 
-from .conftest import ARTIFACTS, PHONE, LiveServer, PageWatch, make_app
+from .conftest import ARTIFACTS, PHONE, LiveServer, PageWatch, make_app, wait_for_js
 from .test_navigation import decode
 
 pytestmark = pytest.mark.browser
@@ -264,9 +264,9 @@ def test_map_permalink_reopens_the_same_view(chromium, server: LiveServer) -> No
     map_var = "window[document.querySelector('.folium-map').id]"
     # Move the map as a rider would: after its opening zoom animation (a view set during
     # it is undone when it ends, on a slow machine too).
-    page.wait_for_function(f"!{map_var}._animatingZoom")
+    wait_for_js(page, f"!{map_var}._animatingZoom")
     page.evaluate(f"{map_var}.setView([39.9925, 116.3376], 15, {{animate: false}})")
-    page.wait_for_function("location.search.includes('zoom=15')")
+    wait_for_js(page, "location.search.includes('zoom=15')")
     shared = page.locator("#share-url").input_value()
     assert shared == page.url and "lon=116.33" in shared and "lat=39.99" in shared
     page.locator("#share-button").tap()
@@ -277,7 +277,7 @@ def test_map_permalink_reopens_the_same_view(chromium, server: LiveServer) -> No
     other.goto(shared)
     other.wait_for_selector(".marker-cluster", state="attached", timeout=15000)
     # the shared view is applied once the map's own opening animation has finished
-    other.wait_for_function(f"{map_var}.getZoom() === 15", timeout=15000)
+    wait_for_js(other, f"{map_var}.getZoom() === 15", 15000)
     centre = other.evaluate(
         f"(() => {{ const m = {map_var}; const c = m.getCenter(); return [c.lng, c.lat, m.getZoom()]; }})()"
     )
