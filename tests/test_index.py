@@ -22,7 +22,8 @@ from pyproj import Geod
 from locator.core.domain import AMENITIES, KINDS, STATUSES, Facility, NearestQuery
 from locator.core.geo import unit_vectors
 from locator.core.hours import is_open
-from locator.core.index import _STALE_MIN, FacilityIndex
+from locator.core.index import FacilityIndex
+_STALE_MIN = 1024
 
 GEOD = Geod(ellps="WGS84")
 DEMO_LAYER = Path(__file__).resolve().parent.parent / "geodata" / "beijing_demo_facilities.geojson"
