@@ -353,6 +353,31 @@ class IndexKeeper:
                     new = self._save(prefix, new)
         return new
 
+    def checkpoint(self) -> Path | None:
+        """Catch up, fold and write the snapshot of the current revision now; return its path.
+
+        For ``flask locator index-snapshot`` (run before the workers start, so that every
+        worker maps a snapshot of the current revision). None when snapshots are off.
+
+        Raises
+        ------
+        StoreUnavailableError
+        """
+        prefix = self._prefix()
+        with self._catchup_lock:
+            self._step()
+            if prefix is None:
+                return None
+            with self._file_lock(prefix, blocking=True):
+                start = self.index
+                saved = self._save(prefix, start.fold())
+                with self._lock:
+                    cur = self.index
+                    self.index = saved if cur is start else cur.rebased(saved, start)
+        assert self.snapshot_dir is not None
+        path = self.snapshot_dir / f"{prefix}-{saved.revision:012d}{SUFFIX}"
+        return path if path.exists() else None
+
     def catch_up(self) -> FacilityIndex:
         """Apply the store's changes now, in the calling thread; return the index.
 
