@@ -13,7 +13,9 @@ snapshot directory, exactly as the workers of one gunicorn do) over a synthetic 
 * **Stream**: ``--stream`` more moves sent back to back through A without waiting
   (enough to pass the fold threshold at 1M, so that background folds happen), then the
   lag until B and C show the last one.
-* **Nearest meanwhile**: a client thread sends nearest requests (random urban points,
+* **Nearest meanwhile**: every nearest request B and C answer is timed by gunicorn
+  (access log ``%(D)s``, microseconds from the request read to the response written:
+  the server-side latency), and a client thread sends nearest requests (random urban points,
   every kind, k = 10) to B and C, alternately, for the whole time, and records each
   request's latency as the client sees it (connect to last byte, on the same 2 cores):
   p50, p99, max and how many took over 20 ms.
@@ -175,7 +177,20 @@ def measure(url: str, label: str, edits: int, stream: int, tmp: Path) -> dict[st
     token = flask(env, "create-token", user).strip().splitlines()[-1]
     auth = {"Authorization": f"Bearer {token}"}
     flask(env, "index-snapshot")  # the snapshot every worker maps, as serve.sh's master writes it
-    servers = [gunicorn_project(env, free_port(), workers=1, log=tmp / f"{label}.log") for _ in range(3)]
+    logs = [tmp / f"{label}-{w}.access" for w in "ABC"]
+    servers = [
+        gunicorn_project(
+            {
+                **env,
+                "ACCESS_LOG": str(access),
+                "GUNICORN_CMD_ARGS": "--access-logformat '%(m)s %(U)s %(s)s %(D)s'",
+            },
+            free_port(),
+            workers=1,
+            log=tmp / f"{label}.log",
+        )
+        for access in logs
+    ]
     try:
         for s in servers:
             s.wait_answer("/api/v1/nearest?lon=116.4&lat=39.9", timeout_s=600)
@@ -208,7 +223,16 @@ def measure(url: str, label: str, edits: int, stream: int, tmp: Path) -> dict[st
         time.sleep(1.0)
         load.stop.set()
         load.join()
+        for srv in servers:
+            srv.stop()
+        served = []  # server-side seconds of every nearest request B and C answered
+        for access in logs[1:]:
+            for line in access.read_text().splitlines():
+                parts = line.split()
+                if len(parts) == 4 and parts[1] == "/api/v1/nearest" and parts[2] == "200":
+                    served.append(int(parts[3]) / 1e6)
         return {
+            "served": served,
             "lags": lags,
             "stream": (sent, stream_s, stream_lag),
             "near_edits": during_edits,
@@ -230,13 +254,14 @@ def main() -> None:
     ap.add_argument("--url", default=os.environ.get("LOCATOR_BENCH_DATABASE_URL"))
     ap.add_argument("--edits", type=int, default=60)
     ap.add_argument("--stream", type=int, default=2500)
+    ap.add_argument("--wait-quiet", type=float, default=600, help="seconds to wait for load < 1.5 (0: none)")
     args = ap.parse_args()
     stores = []
     for n in (int(s) for s in args.sizes.split(",")):
         stores.append((n, "sqlite", sqlite_store(n)))
         if args.url:
             stores.append((n, "postgis", postgis_store(args.url, n)))
-    print(f"load average before: {quiet():.2f}")
+    print(f"load average before: {quiet(wait_s=args.wait_quiet):.2f}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="locator-edits-") as tmp:
         for n, name, url in stores:
@@ -251,16 +276,19 @@ def main() -> None:
                 f"nearest during edits p50 {ms(near_e, 50):.1f} "
                 f"p99 {ms(near_e, 99):.1f} max {ms(near_e, 100):.1f} ms; whole run p99 {ms(near, 99):.1f} "
                 f"max {ms(near, 100):.1f} ms, {sum(v > 0.020 for v in near)}/{len(near)} over 20 ms, "
-                f"{r['errors']} errors",
+                f"{r['errors']} errors | server-side nearest p50 {ms(r['served'], 50):.1f} "
+                f"p99 {ms(r['served'], 99):.1f} max {ms(r['served'], 100):.1f} ms, "
+                f"{sum(v > 0.020 for v in r['served'])}/{len(r['served'])} over 20 ms",
                 flush=True,
             )
     print()
     print(
         "| N | store | edit → visible p50 / p99 / max (ms) "
         "| streamed edits: count, s, last visible after (ms) "
-        "| nearest while editing p50 / p99 / max (ms) | nearest, whole run p99 / max (ms), > 20 ms |"
+        "| nearest while editing p50 / p99 / max (ms) | nearest, whole run p99 / max (ms), > 20 ms "
+        "| nearest server-side p50 / p99 / max (ms), > 20 ms |"
     )
-    print("|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|")
     for n, name, r in rows:
         lags, near, near_e = r["lags"], r["near_all"], r["near_edits"]
         sent, stream_s, stream_lag = r["stream"]
@@ -268,7 +296,9 @@ def main() -> None:
             f"| {n:,} | {name} | {ms(lags, 50):.0f} / {ms(lags, 99):.0f} / {ms(lags, 100):.0f} "
             f"| {sent}, {stream_s:.0f}, {stream_lag * 1000:.0f} "
             f"| {ms(near_e, 50):.1f} / {ms(near_e, 99):.1f} / {ms(near_e, 100):.1f} "
-            f"| {ms(near, 99):.1f} / {ms(near, 100):.1f}, {sum(v > 0.020 for v in near)} of {len(near)} |"
+            f"| {ms(near, 99):.1f} / {ms(near, 100):.1f}, {sum(v > 0.020 for v in near)} of {len(near)} "
+            f"| {ms(r['served'], 50):.1f} / {ms(r['served'], 99):.1f} / {ms(r['served'], 100):.1f}, "
+            f"{sum(v > 0.020 for v in r['served'])} of {len(r['served'])} |"
         )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 

@@ -132,6 +132,7 @@ def main() -> None:
     ap.add_argument("--url", default=os.environ.get("LOCATOR_BENCH_DATABASE_URL"))
     ap.add_argument("--before", default=None, help="a commit to measure as 'before' (git archive)")
     ap.add_argument("--queries", type=int, default=300)
+    ap.add_argument("--wait-quiet", type=float, default=600, help="seconds to wait for load < 1.5 (0: none)")
     args = ap.parse_args()
     sizes = [int(s) for s in args.sizes.split(",")]
     stores = []
@@ -139,7 +140,7 @@ def main() -> None:
         stores.append((n, "sqlite", sqlite_store(n)))
         if args.url:
             stores.append((n, "postgis", postgis_store(args.url, n)))
-    print(f"load average before: {quiet():.2f}")
+    print(f"load average before: {quiet(wait_s=args.wait_quiet):.2f}")
     rows = []
     with tempfile.TemporaryDirectory(prefix="locator-startup-") as tmp:
         for n, name, url in stores:

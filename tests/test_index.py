@@ -22,7 +22,7 @@ from pyproj import Geod
 from locator.core.domain import AMENITIES, KINDS, STATUSES, Facility, NearestQuery
 from locator.core.geo import unit_vectors
 from locator.core.hours import is_open
-from locator.core.index import FacilityIndex
+from locator.core.index import FacilityIndex, FileSegment
 from locator.core.snapshot import SnapshotError, load_snapshot, write_snapshot
 
 GEOD = Geod(ellps="WGS84")
@@ -596,10 +596,12 @@ def test_snapshot_round_trip_maps_the_file(tmp_path: Path) -> None:
     assert loaded.revision == 4 and loaded.overlay_size == 0
     assert snapshot_view(loaded) == snapshot_view(idx)
     assert loaded.facilities() == idx.facilities()
-    # The arrays are read-only views of the file's mapping, not copies.
+    # The arrays are read-only views of the file's mapping, not copies; the properties
+    # blob is read from the file with pread, never mapped.
     base = loaded._base
-    for arr in (base.lon, base.ids, base.segments[0], base.parts[0].xyz, base.parts[0].tree.indices):
+    for arr in (base.lon, base.ids, base.parts[0].xyz, base.parts[0].tree.indices):
         assert not arr.flags.writeable and not arr.flags.owndata
+    assert isinstance(base.segments[0], FileSegment) and len(base.segments) == 1
     with pytest.raises(ValueError):
         write_snapshot(
             idx.apply([w.demo[2].replace(name="x")], [], revision=5), tmp_path / "t.lidx", "store-1"

@@ -66,6 +66,7 @@ from __future__ import annotations
 import bisect
 import itertools
 import math
+import os
 from collections.abc import Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Final, NamedTuple
@@ -284,6 +285,54 @@ def restore_tree(data: NDArray[np.float64], state: Mapping[str, Any]) -> cKDTree
         )
     )
     return tree
+
+
+class FileSegment:
+    """A region of a file read with :func:`os.pread`, never memory-mapped.
+
+    The properties blob is most of a snapshot and is read a few hundred bytes at a time
+    (the hits of a query). Mapped, every such read would make the kernel map whole
+    large folios of the page cache around it (hundreds of KB each on current Linux):
+    after a few thousand queries a worker's resident set holds the whole blob. Read
+    with ``pread``, the bytes come from the same shared page cache and nothing is
+    mapped into the process.
+
+    Parameters
+    ----------
+    fd : int
+        An open file; it is duplicated (closed when this object is collected).
+    offset, length : int
+        The region, bytes.
+    """
+
+    def __init__(self, fd: int, offset: int, length: int) -> None:
+        import weakref
+
+        self._fd = os.dup(fd)
+        self.offset = offset
+        self.length = length
+        weakref.finalize(self, os.close, self._fd)
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __getitem__(self, key: slice) -> bytes:
+        start, stop, step = key.indices(self.length)
+        if step != 1:
+            raise ValueError("only contiguous slices")
+        return os.pread(self._fd, max(0, stop - start), self.offset + start)
+
+    def chunks(self, size: int = 8 << 20) -> Iterable[bytes]:
+        """The whole region, in pieces of at most ``size`` bytes."""
+        for start in range(0, self.length, size):
+            yield self[start : min(self.length, start + size)]
+
+
+def segment_array(segment: Any) -> NDArray[np.uint8]:
+    """A blob segment (array or :class:`FileSegment`) as a uint8 array (reads a file segment)."""
+    if isinstance(segment, FileSegment):
+        return np.frombuffer(b"".join(segment.chunks()), dtype=np.uint8)
+    return np.asarray(segment, dtype=np.uint8)
 
 
 class _KindPart:
@@ -747,7 +796,7 @@ class _Base:
             segment = np.frombuffer(b"".join(pieces), dtype=np.uint8)
         else:
             lengths, starts = self.plen.astype(np.int64), self.pstart
-            segment = np.concatenate([np.asarray(s, dtype=np.uint8) for s in self.segments])
+            segment = np.concatenate([segment_array(s) for s in self.segments])
         return _Base(
             revision=self.revision,
             ids=self.ids,

@@ -5,8 +5,10 @@ column, the properties blob, each kind's unit vectors and kd-tree (its node buff
 point permutation, restored by :func:`locator.core.index.restore_tree` without
 re-splitting), and the latitude and ``updated_at`` orders. Loading one costs a checksum
 pass and a few small allocations; the arrays are read-only views of one ``mmap`` of the
-file, so the processes that load the same file share its pages (the page cache), and
-pages no query touches are never read into a process.
+file, so the processes that load the same file share its pages (the page cache). The
+properties blob, most of the file, is not mapped but read with ``pread``
+(:class:`~locator.core.index.FileSegment`), so that it never counts in a worker's
+resident memory.
 
 File layout (little-endian)::
 
@@ -44,7 +46,7 @@ import numpy as np
 import scipy
 from numpy.typing import NDArray
 
-from locator.core.index import FacilityIndex, _Base, restore_tree, tree_state
+from locator.core.index import FacilityIndex, FileSegment, _Base, restore_tree, tree_state
 
 #: Version of the file layout; part of every key.
 FORMAT: Final = 1
@@ -131,12 +133,15 @@ class _Writer:
         crc = 0
         total = 0
         for seg in segments:
-            view = _bytes_view(np.asarray(seg, dtype=np.uint8))
-            for start in range(0, len(view), _CHUNK):
-                piece = view[start : start + _CHUNK]
+            if isinstance(seg, FileSegment):
+                pieces: Any = seg.chunks(_CHUNK)
+            else:
+                view = _bytes_view(np.asarray(seg, dtype=np.uint8))
+                pieces = (view[start : start + _CHUNK] for start in range(0, len(view), _CHUNK))
+            for piece in pieces:
                 crc = zlib.crc32(piece, crc)
                 self._raw(piece)
-            total += len(view)
+                total += len(piece)
         self.sections[name] = {
             "offset": offset,
             "dtype": "|u1",
@@ -319,15 +324,17 @@ def load_snapshot(path: Path, store: str, revision: int | None = None) -> Facili
             if crc != sec["crc32"]:
                 raise SnapshotError(f"section {name!r} checksum mismatch")
         mm = mmap.mmap(fh.fileno(), 0, access=mmap.ACCESS_READ)
+        blob = sections.get("blob", {})
+        segment = FileSegment(fh.fileno(), int(blob.get("offset", 0)), int(blob.get("nbytes", 0)))
     try:
-        return _index_from(meta, mm)
+        return _index_from(meta, mm, segment)
     except SnapshotError:
         raise
     except (KeyError, TypeError, ValueError, IndexError) as exc:
         raise SnapshotError(f"inconsistent snapshot: {exc}") from None
 
 
-def _index_from(meta: Mapping[str, Any], mm: mmap.mmap) -> FacilityIndex:
+def _index_from(meta: Mapping[str, Any], mm: mmap.mmap, blob: FileSegment) -> FacilityIndex:
     sections = meta["sections"]
 
     def arr(name: str) -> NDArray[Any]:
@@ -345,7 +352,6 @@ def _index_from(meta: Mapping[str, Any], mm: mmap.mmap) -> FacilityIndex:
         cols[name] = arr(name)
     if any(len(a) != n for a in cols.values()):
         raise SnapshotError("columns of different lengths")
-    blob = arr("blob")
     if n and int((cols["pstart"] + cols["plen"]).max()) > len(blob):
         raise SnapshotError("properties offsets beyond the blob")
     kinds = list(meta["kinds"])

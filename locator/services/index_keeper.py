@@ -342,6 +342,8 @@ class IndexKeeper:
 
     def _caught_up(self, idx: FacilityIndex, prefix: str | None) -> FacilityIndex:
         """``idx`` with the store's changes since its revision (folded, and saved, if many)."""
+        if self.store.revision() == idx.revision:
+            return idx
         changes = self.store.changes_since(idx.revision)
         if changes.revision == idx.revision:
             return idx
