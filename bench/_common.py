@@ -235,10 +235,12 @@ class Server:
                 self.proc.wait()
 
 
-def gunicorn_project(env: dict[str, str], port: int, workers: int = 2, log: Path | None = None) -> Server:
-    """The project under its served configuration (gunicorn.conf.py)."""
-    env = {**env, "PORT": str(port), "WORKERS": str(workers)}
-    return Server([str(ROOT / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py"], env, port, log=log)
+def gunicorn_project(
+    env: dict[str, str], port: int, workers: int = 2, log: Path | None = None, code: Path = ROOT
+) -> Server:
+    """The project (checked out at ``code``) under its served configuration (gunicorn.conf.py)."""
+    env = {**env, "PORT": str(port), "WORKERS": str(workers), "PYTHONPATH": str(code)}
+    return Server([str(ROOT / ".venv/bin/gunicorn"), "-c", "gunicorn.conf.py"], env, port, cwd=code, log=log)
 
 
 def get(port: int, path: str, timeout: float = 10) -> tuple[int, bytes]:

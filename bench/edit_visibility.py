@@ -23,7 +23,7 @@ snapshot directory, exactly as the workers of one gunicorn do) over a synthetic 
 Usage::
 
     python bench/edit_visibility.py [--sizes 25470,1000000] [--url postgresql://…/postgres]
-                                    [--edits 60] [--stream 2500]
+                                    [--edits 60] [--stream 2500] [--code DIR]
 """
 
 from __future__ import annotations
@@ -62,11 +62,14 @@ URBAN = (116.20, 39.75, 116.55, 40.05)
 KINDS = ("warm_station", "union_home", "nursing_room")
 
 
+CODE = ROOT  # the checkout served (--code)
+
+
 def flask(env: dict[str, str], *args: str, stdin: str | None = None) -> str:
     out = subprocess.run(
         [str(ROOT / ".venv/bin/flask"), "--app", "app", "locator", *args],
-        cwd=ROOT,
-        env=env,
+        cwd=CODE,
+        env={**env, "PYTHONPATH": str(CODE)},
         input=stdin,
         capture_output=True,
         text=True,
@@ -188,6 +191,7 @@ def measure(url: str, label: str, edits: int, stream: int, tmp: Path) -> dict[st
             free_port(),
             workers=1,
             log=tmp / f"{label}.log",
+            code=CODE,
         )
         for access in logs
     ]
@@ -254,8 +258,11 @@ def main() -> None:
     ap.add_argument("--url", default=os.environ.get("LOCATOR_BENCH_DATABASE_URL"))
     ap.add_argument("--edits", type=int, default=60)
     ap.add_argument("--stream", type=int, default=2500)
+    ap.add_argument("--code", type=Path, default=ROOT, help="serve this checkout instead (same venv)")
     ap.add_argument("--wait-quiet", type=float, default=600, help="seconds to wait for load < 1.5 (0: none)")
     args = ap.parse_args()
+    global CODE
+    CODE = args.code.resolve()
     stores = []
     for n in (int(s) for s in args.sizes.split(",")):
         stores.append((n, "sqlite", sqlite_store(n)))

@@ -582,6 +582,8 @@ class _Base:
             upd_order if upd_order is not None else np.argsort(updated, kind="stable").astype(np.int64)
         )
         self._objects: dict[int, Facility] = {}
+        #: The snapshot file this base was loaded from (None: built in memory).
+        self.source: Any = None
 
     @property
     def blob_size(self) -> int:

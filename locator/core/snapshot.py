@@ -327,7 +327,9 @@ def load_snapshot(path: Path, store: str, revision: int | None = None) -> Facili
         blob = sections.get("blob", {})
         segment = FileSegment(fh.fileno(), int(blob.get("offset", 0)), int(blob.get("nbytes", 0)))
     try:
-        return _index_from(meta, mm, segment)
+        index = _index_from(meta, mm, segment)
+        index._base.source = path
+        return index
     except SnapshotError:
         raise
     except (KeyError, TypeError, ValueError, IndexError) as exc:

@@ -51,7 +51,14 @@ from typing import Final
 
 from locator.core.domain import Facility
 from locator.core.index import BaseBuilder, FacilityIndex
-from locator.core.snapshot import SnapshotError, load_snapshot, write_snapshot
+from locator.core.snapshot import (
+    FORMAT,
+    SnapshotError,
+    layout_hash,
+    load_snapshot,
+    read_footer,
+    write_snapshot,
+)
 from locator.errors import NotFoundError, StoreUnavailableError
 from locator.stores.contract import ChangeSet, FacilityStore, ListFilter
 
@@ -85,16 +92,63 @@ def store_identity(store: FacilityStore) -> str | None:
     """
     path = getattr(store, "path", None)
     if store.backend == "sqlite" and path is not None:
-        try:
-            real = Path(path).resolve()
-            st = real.stat()
-        except OSError:
-            return None
-        return f"sqlite:{real}:{st.st_dev}:{st.st_ino}"
+        return _sqlite_identity(Path(path))
     where = getattr(store, "where", None)
     if store.backend == "postgis" and where:
         return f"postgis:{where}"
     return None
+
+
+def _sqlite_identity(path: Path) -> str | None:
+    try:
+        real = path.resolve()
+        st = real.stat()
+    except OSError:
+        return None
+    return f"sqlite:{real}:{st.st_dev}:{st.st_ino}"
+
+
+def url_identity(url: str) -> str | None:
+    """:func:`store_identity` of the store a database URL names, without opening it."""
+    if url.startswith("sqlite:///"):
+        from locator.stores.sqlite import path_from_url
+
+        return _sqlite_identity(path_from_url(url))
+    if url.startswith(("postgresql://", "postgres://")):
+        from locator.stores.postgis import describe_url  # type: ignore[import-not-found,unused-ignore]
+
+        return f"postgis:{describe_url(url)}"
+    return None
+
+
+def has_snapshot(url: str, snapshot_dir: Path) -> bool:
+    """Whether ``snapshot_dir`` holds a snapshot for this store and this code (footer checked).
+
+    Cheap (no store access, no checksum pass): for deciding, before the workers start,
+    whether one must be built first (``gunicorn.conf.py``). The workers still check the
+    whole file, and catch up with what changed after it.
+    """
+    identity = url_identity(url)
+    if identity is None:
+        return False
+    prefix = hashlib.sha256(identity.encode()).hexdigest()[:20]
+    try:
+        names = sorted(os.listdir(snapshot_dir), reverse=True)
+    except OSError:
+        return False
+    for name in names:
+        if name.startswith(prefix + "-") and name.endswith(SUFFIX):
+            try:
+                key = read_footer(snapshot_dir / name)["key"]
+            except SnapshotError:
+                continue
+            if (
+                key.get("store") == identity
+                and key.get("layout") == layout_hash()
+                and key.get("format") == FORMAT
+            ):
+                return True
+    return False
 
 
 def read_facilities(store: FacilityStore, chunk: int = CHUNK) -> Iterator[list[Facility]]:
@@ -254,6 +308,8 @@ class IndexKeeper:
         """Write ``idx`` (folded) as this store's snapshot, remove older ones, return it mapped."""
         assert self.snapshot_dir is not None and self._identity is not None
         path = self.snapshot_dir / f"{prefix}-{idx.revision:012d}{SUFFIX}"
+        if not idx.overlay_size and idx._base.source == path and path.exists():
+            return idx  # already that file, mapped
         try:
             if not path.exists():
                 write_snapshot(idx, path, self._identity)
@@ -403,7 +459,13 @@ class IndexKeeper:
         if start.revision < 0:
             self.start_up()
             return True
-        if self.store.revision() == start.revision:
+        current = self.store.revision()
+        if current == start.revision:
+            return True
+        if current < start.revision:
+            # The store went back (restored from a backup, or replaced): start again.
+            log.warning("store revision %s is behind the index's %s; rebuilding", current, start.revision)
+            self.start_up()
             return True
         changes: ChangeSet = self.store.changes_since(start.revision)
         if changes.revision == start.revision:
