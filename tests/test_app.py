@@ -76,7 +76,9 @@ def test_two_workers_on_one_store_stay_in_step(tmp_path: Path) -> None:
     assert _within_1s(ids_b) == [created.id]
     moved = svc_a.update(created.id, {"lon": 116.5, "lat": 40.0}, expected_version=1)
     assert moved.version == 2
-    hit = _within_1s(lambda: [h for h in svc_b.nearest(NearestQuery(116.5, 40.0, k=1)) if h.distance_m < 0.01])
+    hit = _within_1s(
+        lambda: [h for h in svc_b.nearest(NearestQuery(116.5, 40.0, k=1)) if h.distance_m < 0.01]
+    )
     assert hit and hit[0].facility.id == created.id and hit[0].facility == moved
     svc_a.store.delete(created.id, expected_version=2)
     assert _within_1s(lambda: svc_b.nearest(NearestQuery(116.5, 40.0, k=1)) == [])

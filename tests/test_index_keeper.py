@@ -299,3 +299,32 @@ def test_postgis_workers_share_a_snapshot_and_follow_writes(postgis_url: str, tm
             svc(b).close()
     finally:
         svc(a).close()
+
+
+def test_has_snapshot_checks_store_and_code_without_loading(
+    demo_copy: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    url = f"sqlite:///{demo_copy}"
+    index_dir = demo_copy.parent / "index"
+    assert not index_keeper.has_snapshot(url, index_dir)
+    app = make_app(demo_copy)
+    svc(app).close()
+    assert index_keeper.has_snapshot(url, index_dir)
+    assert not index_keeper.has_snapshot(f"sqlite:///{demo_copy.parent / 'other.sqlite3'}", index_dir)
+    monkeypatch.setattr(index_keeper, "layout_hash", lambda: "another version of the code")
+    assert not index_keeper.has_snapshot(url, index_dir)
+
+
+def test_cli_index_snapshot_writes_the_current_revision(demo_copy: Path) -> None:
+    app = make_app(demo_copy)
+    s = svc(app)
+    f = s.store.all()[0]
+    s.store.update(f.replace(name="Renamed"), f.version)  # behind the snapshot and the index
+    result = app.test_cli_runner().invoke(args=["locator", "index-snapshot"])
+    assert result.exit_code == 0, result.output
+    revision = s.store.revision()
+    assert f"at revision {revision}" in result.output
+    (path,) = snapshots(app)
+    assert path.name.endswith(f"-{revision:012d}{SUFFIX}")
+    assert s.index.overlay_size == 0 and s.index.get(f.id).name == "Renamed"
+    s.close()
