@@ -8,7 +8,8 @@
   every row. When there is no snapshot yet, :func:`on_starting` has
   ``flask locator index-snapshot`` build it before any worker starts, in a short-lived
   process, so that no worker holds the memory of a build from rows (nor passes
-  gunicorn's timeout doing it).
+  gunicorn's timeout doing it). The master then maps and checks the snapshot itself,
+  so the workers inherit the mapping and the restored kd-trees (see :func:`on_starting`).
 * :func:`post_worker_init` starts the worker's index thread as soon as the app is
   loaded, so that an idle worker is already current when its first request comes.
 """
@@ -28,24 +29,35 @@ accesslog = os.environ.get("ACCESS_LOG", "-") or None
 
 
 def on_starting(server: Any) -> None:
-    """Before the workers start: make sure an index snapshot of this store exists.
+    """Before the workers start: make sure an index snapshot of this store exists, and map it.
 
-    Cheap when one does (the file's footer is checked, nothing is loaded); otherwise
-    ``flask locator index-snapshot`` builds it from the rows in a child process. The
-    import of the app's modules here is not wasted: the workers inherit them.
+    Cheap when one exists (its footer is checked); otherwise ``flask locator
+    index-snapshot`` builds it from the rows in a child process. Then the master maps and
+    checks it (``preload_snapshot``: no store access, no threads, no connections), so
+    that the workers inherit the mapping and the restored kd-trees and start without
+    reading the file. The app's modules and the shipped district boundaries loaded here
+    are inherited too.
     """
     from locator.config import load_config
-    from locator.services.index_keeper import has_snapshot
+    from locator.core.areas import load_districts, load_subdistricts
+    from locator.services.index_keeper import has_snapshot, preload_snapshot
 
     cfg = load_config(Path(__file__).resolve().parent / "instance")
+    load_districts()  # shipped data, read once per process: the workers inherit it
+    load_subdistricts()
     index_dir = cfg["LOCATOR_INDEX_DIR"]
-    if index_dir is None or has_snapshot(cfg["LOCATOR_DATABASE_URL"], index_dir):
+    if index_dir is None:
         return
-    result = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
-        [sys.executable, "-m", "flask", "--app", "app", "locator", "index-snapshot"], check=False
-    )
-    if result.returncode:
-        server.log.warning("index snapshot not written (exit %s); workers build the index", result.returncode)
+    url = cfg["LOCATOR_DATABASE_URL"]
+    if not has_snapshot(url, index_dir):
+        result = subprocess.run(  # noqa: S603 - our own CLI, fixed arguments
+            [sys.executable, "-m", "flask", "--app", "app", "locator", "index-snapshot"], check=False
+        )
+        if result.returncode:
+            server.log.warning(
+                "index snapshot not written (exit %s); workers build the index", result.returncode
+            )
+    preload_snapshot(url, index_dir)
 
 
 def post_worker_init(worker: Any) -> None:

@@ -637,3 +637,20 @@ def test_snapshot_that_does_not_match_is_never_used(tmp_path: Path, monkeypatch:
         load_snapshot(tmp_path / "missing.lidx", "store-1")
     path.write_bytes(good)
     assert len(load_snapshot(path, "store-1")) == len(w.index)
+
+
+def test_preloaded_snapshot_is_taken_once_for_the_same_file(tmp_path: Path) -> None:
+    """A gunicorn master preloads; a worker's load of the unchanged file takes it without reading."""
+    import locator.core.snapshot as snapshot
+
+    path = tmp_path / "s.lidx"
+    write_snapshot(world().index, path, "store-1")
+    pre = snapshot.preload(path, "store-1")
+    with pytest.raises(SnapshotError):
+        load_snapshot(path, "store-2")  # another store: never the preloaded one
+    assert load_snapshot(path, "store-1", revision=0) is pre  # taken once...
+    again = load_snapshot(path, "store-1", revision=0)
+    assert again is not pre and snapshot_view(again) == snapshot_view(pre)  # ...then read normally
+    snapshot.preload(path, "store-1")
+    path.write_bytes(path.read_bytes())  # the file changed (mtime): not the preloaded one
+    assert load_snapshot(path, "store-1") is not pre

@@ -582,8 +582,9 @@ class _Base:
             upd_order if upd_order is not None else np.argsort(updated, kind="stable").astype(np.int64)
         )
         self._objects: dict[int, Facility] = {}
-        #: The snapshot file this base was loaded from (None: built in memory).
+        #: The snapshot file this base was loaded from, and its key (None: built in memory).
         self.source: Any = None
+        self.key: dict[str, Any] = {}
 
     @property
     def blob_size(self) -> int:

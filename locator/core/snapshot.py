@@ -264,6 +264,33 @@ def _footer(fh: IO[bytes], size: int) -> dict[str, Any]:
     return data
 
 
+#: Snapshots loaded ahead by :func:`preload` (a gunicorn master), for its forked workers.
+_PRELOADED: dict[tuple[Any, ...], FacilityIndex] = {}
+
+
+def _file_key(path: Path) -> tuple[Any, ...]:
+    st = os.stat(path)
+    return (str(path), st.st_dev, st.st_ino, st.st_size, st.st_mtime_ns)
+
+
+def preload(path: Path, store: str) -> FacilityIndex:
+    """Load a snapshot and keep it for the next :func:`load_snapshot` of the same file.
+
+    For a gunicorn master before it forks: the workers inherit the mapping and the
+    restored kd-trees, and their :func:`load_snapshot` of the unchanged file (same
+    inode, size and modification time) returns it without reading the file again. The
+    checks are the master's; each worker takes the preloaded index once.
+
+    Raises
+    ------
+    SnapshotError
+    """
+    index = load_snapshot(path, store)
+    _PRELOADED.clear()
+    _PRELOADED[_file_key(path)] = index
+    return index
+
+
 def load_snapshot(path: Path, store: str, revision: int | None = None) -> FacilityIndex:
     """Load a snapshot as a :class:`FacilityIndex` whose arrays map the file (shared pages).
 
@@ -286,6 +313,17 @@ def load_snapshot(path: Path, store: str, revision: int | None = None) -> Facili
         If the file is missing, truncated or corrupt (any checksum), or written for
         another store, revision, :data:`FORMAT` or code/library version.
     """
+    if _PRELOADED:
+        try:
+            file_key = _file_key(path)
+        except OSError:
+            file_key = None
+        hit = _PRELOADED.get(file_key) if file_key is not None else None
+        if hit is not None and file_key is not None:
+            key = hit._base.key
+            if key == _key(store, key.get("revision", -1) if revision is None else revision):
+                _PRELOADED.pop(file_key, None)
+                return hit
     try:
         fh = open(path, "rb")  # noqa: SIM115 - kept open only while checking and mapping
     except OSError as exc:
@@ -329,6 +367,7 @@ def load_snapshot(path: Path, store: str, revision: int | None = None) -> Facili
     try:
         index = _index_from(meta, mm, segment)
         index._base.source = path
+        index._base.key = key
         return index
     except SnapshotError:
         raise

@@ -56,6 +56,7 @@ from locator.core.snapshot import (
     SnapshotError,
     layout_hash,
     load_snapshot,
+    preload,
     read_footer,
     write_snapshot,
 )
@@ -121,6 +122,19 @@ def url_identity(url: str) -> str | None:
     return None
 
 
+def _candidates(url: str, snapshot_dir: Path) -> tuple[str | None, list[Path]]:
+    """The store's identity and its snapshot files, newest revision first."""
+    identity = url_identity(url)
+    if identity is None:
+        return None, []
+    prefix = hashlib.sha256(identity.encode()).hexdigest()[:20]
+    try:
+        names = sorted(os.listdir(snapshot_dir), reverse=True)
+    except OSError:
+        return identity, []
+    return identity, [snapshot_dir / n for n in names if n.startswith(prefix + "-") and n.endswith(SUFFIX)]
+
+
 def has_snapshot(url: str, snapshot_dir: Path) -> bool:
     """Whether ``snapshot_dir`` holds a snapshot for this store and this code (footer checked).
 
@@ -128,26 +142,34 @@ def has_snapshot(url: str, snapshot_dir: Path) -> bool:
     whether one must be built first (``gunicorn.conf.py``). The workers still check the
     whole file, and catch up with what changed after it.
     """
-    identity = url_identity(url)
-    if identity is None:
-        return False
-    prefix = hashlib.sha256(identity.encode()).hexdigest()[:20]
-    try:
-        names = sorted(os.listdir(snapshot_dir), reverse=True)
-    except OSError:
-        return False
-    for name in names:
-        if name.startswith(prefix + "-") and name.endswith(SUFFIX):
-            try:
-                key = read_footer(snapshot_dir / name)["key"]
-            except SnapshotError:
-                continue
-            if (
-                key.get("store") == identity
-                and key.get("layout") == layout_hash()
-                and key.get("format") == FORMAT
-            ):
-                return True
+    identity, paths = _candidates(url, snapshot_dir)
+    for path in paths:
+        try:
+            key = read_footer(path)["key"]
+        except SnapshotError:
+            continue
+        if (
+            key.get("store") == identity
+            and key.get("layout") == layout_hash()
+            and key.get("format") == FORMAT
+        ):
+            return True
+    return False
+
+
+def preload_snapshot(url: str, snapshot_dir: Path) -> bool:
+    """Load this store's newest valid snapshot into this process, for the processes it forks.
+
+    See :func:`locator.core.snapshot.preload`; for the gunicorn master. No store access.
+    """
+    identity, paths = _candidates(url, snapshot_dir)
+    for path in paths:
+        assert identity is not None
+        try:
+            preload(path, identity)
+            return True
+        except SnapshotError as exc:
+            log.warning("not preloading index snapshot %s: %s", path.name, exc)
     return False
 
 
