@@ -13,6 +13,8 @@ snapshot directory, exactly as the workers of one gunicorn do) over a synthetic 
 * **Stream**: ``--stream`` more moves sent back to back through A without waiting
   (enough to pass the fold threshold at 1M, so that background folds happen), then the
   lag until B and C show the last one.
+* **Control**: first ``--idle`` seconds of the same nearest load with no edits, so that
+  the latencies under edits can be compared with this shared machine's own noise.
 * **Nearest meanwhile**: every nearest request B and C answer is timed by gunicorn
   (access log ``%(D)s``, microseconds from the request read to the response written:
   the server-side latency), and a client thread sends nearest requests (random urban points,
@@ -41,6 +43,7 @@ import time
 import uuid
 import zlib
 from pathlib import Path
+from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
@@ -172,7 +175,7 @@ def move(port: int, auth: dict[str, str], fid: str, step: int) -> tuple[float, f
     return lon, lat
 
 
-def measure(url: str, label: str, edits: int, stream: int, tmp: Path) -> dict[str, object]:
+def measure(url: str, label: str, edits: int, stream: int, idle: float, tmp: Path) -> dict[str, Any]:
     index_dir = clean_dir(tmp / f"index-{label}")
     env = app_env(url, index_dir)
     user = f"bench-{uuid.uuid4().hex[:8]}"
@@ -201,6 +204,9 @@ def measure(url: str, label: str, edits: int, stream: int, tmp: Path) -> dict[st
         a, others = servers[0], [s.port for s in servers[1:]]
         load = Load(others)
         load.start()
+        time.sleep(idle)  # the control: the same load, no edits
+        idle_client = list(load.latencies)
+        idle_lines = [len(access.read_text().splitlines()) for access in logs[1:]]
         lags: list[float] = []
         ids = iter(targets(url, edits + stream, seed=zlib.crc32(label.encode())))
         step = 0
@@ -211,7 +217,7 @@ def measure(url: str, label: str, edits: int, stream: int, tmp: Path) -> dict[st
             if where is None:
                 continue
             lags.append(wait_all(others, fid, *where))
-        during_edits = list(load.latencies)
+        during_edits = list(load.latencies[len(idle_client) :])
         t0 = time.perf_counter()
         sent = 0
         last = None
@@ -229,14 +235,17 @@ def measure(url: str, label: str, edits: int, stream: int, tmp: Path) -> dict[st
         load.join()
         for srv in servers:
             srv.stop()
-        served = []  # server-side seconds of every nearest request B and C answered
-        for access in logs[1:]:
-            for line in access.read_text().splitlines():
+        served: list[float] = []  # server-side seconds of every nearest request B and C answered
+        served_idle: list[float] = []
+        for access, boundary in zip(logs[1:], idle_lines, strict=True):
+            for i, line in enumerate(access.read_text().splitlines()):
                 parts = line.split()
                 if len(parts) == 4 and parts[1] == "/api/v1/nearest" and parts[2] == "200":
-                    served.append(int(parts[3]) / 1e6)
+                    (served_idle if i < boundary else served).append(int(parts[3]) / 1e6)
         return {
             "served": served,
+            "served_idle": served_idle,
+            "idle_client": idle_client,
             "lags": lags,
             "stream": (sent, stream_s, stream_lag),
             "near_edits": during_edits,
@@ -252,12 +261,21 @@ def ms(values: list[float], q: float) -> float:
     return percentile(values, q) * 1000
 
 
+def over(values: list[float], limit: float = 0.020) -> str:
+    """How many of ``values`` exceed ``limit`` seconds, as "k of n (p %)"."""
+    k = sum(v > limit for v in values)
+    return f"{k} of {len(values)} ({100 * k / max(1, len(values)):.2f} %)"
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="25470,1000000")
     ap.add_argument("--url", default=os.environ.get("LOCATOR_BENCH_DATABASE_URL"))
     ap.add_argument("--edits", type=int, default=60)
     ap.add_argument("--stream", type=int, default=2500)
+    ap.add_argument(
+        "--idle", type=float, default=15.0, help="seconds of nearest load before any edit (control)"
+    )
     ap.add_argument("--code", type=Path, default=ROOT, help="serve this checkout instead (same venv)")
     ap.add_argument("--wait-quiet", type=float, default=600, help="seconds to wait for load < 1.5 (0: none)")
     args = ap.parse_args()
@@ -272,7 +290,7 @@ def main() -> None:
     rows = []
     with tempfile.TemporaryDirectory(prefix="locator-edits-") as tmp:
         for n, name, url in stores:
-            r = measure(url, f"{name}-{n}", args.edits, args.stream, Path(tmp))
+            r = measure(url, f"{name}-{n}", args.edits, args.stream, args.idle, Path(tmp))
             rows.append((n, name, r))
             lags, near, near_e = r["lags"], r["near_all"], r["near_edits"]
             sent, stream_s, stream_lag = r["stream"]
@@ -292,20 +310,22 @@ def main() -> None:
     print(
         "| N | store | edit → visible p50 / p99 / max (ms) "
         "| streamed edits: count, s, last visible after (ms) "
-        "| nearest while editing p50 / p99 / max (ms) | nearest, whole run p99 / max (ms), > 20 ms "
-        "| nearest server-side p50 / p99 / max (ms), > 20 ms |"
+        "| nearest server-side p50 / p99 / max (ms), share > 20 ms: no edits (control) "
+        "| same while edits stream in | client-side p99 / max (ms): control, edits |"
     )
     print("|---|---|---|---|---|---|---|")
     for n, name, r in rows:
-        lags, near, near_e = r["lags"], r["near_all"], r["near_edits"]
+        lags, near = r["lags"], r["near_all"]
         sent, stream_s, stream_lag = r["stream"]
+        si, se = r["served_idle"], r["served"]
+        ci = r["idle_client"]
+        ce = near[len(ci) :]
         print(
             f"| {n:,} | {name} | {ms(lags, 50):.0f} / {ms(lags, 99):.0f} / {ms(lags, 100):.0f} "
             f"| {sent}, {stream_s:.0f}, {stream_lag * 1000:.0f} "
-            f"| {ms(near_e, 50):.1f} / {ms(near_e, 99):.1f} / {ms(near_e, 100):.1f} "
-            f"| {ms(near, 99):.1f} / {ms(near, 100):.1f}, {sum(v > 0.020 for v in near)} of {len(near)} "
-            f"| {ms(r['served'], 50):.1f} / {ms(r['served'], 99):.1f} / {ms(r['served'], 100):.1f}, "
-            f"{sum(v > 0.020 for v in r['served'])} of {len(r['served'])} |"
+            f"| {ms(si, 50):.1f} / {ms(si, 99):.1f} / {ms(si, 100):.1f}, {over(si)} "
+            f"| {ms(se, 50):.1f} / {ms(se, 99):.1f} / {ms(se, 100):.1f}, {over(se)} "
+            f"| {ms(ci, 99):.1f} / {ms(ci, 100):.1f}, {ms(ce, 99):.1f} / {ms(ce, 100):.1f} |"
         )
     print(f"load average after: {os.getloadavg()[0]:.2f}")
 
