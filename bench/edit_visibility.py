@@ -276,15 +276,18 @@ def main() -> None:
     ap.add_argument(
         "--idle", type=float, default=15.0, help="seconds of nearest load before any edit (control)"
     )
+    ap.add_argument("--stores", default="sqlite,postgis")
     ap.add_argument("--code", type=Path, default=ROOT, help="serve this checkout instead (same venv)")
     ap.add_argument("--wait-quiet", type=float, default=600, help="seconds to wait for load < 1.5 (0: none)")
     args = ap.parse_args()
     global CODE
     CODE = args.code.resolve()
     stores = []
+    kinds = args.stores.split(",")
     for n in (int(s) for s in args.sizes.split(",")):
-        stores.append((n, "sqlite", sqlite_store(n)))
-        if args.url:
+        if "sqlite" in kinds:
+            stores.append((n, "sqlite", sqlite_store(n)))
+        if args.url and "postgis" in kinds:
             stores.append((n, "postgis", postgis_store(args.url, n)))
     print(f"load average before: {quiet(wait_s=args.wait_quiet):.2f}")
     rows = []
