@@ -6,8 +6,10 @@ editor) takes ``PATCH /api/v1/facilities/<id>`` with a bearer token and ``If-Mat
 worker B (a second app on the same store, with its own index) is polled with
 ``GET /api/v1/nearest`` at the new position until the facility comes back first at 0 m.
 Both workers are Flask apps in this process, called through their test clients (no
-network); worker B follows the store as in production (SQLite: the revision counter on
-each request; PostGIS: LISTEN/NOTIFY).
+network); worker B follows the store as in production (its index thread checks the
+revision every 0.05 s: SQLite's counter, PostGIS's LISTEN/NOTIFY cache). For gunicorn
+workers in separate processes at 25,470 and 1,000,000 facilities see
+``bench/edit_visibility.py``.
 
 It prints, per store, the PATCH latency and the edit-to-visible lag (median, p95, max,
 in milliseconds) over ``--edits`` moves of Haidian demo facilities (about 30 m each).

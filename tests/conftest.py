@@ -54,6 +54,8 @@ def make_app(db_path: Path, **config: object) -> Flask:
         "TESTING": True,
         "LOCATOR_DATABASE_URL": f"sqlite:///{db_path}",
         "LOCATOR_SECRET_KEY": "test-secret-key-0123456789",
+        # Index snapshots next to the test's store, not in the checkout's instance/.
+        "LOCATOR_INDEX_DIR": str(db_path.parent / "index"),
     }
     cfg.update(config)
     return create_app(cfg)
@@ -348,6 +350,7 @@ def make_pg_app(url: str, **config: object) -> Flask:
         "LOCATOR_SECRET_KEY": "test-secret-key-0123456789",
         "LOCATOR_DB_POOL_MIN": 1,
         "LOCATOR_DB_POOL_MAX": 4,
+        "LOCATOR_INDEX_DIR": str(Path(tempfile.gettempdir()) / f"locator-test-index-{os.getpid()}"),
     }
     cfg.update(config)
     return create_app(cfg)

@@ -22,7 +22,8 @@ from pyproj import Geod
 from locator.core.domain import AMENITIES, KINDS, STATUSES, Facility, NearestQuery
 from locator.core.geo import unit_vectors
 from locator.core.hours import is_open
-from locator.core.index import _STALE_MIN, FacilityIndex
+from locator.core.index import FacilityIndex, FileSegment
+from locator.core.snapshot import SnapshotError, load_snapshot, write_snapshot
 
 GEOD = Geod(ellps="WGS84")
 DEMO_LAYER = Path(__file__).resolve().parent.parent / "geodata" / "beijing_demo_facilities.geojson"
@@ -368,23 +369,27 @@ def test_apply_leaves_old_snapshot_and_builds_new_one() -> None:
 
 
 def test_many_applies_keep_every_snapshot_right() -> None:
-    """Enough moves to make apply() start a fresh R-tree; every snapshot stays right."""
+    """A long run of applies (the overlay grows, folds merge it): every index stays as it was."""
     base = [fac(f"f{i:03d}", 116.0 + i * 0.01, 39.9) for i in range(50)]
     snapshots = [FacilityIndex(base, revision=0)]
     views = {0: snapshot_view(snapshots[0])}
-    for r in range(1, _STALE_MIN + 200):
+    for r in range(1, 400):
         i = r % 50
         f = snapshots[-1].get(f"f{i:03d}")
         assert f is not None
-        snapshots.append(snapshots[-1].apply([f.replace(lat=f.lat + 0.001)], [], revision=r))
-        if r % 97 == 0 or r > _STALE_MIN:
+        nxt = snapshots[-1].apply([f.replace(lat=f.lat + 0.001)], [], revision=r)
+        if r % 60 == 0:
+            nxt = nxt.fold()
+            assert nxt.overlay_size == 0 and nxt.base_revision == r
+        snapshots.append(nxt)
+        if r % 37 == 0:
             views[r] = snapshot_view(snapshots[r])
     for r, view in views.items():
         assert snapshot_view(snapshots[r]) == view
     last = snapshots[-1]
+    assert 0 < last.overlay_size <= 50
     assert snapshot_view(last)[1:] == snapshot_view(FacilityIndex(last.facilities()))[1:]
-    assert last._rtree is not snapshots[0]._rtree  # compacted along the way
-    assert len(last._rtree) <= 2 * max(len(last), _STALE_MIN) + 1
+    assert snapshot_view(last.fold())[1:] == snapshot_view(last)[1:]
 
 
 # --- bbox -----------------------------------------------------------------------
@@ -412,3 +417,240 @@ def test_bbox_edges_are_inclusive_and_filters_apply() -> None:
     assert idx.bbox(*box, kinds=set()) == []
     # A degenerate box (a point) still finds a facility exactly there.
     assert [f.id for f in idx.bbox(116.35, 39.95, 116.35, 39.95)] == ["inside"]
+
+
+# --- overlay: random edits against brute force -------------------------------------
+
+
+def brute_force(facilities: list[Facility], q: NearestQuery) -> list[tuple[str, float]]:
+    """Every facility passing the filters ranked by (Geod distance, id), first k."""
+    out = []
+    for f in facilities:
+        if f.status not in q.statuses or (q.kinds is not None and f.kind not in q.kinds):
+            continue
+        if not q.amenities <= f.amenities:
+            continue
+        if q.open_at is not None and is_open(f.opening_hours, q.open_at) is not True:
+            continue
+        d = dist_m(q.lon, q.lat, f.lon, f.lat)
+        if q.radius_m is not None and d > q.radius_m:
+            continue
+        out.append((d, f.id))
+    out.sort()
+    return [(fid, d) for d, fid in out[: q.k]]
+
+
+@cache
+def small_world() -> list[Facility]:
+    """Every 10th facility of the demo layer (and its twins), plus statuses, as the starting state."""
+    fs = world().facilities[::10]
+    return [f.replace(status=list(STATUSES)[i % 7 % 3]) for i, f in enumerate(fs)]
+
+
+EDIT = st.tuples(
+    st.sampled_from(["move", "kind", "status", "amenities", "hours", "delete", "insert", "twin"]),
+    st.integers(0, 10_000),
+    st.floats(-0.05, 0.05),
+    st.floats(-0.05, 0.05),
+)
+HOURS = ["", "Mo-Su 08:00-20:00", "24/7", "Mo-Fr 09:00-17:00", "off"]
+
+
+def edited(
+    state: dict[str, Facility], edit: tuple[str, int, float, float]
+) -> tuple[list[Facility], list[str]]:
+    """One random edit of ``state``: (changed, deleted ids)."""
+    how, n, dlon, dlat = edit
+    ids = sorted(state)
+    if how == "insert" or not ids:
+        f = fac(f"new-{n:05d}", 116.40 + dlon * 4, 39.90 + dlat * 4, kind=KIND_NAMES[n % 3])
+        return [f], []
+    f = state[ids[n % len(ids)]]
+    if how == "delete":
+        return [], [f.id]
+    if how == "move":
+        return [f.replace(lon=f.lon + dlon, lat=f.lat + dlat)], []
+    if how == "kind":
+        return [f.replace(kind=KIND_NAMES[(KIND_NAMES.index(f.kind) + 1) % 3])], []
+    if how == "status":
+        return [f.replace(status=list(STATUSES)[n % 3])], []
+    if how == "amenities":
+        return [f.replace(amenities=frozenset(list(AMENITIES)[n % 5 : n % 5 + 1 + n % 3]))], []
+    if how == "hours":
+        return [f.replace(opening_hours=HOURS[n % len(HOURS)])], []
+    # "twin": another facility at exactly the same place (ties broken by id)
+    return [f.replace(id=f"{f.id}~{n % 7}")], []
+
+
+@settings(
+    max_examples=60,
+    deadline=None,
+    derandomize=True,
+    database=None,
+    suppress_health_check=[HealthCheck.too_slow],
+)
+@given(
+    st.lists(st.lists(EDIT, min_size=1, max_size=12), min_size=1, max_size=12),
+    st.lists(queries(filtered=True), min_size=3, max_size=3),
+    st.booleans(),
+)
+def test_overlay_and_fold_equal_brute_force_after_random_edits(
+    batches: list[list[tuple[str, int, float, float]]], qs: list[NearestQuery], fold_midway: bool
+) -> None:
+    """index + overlay == brute force over the edited facilities, for every query, after every batch."""
+    state = {f.id: f for f in small_world()}
+    idx = FacilityIndex(state.values(), revision=0)
+    for r, batch in enumerate(batches, start=1):
+        changed: dict[str, Facility] = {}
+        deleted: set[str] = set()
+        for edit in batch:
+            ch, de = edited(state, edit)
+            for f in ch:
+                state[f.id] = f
+                changed[f.id] = f
+                deleted.discard(f.id)
+            for fid in de:
+                state.pop(fid, None)
+                changed.pop(fid, None)
+                deleted.add(fid)
+        idx = idx.apply(list(changed.values()), sorted(deleted), revision=r)
+        if fold_midway and r == len(batches) // 2:
+            idx = idx.fold()
+    facilities = sorted(state.values(), key=lambda f: f.id)
+    assert len(idx) == len(facilities)
+    assert idx.facilities() == facilities
+    for variant in (idx, idx.fold()):
+        for q in qs:
+            hits = variant.nearest(q)
+            expected = brute_force(facilities, q)
+            assert [h.facility.id for h in hits] == [fid for fid, _ in expected]
+            for h, (_, d) in zip(hits, expected, strict=True):
+                assert abs(h.distance_m - d) <= 0.01
+                assert h.facility == state[h.facility.id]
+        box = (116.3, 39.85, 116.5, 40.0)
+        assert [f.id for f in variant.bbox(*box)] == [
+            f.id for f in facilities if box[0] <= f.lon <= box[2] and box[1] <= f.lat <= box[3]
+        ]
+    some = facilities[len(facilities) // 2]
+    assert idx.get(some.id) == some and some.id in idx
+    h = idx.handle(some.id)
+    assert h is not None and idx.facility_id(h) == some.id and idx.lonlat(h) == (some.lon, some.lat)
+    assert json.loads(idx.properties_json(h))["id"] == some.id
+
+
+def test_overlay_larger_than_the_scan_limit_uses_the_chord_bound() -> None:
+    """200 changed facilities around the query: the overlay's prefilter keeps the answer exact."""
+    fs = [fac(f"b{i:03d}", 116.30 + (i % 20) * 0.01, 39.90 + (i // 20) * 0.01) for i in range(200)]
+    idx = FacilityIndex(fs, revision=1)
+    moved = [f.replace(lon=f.lon + 0.0031, lat=f.lat - 0.0017) for f in fs]
+    new = idx.apply(moved, [], revision=2)
+    assert new.overlay_size == 200
+    for q in (
+        NearestQuery(116.35, 39.95, k=5),
+        NearestQuery(116.41, 39.97, k=17),
+        NearestQuery(116.0, 39.0, k=3),
+    ):
+        assert [(h.facility.id, h.distance_m) for h in new.nearest(q)] == [
+            (h.facility.id, h.distance_m) for h in FacilityIndex(moved).nearest(q)
+        ]
+
+
+def test_patch_is_pinned_until_its_revision() -> None:
+    """An own write stays until the change feed reaches its revision, whatever older change sets say."""
+    a, b = fac("a", 116.30, 39.90), fac("b", 116.31, 39.90)
+    idx = FacilityIndex([a, b], revision=5)
+    mine = a.replace(name="Mine", version=2)
+    patched = idx.patch([mine], ["b"], until_revision=7)
+    assert patched.revision == 5 and patched.get("a") == mine and "b" not in patched
+    # A change set read at revision 6 (before the write) holds the older state of a and b.
+    older = patched.apply([a.replace(name="Older"), b], [], revision=6)
+    assert older.get("a") == mine and "b" not in older and older.pins == {"a": 7, "b": 7}
+    # At revision 7 the feed has the write (or something newer): it wins and the pins go.
+    caught = older.apply([a.replace(name="Newer", version=3)], [], revision=7)
+    assert caught.get("a").name == "Newer" and "b" not in caught and caught.pins == {}
+    # A fold keeps the pins.
+    assert patched.fold().pins == {"a": 7, "b": 7} and patched.fold().get("a") == mine
+
+
+def test_rebased_reapplies_what_came_after_the_fold_started() -> None:
+    fs = [fac(f"r{i}", 116.3 + i * 0.01, 39.9) for i in range(10)]
+    idx = FacilityIndex(fs, revision=1).apply([fs[0].replace(lat=40.0)], [], revision=2)
+    start = idx
+    folded = start.fold()
+    later = start.apply([fs[1].replace(lat=40.1)], ["r2"], revision=3).patch([fs[3].replace(name="P")], [], 9)
+    rebased = later.rebased(folded, start)
+    assert rebased.revision == 3 and rebased.base_revision == 2 and rebased.pins == {"r3": 9}
+    assert rebased.facilities() == later.facilities()
+    assert snapshot_view(rebased)[1:] == snapshot_view(later)[1:]
+
+
+# --- snapshots -----------------------------------------------------------------------
+
+
+def test_snapshot_round_trip_maps_the_file(tmp_path: Path) -> None:
+    w = world()
+    idx = w.index.apply([w.demo[0].replace(name="Changed")], [w.demo[1].id], revision=4).fold()
+    path = tmp_path / "s.lidx"
+    write_snapshot(idx, path, "store-1")
+    loaded = load_snapshot(path, "store-1", 4)
+    assert loaded.revision == 4 and loaded.overlay_size == 0
+    assert snapshot_view(loaded) == snapshot_view(idx)
+    assert loaded.facilities() == idx.facilities()
+    # The arrays are read-only views of the file's mapping, not copies; the properties
+    # blob is read from the file with pread, never mapped.
+    base = loaded._base
+    for arr in (base.lon, base.ids, base.parts[0].xyz, base.parts[0].tree.indices):
+        assert not arr.flags.writeable and not arr.flags.owndata
+    assert isinstance(base.segments[0], FileSegment) and len(base.segments) == 1
+    with pytest.raises(ValueError):
+        write_snapshot(
+            idx.apply([w.demo[2].replace(name="x")], [], revision=5), tmp_path / "t.lidx", "store-1"
+        )
+
+
+def test_snapshot_that_does_not_match_is_never_used(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    w = world()
+    path = tmp_path / "s.lidx"
+    write_snapshot(w.index, path, "store-1")
+    good = path.read_bytes()
+    with pytest.raises(SnapshotError, match="store"):
+        load_snapshot(path, "store-2")
+    with pytest.raises(SnapshotError, match="revision"):
+        load_snapshot(path, "store-1", revision=1)
+    import locator.core.snapshot as snapshot
+
+    monkeypatch.setattr(snapshot, "layout_hash", lambda: "other code")
+    with pytest.raises(SnapshotError, match="layout"):
+        load_snapshot(path, "store-1")
+    monkeypatch.undo()
+    # Truncated, and one flipped bit anywhere in the data (columns, blob, kd-tree buffer).
+    path.write_bytes(good[: len(good) // 2])
+    with pytest.raises(SnapshotError):
+        load_snapshot(path, "store-1")
+    for at in (100, len(good) // 3, len(good) // 2, len(good) - 2000):
+        bad = bytearray(good)
+        bad[at] ^= 0x10
+        path.write_bytes(bytes(bad))
+        with pytest.raises(SnapshotError):
+            load_snapshot(path, "store-1")
+    with pytest.raises(SnapshotError):
+        load_snapshot(tmp_path / "missing.lidx", "store-1")
+    path.write_bytes(good)
+    assert len(load_snapshot(path, "store-1")) == len(w.index)
+
+
+def test_preloaded_snapshot_is_taken_once_for_the_same_file(tmp_path: Path) -> None:
+    """A gunicorn master preloads; a worker's load of the unchanged file takes it without reading."""
+    import locator.core.snapshot as snapshot
+
+    path = tmp_path / "s.lidx"
+    write_snapshot(world().index, path, "store-1")
+    pre = snapshot.preload(path, "store-1")
+    with pytest.raises(SnapshotError):
+        load_snapshot(path, "store-2")  # another store: never the preloaded one
+    assert load_snapshot(path, "store-1", revision=0) is pre  # taken once...
+    again = load_snapshot(path, "store-1", revision=0)
+    assert again is not pre and snapshot_view(again) == snapshot_view(pre)  # ...then read normally
+    snapshot.preload(path, "store-1")
+    path.write_bytes(path.read_bytes())  # the file changed (mtime): not the preloaded one
+    assert load_snapshot(path, "store-1") is not pre

@@ -1,6 +1,6 @@
 """``flask --app app locator …``: the command-line interface, one module per area.
 
-* :mod:`.data` — ``init-db``, ``load-demo``, ``import``, ``export``;
+* :mod:`.data` — ``init-db``, ``load-demo``, ``import``, ``export``, ``index-snapshot``;
 * :mod:`.accounts` — ``create-user``, ``create-token``, ``revoke-token``;
 * :mod:`.partners` — ``partner add|rotate-key|revoke|list|snippet``;
 * :mod:`.planning` — ``coverage`` (the 双15 coverage planner).

@@ -1,4 +1,4 @@
-"""``flask --app app locator …``: init-db, load-demo, import, export."""
+"""``flask --app app locator …``: init-db, load-demo, import, export, index-snapshot."""
 
 from __future__ import annotations
 
@@ -133,5 +133,23 @@ def restore(path: Path, yes: bool) -> None:
     click.echo(f"Restored the {_service().store.backend} store from {path}.")
 
 
+@click.command("index-snapshot")
+@with_appcontext
+def index_snapshot() -> None:
+    """Write the index snapshot of the store's current revision (the workers map it at start).
+
+    ``scripts/serve.sh`` (gunicorn.conf.py) runs it before starting the workers, so that
+    they start from the snapshot instead of each reading every row.
+    """
+    svc = _service()
+    path = svc.keeper.checkpoint()
+    idx = svc.keeper.index
+    if path is None:
+        click.echo(f"Index snapshots are off (LOCATOR_INDEX_DIR=none); {len(idx)} facilities indexed.")
+        return
+    size = path.stat().st_size / 1e6
+    click.echo(f"Index snapshot: {len(idx)} facilities at revision {idx.revision}, {size:.1f} MB, {path}")
+
+
 #: The commands of this module, for :func:`locator.cli.init_app`.
-COMMANDS = (init_db, load_demo, import_file, export_file, backup, restore)
+COMMANDS = (init_db, load_demo, import_file, export_file, backup, restore, index_snapshot)

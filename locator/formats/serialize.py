@@ -14,37 +14,17 @@ from typing import Any
 from locator.core.domain import Facility, NearestHit
 from locator.core.geo import Datum, from_wgs84
 from locator.core.hours import is_open
+from locator.core.records import facility_properties
 from locator.stores.contract import HistoryEntry
 
-
-def _iso(value: Any) -> str | None:
-    return None if value is None else value.isoformat()
-
-
-def facility_properties(f: Facility) -> dict[str, Any]:
-    """The facility's fields as GeoJSON ``properties`` (JSON-compatible)."""
-    return {
-        "id": f.id,
-        "kind": f.kind,
-        "name": f.name,
-        "address": f.address,
-        "district": (
-            None if f.district_adcode is None else {"adcode": f.district_adcode, "name": f.district_name}
-        ),
-        "subdistrict": f.subdistrict,
-        "amenities": sorted(f.amenities),
-        "opening_hours": f.opening_hours,
-        "host_type": f.host_type,
-        "phone": f.phone,
-        "status": f.status,
-        "status_until": _iso(f.status_until),
-        "status_reason": f.status_reason,
-        "verified_at": _iso(f.verified_at),
-        "updated_at": _iso(f.updated_at),
-        "version": f.version,
-        "source": f.source,
-        "demo": f.demo,
-    }
+__all__ = [
+    "facility_etag",
+    "facility_feature",
+    "facility_properties",
+    "history_entry",
+    "nearest_collection",
+    "places_collection",
+]
 
 
 def facility_feature(

@@ -68,8 +68,9 @@ def init_state(app: Flask) -> None:
         load_subdistricts(),
         service_area,
         check_interval_s=app.config["LOCATOR_INDEX_CHECK_S"],
+        snapshot_dir=app.config["LOCATOR_INDEX_DIR"],
     )
-    svc.refresh(force=True)
+    svc.start()
     app.extensions[LOCATOR] = svc
     app.extensions[FEEDBACK] = FeedbackService(svc)
     app.extensions[MANAGE] = ManagementService(svc, stale_days=int(app.config.get("LOCATOR_STALE_DAYS", 90)))

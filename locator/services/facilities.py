@@ -1,22 +1,23 @@
 """Use cases: find nearest, read, create, update and import facilities. No Flask here.
 
-:class:`LocatorService` owns the in-memory index and keeps it in step with the store:
-before answering, it compares the store's revision with the index's and applies the
-change set (:meth:`FacilityStore.changes_since`) when they differ. This is what keeps
-several gunicorn workers (and several app nodes on one PostGIS database) consistent: each
-worker's first request after a committed write sees it. If the store is unreachable,
-queries keep being answered from the last index.
+:class:`LocatorService` owns the in-memory index, kept in step with the store by an
+:class:`~locator.services.index_keeper.IndexKeeper`: it starts from a memory-mapped
+snapshot when one matches the store, follows the store's revision in a background thread
+(each committed write reaches every worker, and every app node on one PostGIS database,
+within a fraction of a second), and folds changes into a new base in the background. A
+request only reads the current index: no revision check, no catch-up. This worker's own
+writes are patched into the index at once, so the writer's next request sees them. If the
+store is unreachable, queries keep being answered from the last index.
 """
 
 from __future__ import annotations
 
 import logging
 import math
-import threading
-import time
 import uuid
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 from locator.core.areas import AreaIndex, ServiceArea
@@ -32,6 +33,8 @@ from locator.errors import (
     StoreUnavailableError,
     ValidationError,
 )
+from locator.services.index_keeper import DEFAULT_POLL_S, IndexKeeper
+from locator.stores import open_store
 from locator.stores.contract import SYSTEM, Actor, Store
 
 log = logging.getLogger(__name__)
@@ -121,7 +124,11 @@ class LocatorService:
     service_area : ServiceArea
         Facilities must lie inside it.
     check_interval_s : float
-        Minimum seconds between two store-revision checks (0: check on every call).
+        Seconds between the background thread's store-revision checks (0: the
+        default, :data:`~locator.services.index_keeper.DEFAULT_POLL_S`).
+    snapshot_dir : Path, optional
+        Where index snapshots are kept (see :mod:`locator.services.index_keeper`);
+        None: the index is built from the rows at every start.
     """
 
     def __init__(
@@ -132,50 +139,80 @@ class LocatorService:
         service_area: ServiceArea,
         *,
         check_interval_s: float = 0.0,
+        snapshot_dir: Path | None = None,
     ) -> None:
         self.store = store
         self.districts = districts
         self.subdistricts = subdistricts
         self.service_area = service_area
-        self.check_interval_s = check_interval_s
-        self._index = FacilityIndex([], revision=-1)
-        self._lock = threading.Lock()
-        self._checked_at = -math.inf
+        follower = store
+        path = getattr(store, "path", None)
+        if store.backend == "sqlite" and path is not None:
+            # The keeper's threads read through a store object of their own, so that
+            # closing this one (tests do, at any moment) never closes a connection a
+            # background thread is using.
+            follower = open_store(f"sqlite:///{path}")
+        self.keeper = IndexKeeper(
+            follower,
+            snapshot_dir=snapshot_dir,
+            poll_s=check_interval_s if check_interval_s > 0 else DEFAULT_POLL_S,
+        )
 
     # -- the index ----------------------------------------------------------------
 
     @property
     def index(self) -> FacilityIndex:
-        """The current index, caught up with the store first (see the module docstring)."""
-        return self.refresh()
+        """The current index (what a request reads: one attribute, no store access).
+
+        The first use in a process starts the keeper's background thread (after
+        gunicorn's fork, not in the master).
+        """
+        keeper = self.keeper
+        if not keeper.running:
+            keeper.ensure_running()
+        return keeper.index
+
+    def start(self) -> FacilityIndex:
+        """Load or build the index (start-up; see :meth:`IndexKeeper.start_up`).
+
+        Raises
+        ------
+        StoreUnavailableError
+        """
+        return self.keeper.start_up()
 
     def refresh(self, *, force: bool = False) -> FacilityIndex:
-        """Bring the index up to the store's revision; return it.
+        """Return the index; with ``force``, first apply the store's changes in this thread.
 
-        If the store is unreachable the last index is returned and the failure logged.
+        ``force`` is for the command line, tests and writes through the store that do
+        not know what they wrote (bulk batches); a request's reads never need it. If
+        the store is unreachable the last index is returned and the failure logged.
         """
-        now = time.monotonic()
-        if not force and now - self._checked_at < self.check_interval_s:
-            return self._index
-        try:
-            current = self.store.revision()
-            if current == self._index.revision:
-                self._checked_at = now
-                return self._index
-            with self._lock:
-                idx = self._index
-                if idx.revision < 0:
-                    revision = self.store.revision()
-                    idx = FacilityIndex(self.store.all(), revision=revision)
-                    # Anything committed between the two reads is caught up below.
-                changes = self.store.changes_since(idx.revision)
-                if changes.revision != idx.revision:
-                    idx = idx.apply(changes.changed, changes.deleted_ids, changes.revision)
-                self._index = idx
-                self._checked_at = now
-        except StoreUnavailableError:
-            log.warning("store unavailable; answering from index revision %s", self._index.revision)
-        return self._index
+        if force:
+            try:
+                self.keeper.catch_up()
+            except StoreUnavailableError:
+                log.warning("store unavailable; answering from index revision %s", self.keeper.index.revision)
+        return self.index
+
+    def written(self, changed: Iterable[Facility] = (), deleted_ids: Iterable[str] = ()) -> None:
+        """Show this worker's own committed write in its index at once.
+
+        Parameters
+        ----------
+        changed : iterable of Facility
+            Facilities as the store returned them after the write.
+        deleted_ids : iterable of str
+            Facilities the write deleted.
+        """
+        self.keeper.written(changed, deleted_ids)
+
+    def close(self) -> None:
+        """Stop following the store and close it."""
+        self.keeper.stop()
+        if self.keeper.store is not self.store:
+            self.keeper.store.close()
+        self.store.close()
 
     # -- queries ------------------------------------------------------------------
 
@@ -266,7 +303,7 @@ class LocatorService:
     def create(self, record: Record, datum: Datum, actor: Actor = SYSTEM) -> Facility:
         """Validate and store a new facility; the index follows."""
         stored = self.store.add(self.build(record, datum), actor)
-        self.refresh(force=True)
+        self.written([stored])
         return stored
 
     def update(
@@ -285,7 +322,7 @@ class LocatorService:
         """
         base = self.store.get(facility_id)
         stored = self.store.update(self.build(changes, datum, base=base), expected_version, actor)
-        self.refresh(force=True)
+        self.written([stored])
         return stored
 
     def import_records(

@@ -199,7 +199,7 @@ class FeedbackService:
             except VersionConflictError:
                 log.info("verification of %s raced with another write; retrying", facility_id)
                 continue
-            self.locator.refresh(force=True)
+            self.locator.written([updated])
             return True, updated
         return False, store.get(facility_id)
 

@@ -361,7 +361,22 @@ class ManagementService:
         text = flt.text.strip().lower()
         reports = self.open_report_counts(user) if flt.with_reports else {}
         out = []
-        for f in self.locator.index.facilities():
+        index = self.locator.index
+        # Column filters first (nothing materialised); the checks below stay the rule.
+        districts: frozenset[str] | None = None
+        if user.role == "district_manager":
+            districts = frozenset(user.districts)
+        if flt.districts:
+            districts = flt.districts if districts is None else districts & flt.districts
+        if user.role == "station_manager":
+            handles = sorted(h for fid in user.facilities if (h := index.handle(fid)) is not None)
+        elif user.role == "admin" or districts is not None:
+            handles = index.handles(
+                kinds=flt.kinds or None, statuses=flt.statuses or None, district_adcodes=districts
+            )
+        else:
+            handles = []
+        for f in map(index.facility, handles):
             if not self._listed(user, f):
                 continue
             if flt.kinds and f.kind not in flt.kinds:
@@ -554,7 +569,7 @@ class ManagementService:
         """
         built = self.prepare_create(user, record, datum)
         stored = self.store.add(built, self._actor(user, reason or "created"))
-        self.locator.refresh(force=True)
+        self.locator.written([stored])
         return stored
 
     def prepare_update(
@@ -633,7 +648,7 @@ class ManagementService:
         """
         built = self.prepare_update(user, facility_id, changes, datum)
         stored = self.store.update(built, expected_version, self._actor(user, reason or "edited"))
-        self.locator.refresh(force=True)
+        self.locator.written([stored])
         return stored
 
     def set_status(
@@ -737,7 +752,7 @@ class ManagementService:
         version = base.version if expected_version is None else expected_version
         actor = self._actor(user, f"{what}: {reason}" if reason else what)
         stored = self.store.update(built, version, actor)
-        self.locator.refresh(force=True)
+        self.locator.written([stored])
         return stored
 
     def check_can_delete(self, user: User) -> None:
@@ -754,7 +769,7 @@ class ManagementService:
         """
         self.check_can_delete(user)
         self.store.delete(facility_id, expected_version, self._actor(user, reason or "deleted"))
-        self.locator.refresh(force=True)
+        self.locator.written(deleted_ids=[facility_id])
 
     # -- history ------------------------------------------------------------------
 

@@ -21,42 +21,22 @@ import base64
 import binascii
 import bisect
 import json
-import weakref
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import UTC, datetime
 
+import numpy as np
+
 from locator.core.domain import Facility
-from locator.core.index import FacilityIndex
+from locator.core.index import FacilityIndex, updated_microseconds
 from locator.errors import Msg, ValidationError
 from locator.stores.contract import FacilityStore, ListFilter
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
 
 
-@dataclass(frozen=True, slots=True)
-class _FeedOrder:
-    keys: list[tuple[datetime, str]]
-    facilities: list[Facility]
-
-
-_FEED_ORDERS: weakref.WeakKeyDictionary[FacilityIndex, _FeedOrder] = weakref.WeakKeyDictionary()
-_EXTENTS: weakref.WeakKeyDictionary[FacilityIndex, dict[str | None, tuple[float, float, float, float]]] = (
-    weakref.WeakKeyDictionary()
-)
-
-
 def _updated(f: Facility) -> datetime:
     return (f.updated_at or _EPOCH).astimezone(UTC)
-
-
-def _feed_order(index: FacilityIndex) -> _FeedOrder:
-    order = _FEED_ORDERS.get(index)
-    if order is None:
-        facilities = sorted(index.facilities(), key=lambda f: (_updated(f), f.id))
-        order = _FeedOrder([(_updated(f), f.id) for f in facilities], facilities)
-        _FEED_ORDERS[index] = order
-    return order
 
 
 def encode_cursor(f: Facility) -> str:
@@ -129,15 +109,21 @@ def change_feed(
     ValidationError
         For a bad cursor.
     """
-    order = _feed_order(index)
+    keys, handles = index.updated_order()  # (updated_at, id) order, cached per index
     start = 0
     if modified_since is not None:
-        start = bisect.bisect_right(order.keys, (modified_since.astimezone(UTC), "\U0010ffff"))
-    matched = len(order.keys) - start
+        start = int(np.searchsorted(keys, updated_microseconds(modified_since), side="right"))
+    matched = len(keys) - start
     if cursor:
-        start = max(start, bisect.bisect_right(order.keys, decode_cursor(cursor)))
-    page = order.facilities[start : start + limit]
-    more = start + limit < len(order.facilities)
+        at, fid = decode_cursor(cursor)
+        at_us = updated_microseconds(at)
+        lo = int(np.searchsorted(keys, at_us, side="left"))
+        hi = int(np.searchsorted(keys, at_us, side="right"))
+        # Within one updated_at the order is by id: find the first id after the cursor's.
+        after = bisect.bisect_right(range(lo, hi), fid, key=lambda i: index.facility_id(int(handles[i])))
+        start = max(start, lo + after if lo < hi else lo)
+    page = [index.facility(int(h)) for h in handles[start : start + limit]]
+    more = start + limit < len(handles)
     return FeedPage(page, encode_cursor(page[-1]) if page and more else None, matched, index.revision)
 
 
@@ -146,15 +132,7 @@ def extent(index: FacilityIndex, kind: str | None = None) -> tuple[float, float,
 
     WGS-84 degrees; removed facilities count. Cached per index snapshot.
     """
-    cache = _EXTENTS.setdefault(index, {})
-    if kind not in cache:
-        pts = [(f.lon, f.lat) for f in index.facilities() if kind is None or f.kind == kind]
-        if not pts:
-            return None
-        lons = [p[0] for p in pts]
-        lats = [p[1] for p in pts]
-        cache[kind] = (min(lons), min(lats), max(lons), max(lats))
-    return cache[kind]
+    return index.extent(kind)
 
 
 @dataclass(frozen=True, slots=True)
