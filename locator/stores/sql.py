@@ -473,10 +473,14 @@ class SQLStore(Store, Generic[S]):
             row = s.one(self.REVISION_SQL)
             assert row is not None
             current = int(row["value"])
-            changed = s.all(SELECT_FACILITIES + " WHERE revision > ? ORDER BY id", (revision,))
-            deleted = s.all("SELECT id FROM tombstones WHERE revision > ? ORDER BY id", (revision,))
+            # No ORDER BY: SQLite would walk the primary key instead of the revision index
+            # (0.9 s at 1M rows for one edit); ids sort the same in Python (code points =
+            # UTF-8 bytes = COLLATE "C").
+            changed = s.all(SELECT_FACILITIES + " WHERE revision > ?", (revision,))
+            deleted = s.all("SELECT id FROM tombstones WHERE revision > ?", (revision,))
         self._saw_revision(current)
-        return ChangeSet(current, [self._facility(r) for r in changed], [r["id"] for r in deleted])
+        facilities = sorted((self._facility(r) for r in changed), key=lambda f: f.id)
+        return ChangeSet(current, facilities, sorted(r["id"] for r in deleted))
 
     def history(self, facility_id: str) -> builtins.list[HistoryEntry]:
         """Return the history of one facility, oldest first (``at`` in UTC)."""
