@@ -163,3 +163,23 @@ class PreconditionRequiredError(LocatorError):
     status = 428
     code = "precondition-required"
     title = "Precondition required"
+
+
+class TooManyRequestsError(LocatorError):
+    """The client asked too often (429); ``Retry-After`` says when to try again.
+
+    Parameters
+    ----------
+    detail : str
+    retry_after_s : int
+        Whole seconds until the request would be accepted (at least 1).
+    """
+
+    status = 429
+    code = "too-many-requests"
+    title = "Too many requests"
+
+    def __init__(self, detail: str, *, retry_after_s: int, param: str | None = None, **extra: Any) -> None:
+        super().__init__(detail, param=param, **extra)
+        self.retry_after_s = max(1, int(retry_after_s))
+        self.headers = {"Retry-After": str(self.retry_after_s)}

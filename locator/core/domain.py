@@ -99,6 +99,15 @@ STATUSES: Final[dict[str, Label]] = {
     "removed": Label("已撤销", "Removed"),
 }
 
+#: How a rider gets in (issue 13: the press's top complaint is stations that need an app
+#: download or a QR scan at the door). ``""`` means unknown.
+ACCESS: Final[dict[str, Label]] = {
+    "walk_in": Label("直接进入", "Walk in"),
+    "scan_to_enter": Label("扫码进入", "Scan a code to enter"),
+    "ask_staff": Label("请工作人员开门", "Ask staff to open"),
+    "registration_required": Label("需登记或注册", "Registration required"),
+}
+
 #: Other spellings of host types met in real data, mapped to our keys ("" = unknown).
 HOST_TYPE_ALIASES: Final = {
     "government": "government_office",
@@ -139,6 +148,8 @@ class Facility:
     host_type : str
         A key of :data:`HOST_TYPES` or ``""``.
     phone : str
+    access : str
+        How a rider gets in: a key of :data:`ACCESS`, or ``""`` (unknown).
     status : str
         A key of :data:`STATUSES`.
     status_until : date or None
@@ -167,6 +178,7 @@ class Facility:
     opening_hours: str = ""
     host_type: str = ""
     phone: str = ""
+    access: str = ""
     status: str = "open"
     status_until: date | None = None
     status_reason: str = ""
@@ -274,6 +286,9 @@ def validate_facility(f: Facility) -> Facility:
     phone = _text(f.phone, "phone", 32)
     if phone and not _PHONE_RE.match(phone):
         raise ValidationError(Msg("phone may hold only digits, spaces, +, -, ( and )"), param="phone")
+    access = _text(f.access, "access", 64)
+    if access and access not in ACCESS:
+        raise ValidationError(Msg("unknown access %(value)r", value=access), param="access")
     if not isinstance(f.status, str) or f.status not in STATUSES:
         raise ValidationError(Msg("unknown status %(value)r", value=f.status), param="status")
     if f.status_until is not None and (
@@ -300,6 +315,7 @@ def validate_facility(f: Facility) -> Facility:
         opening_hours=hours,
         host_type=host_type,
         phone=phone,
+        access=access,
         status_reason=status_reason,
         source=source,
     )

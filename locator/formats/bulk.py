@@ -2,7 +2,7 @@
 
 Columns (CSV, XLSX) and GeoJSON properties are the domain field names, see
 ``docs/managers.md``: ``id, kind, name, address, lon, lat, amenities, opening_hours,
-host_type, phone, status, status_until, status_reason, verified_at, source``. CSV and
+host_type, phone, access, status, status_until, status_reason, verified_at, source``. CSV and
 XLSX rows carry ``lon``/``lat`` columns; GeoJSON rows a Point geometry. Coordinates are
 in the datum the uploader declares; exports are always WGS-84. Other columns (an export's
 ``district_adcode``, ``version``, …) are ignored on upload.
@@ -236,6 +236,7 @@ def _export_row(f: Facility) -> dict[str, Any]:
         "opening_hours": f.opening_hours,
         "host_type": f.host_type,
         "phone": f.phone,
+        "access": f.access,
         "status": f.status,
         "status_until": f.status_until.isoformat() if f.status_until else "",
         "status_reason": f.status_reason,

@@ -7,13 +7,14 @@ collection says so in its ``coordinate_datum`` member.
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from datetime import datetime
 from typing import Any
 
 from locator.core.domain import Facility, NearestHit
 from locator.core.geo import Datum, from_wgs84
 from locator.core.hours import is_open
+from locator.core.live import LiveStatus
 from locator.core.records import facility_properties
 from locator.stores.contract import HistoryEntry
 
@@ -27,14 +28,25 @@ __all__ = [
 ]
 
 
+#: ``(facility, open_now) -> LiveStatus``: the live door status of a facility at the
+#: answer's instant, given what its hours say then (see :mod:`locator.services.live`).
+LiveOf = Callable[[Facility, "bool | None"], LiveStatus]
+
+
 def facility_feature(
-    f: Facility, datum: Datum = Datum.WGS84, *, at: datetime | None = None
+    f: Facility, datum: Datum = Datum.WGS84, *, at: datetime | None = None, live: LiveOf | None = None
 ) -> dict[str, Any]:
-    """One facility as a GeoJSON Feature; ``open_now`` is added when ``at`` is given."""
+    """One facility as a GeoJSON Feature.
+
+    ``open_now`` is added when ``at`` is given, and ``live`` (``{"state", "since",
+    "source", "reports"}``, :meth:`locator.core.live.LiveStatus.as_json`) when ``live`` is.
+    """
     lon, lat = from_wgs84(f.lon, f.lat, datum)
     props = facility_properties(f)
     if at is not None:
         props["open_now"] = is_open(f.opening_hours, at) if f.status == "open" else False
+        if live is not None:
+            props["live"] = live(f, props["open_now"]).as_json()
     return {
         "type": "Feature",
         "id": f.id,
@@ -44,16 +56,22 @@ def facility_feature(
 
 
 def nearest_collection(
-    hits: Iterable[NearestHit], query: dict[str, Any], datum: Datum, at: datetime
+    hits: Iterable[NearestHit],
+    query: dict[str, Any],
+    datum: Datum,
+    at: datetime,
+    *,
+    live: LiveOf | None = None,
 ) -> dict[str, Any]:
     """A nearest answer as a FeatureCollection in ascending distance.
 
     Each feature carries ``distance_m`` (geodesic metres on WGS-84, to the millimetre),
-    ``bearing_deg`` (0.1 degree) and ``rank``; the collection echoes the query.
+    ``bearing_deg`` (0.1 degree), ``rank`` and, with ``live``, the ``live`` block; the
+    collection echoes the query.
     """
     features = []
     for h in hits:
-        feat = facility_feature(h.facility, datum, at=at)
+        feat = facility_feature(h.facility, datum, at=at, live=live)
         feat["properties"].update(
             distance_m=round(h.distance_m, 3),
             bearing_deg=round(h.bearing_deg, 1) % 360.0,  # 359.97 rounds to 0.0, not 360.0

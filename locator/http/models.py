@@ -44,6 +44,7 @@ from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
 from locator.core.domain import (
+    ACCESS,
     ADDRESS_MAX,
     AMENITIES,
     FEEDBACK_REASONS,
@@ -57,6 +58,7 @@ from locator.core.domain import (
 )
 from locator.core.geo import Datum
 from locator.core.hours import TZ
+from locator.core.live import CHECKIN_DOORS, EVENT_STATES
 from locator.core.places import PLACE_KINDS, QUERY_MAX
 from locator.errors import Msg, NotFoundError, ValidationError
 from locator.services.management import REPORT_ACTIONS
@@ -262,6 +264,10 @@ if TYPE_CHECKING:  # what mypy sees; at run time each is an Annotated type that 
     Resolution: TypeAlias = str
     CollectionId: TypeAlias = str
     FormatParam: TypeAlias = str
+    AccessOrBlank: TypeAlias = str
+    CheckinDoor: TypeAlias = str
+    DoorState: TypeAlias = str
+    OverrideState: TypeAlias = str
     KindSet: TypeAlias = frozenset[str] | None
     AmenitySet: TypeAlias = frozenset[str] | None
     StatusSet: TypeAlias = frozenset[str] | None
@@ -277,6 +283,10 @@ else:
     Resolution = choice("Resolution", ("resolved", "dismissed"))
     CollectionId = choice("CollectionId", ("facilities", *KINDS))
     FormatParam = choice("Format", ("json", "html"))
+    AccessOrBlank = choice("Access", ACCESS, blank=True)
+    CheckinDoor = choice("CheckinDoor", CHECKIN_DOORS)
+    DoorState = choice("DoorState", EVENT_STATES["device"])
+    OverrideState = choice("OverrideState", EVENT_STATES["manager"])
     KindSet = choice_set("Kind", KINDS)
     AmenitySet = choice_set("Amenity", AMENITIES)
     StatusSet = choice_set("Status", STATUSES)
@@ -702,6 +712,75 @@ class FeedbackBody(BodyModel):
     )
 
 
+class CheckinBody(BodyModel):
+    """A rider at the door: ``{"door": "open" | "locked" | "scan_required"}`` (JSON or form)."""
+
+    model_config = ConfigDict(
+        extra="ignore",
+        strict=True,
+        frozen=True,
+        json_schema_extra={"examples": [{"door": "locked"}, {"door": "open"}, {"door": "scan_required"}]},
+    )
+
+    door: CheckinDoor = Field(
+        description="`open`: I got in; `locked`: the door is locked; `scan_required`: one must scan a code "
+        "or register to enter."
+    )
+
+
+class DoorEventBody(BodyModel):
+    """A door device's state: ``{"state": "open" | "closed"}``."""
+
+    model_config = ConfigDict(
+        extra="forbid", strict=True, frozen=True, json_schema_extra={"examples": [{"state": "open"}]}
+    )
+
+    state: DoorState = Field(description="`open`: riders can get in; `closed`: the door is locked.")
+
+
+class DoorHeaders(HeaderModel):
+    """The signature of a door device's request (the key id is the `DoorKey` security scheme)."""
+
+    x_door_timestamp: str = Field(
+        alias="X-Door-Timestamp",
+        pattern=r"^[0-9]{1,12}$",
+        description="Unix seconds; more than 300 s from the server's clock is a 401.",
+    )
+    x_door_signature: str = Field(
+        alias="X-Door-Signature",
+        pattern=r"^[0-9a-fA-F]{64}$",
+        description='Hex HMAC-SHA256 of `timestamp + "\n" + raw body` under the device secret.',
+    )
+
+
+class LiveOverrideBody(BodyModel):
+    """A manager's one-tap override of the live door status."""
+
+    model_config = ConfigDict(
+        json_schema_extra={
+            "examples": [
+                {"state": "closed", "until": "12:00", "reason": "暖气维修"},
+                {"state": "open"},
+                {"state": "cleared"},
+            ]
+        }
+    )
+
+    __nullable__: ClassVar[frozenset[str]] = frozenset({"until"})
+
+    state: OverrideState = Field(
+        description="`open`: open now; `closed`: closed now until `until`; `cleared`: back to the "
+        "schedule and the other signals."
+    )
+    until: str | None = Field(
+        None,
+        pattern=r"^([01][0-9]|2[0-3]):[0-5][0-9]$|^24:00$",
+        description="HH:MM, Beijing time: the next such time (within 24 h). Required for `closed`; for "
+        "`open` the default is 4 hours.",
+    )
+    reason: str = Field("", max_length=TEXT_MAX, description="Shown to riders with a closure.")
+
+
 class FeedParams(QueryModel):
     """``GET /api/v1/facilities`` (the change feed)."""
 
@@ -925,6 +1004,7 @@ class _FacilityFields(BodyModel):
             "opening_hours",
             "host_type",
             "phone",
+            "access",
             "status_until",
             "status_reason",
             "datum",
@@ -944,6 +1024,9 @@ class _FacilityFields(BodyModel):
         str | None, WithJsonSchema({"anyOf": [choice_ref("HostType"), {"const": ""}, {"type": "null"}]})
     ] = Field(None, description="Who hosts it (aliases such as 工会 are accepted).")
     phone: str | None = Field(None, max_length=32, description="Digits, spaces, +, -, ( and ).")
+    access: Annotated[
+        str | None, WithJsonSchema({"anyOf": [choice_ref("Access"), {"const": ""}, {"type": "null"}]})
+    ] = Field(None, description="How riders get in (empty: unknown).")
     status: Status | None = None
     status_until: Annotated[str | None, _DATE] = Field(
         None, description="Only for `temporarily_closed`: the expected reopening day."

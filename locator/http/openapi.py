@@ -71,6 +71,15 @@ TAGS = (
 )
 
 SECURITY_SCHEMES = {
+    "DoorKey": {
+        "type": "apiKey",
+        "in": "header",
+        "name": "X-Door-Key",
+        "description": "A door device's key id (dk_…), from `flask --app app locator door-key add`. The "
+        "request is also signed: `X-Door-Timestamp` (Unix seconds, within 5 minutes) and "
+        '`X-Door-Signature` (hex HMAC-SHA256 of `timestamp + "\\n" + raw body` under the secret printed '
+        "with the key).",
+    },
     "ApiKey": {
         "type": "apiKey",
         "in": "header",

@@ -46,6 +46,10 @@ if TYPE_CHECKING:
     VerdictRef: TypeAlias = str
     FeedbackReasonOrBlank: TypeAlias = str
     HostTypeOrBlank: TypeAlias = str
+    AccessOrBlank: TypeAlias = str
+    CheckinDoorRef: TypeAlias = str
+    DoorStateRef: TypeAlias = str
+    OverrideStateRef: TypeAlias = str
     ReportActionOrNull: TypeAlias = str | None
 else:
     DatumRef = _ref("Datum")
@@ -58,6 +62,10 @@ else:
     VerdictRef = _ref("Verdict")
     FeedbackReasonOrBlank = _ref_or_blank("FeedbackReason")
     HostTypeOrBlank = _ref_or_blank("HostType")
+    AccessOrBlank = _ref_or_blank("Access")
+    CheckinDoorRef = _ref("CheckinDoor")
+    DoorStateRef = _ref("DoorState")
+    OverrideStateRef = _ref("OverrideState")
     ReportActionOrNull = _nullable_ref("ReportAction")
 
 DateTime = Annotated[str, WithJsonSchema({"type": "string", "format": "date-time"})]
@@ -116,6 +124,41 @@ class District(Schema):
     name: str | None
 
 
+class LiveBlock(Schema):
+    """Is the door actually open? (docs/riders.md, "Live door status").
+
+    Rules: a facility `temporarily_closed` is `closed_by_manager`; otherwise the most recent
+    manager override or fresh door-device state decides (manager and device beat riders;
+    recency wins between them); else riders' check-ins of the last 2 hours that came after
+    them (the most recent `open`/`locked` decides; `reports` counts different riders); else
+    the opening hours. Two independent `locked` reports within 2 hours rank a station below
+    every open one on the rider pages; one report is shown but demotes nothing.
+    """
+
+    state: Annotated[
+        str,
+        WithJsonSchema(
+            {
+                "enum": [
+                    "confirmed_open",
+                    "reported_locked",
+                    "closed_by_manager",
+                    "scheduled_open",
+                    "scheduled_closed",
+                    "unknown",
+                ]
+            }
+        ),
+    ]
+    since: NullableDateTime = Field(
+        description="When the event that set the state happened; null for the schedule's states."
+    )
+    source: Annotated[
+        str | None, WithJsonSchema({"enum": ["manager", "device", "riders", "schedule", None]})
+    ] = Field(description="Who says so; null when unknown.")
+    reports: int = Field(ge=0, description="With `source: riders`: how many different riders said so.")
+
+
 class FacilityProperties(Schema):
     """A facility's properties."""
 
@@ -132,6 +175,7 @@ class FacilityProperties(Schema):
     opening_hours: str = Field("", description="OpenStreetMap opening_hours syntax.")
     host_type: HostTypeOrBlank = ""
     phone: str = ""
+    access: AccessOrBlank = Field("", description="How riders get in (empty: unknown).")
     status: StatusRef
     status_until: NullableDate = None
     status_reason: str = ""
@@ -142,6 +186,9 @@ class FacilityProperties(Schema):
     demo: bool = Field(description="True for DEMO data (示例): not a real station.")
     open_now: bool | None = Field(
         None, description="Open at the query instant (Asia/Shanghai); null when hours are unknown."
+    )
+    live: LiveBlock | None = Field(
+        None, description="Live door status at the query instant (single facility and nearest answers)."
     )
 
 
@@ -325,6 +372,39 @@ class FeedbackReceipt(Schema):
     verified_at: NullableDateTime = Field(description="The facility's verification time after this answer.")
 
 
+class CheckinReceipt(Schema):
+    """A stored rider check-in and the facility's live status right after it."""
+
+    id: int = Field(ge=1)
+    facility_id: str
+    door: CheckinDoorRef
+    at: DateTime
+    live: LiveBlock
+
+
+class DoorEventReceipt(Schema):
+    """A stored door-device event and the facility's live status right after it."""
+
+    id: int = Field(ge=1)
+    facility_id: str
+    key: str = Field(description="The door key id.")
+    state: DoorStateRef
+    at: DateTime = Field(description="When the server received it.")
+    live: LiveBlock
+
+
+class LiveOverrideReceipt(Schema):
+    """A stored manager override and the facility's live status right after it."""
+
+    id: int = Field(ge=1)
+    facility_id: str
+    state: OverrideStateRef
+    at: DateTime
+    until: NullableDateTime
+    reason: str
+    live: LiveBlock
+
+
 class Account(Schema):
     """The authenticated account and its scope."""
 
@@ -440,6 +520,9 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     Place,
     PlaceCollection,
     FeedbackReceipt,
+    CheckinReceipt,
+    DoorEventReceipt,
+    LiveOverrideReceipt,
     Account,
     ManagedFacilities,
     FacilityWithWarnings,

@@ -25,6 +25,7 @@ from locator.formats import maps
 from locator.services.accounts import AccountService
 from locator.services.facilities import LocatorService
 from locator.services.feedback import FeedbackService
+from locator.services.live import LiveService
 from locator.services.management import ManagementService
 from locator.services.partners import PartnerService
 from locator.services.planning import PlanningService
@@ -40,6 +41,7 @@ PARTNERS = "locator.partners"
 PLACES = "locator.places"
 THROTTLE = "locator.login_throttle"
 PLANNING = "locator.planning"
+LIVE = "locator.live"
 
 
 def init_state(app: Flask) -> None:
@@ -73,6 +75,9 @@ def init_state(app: Flask) -> None:
     svc.start()
     app.extensions[LOCATOR] = svc
     app.extensions[FEEDBACK] = FeedbackService(svc)
+    live_svc = LiveService(svc, app.config["SECRET_KEY"], poll_s=app.config["LOCATOR_INDEX_CHECK_S"] or 0.05)
+    live_svc.load()
+    app.extensions[LIVE] = live_svc
     app.extensions[MANAGE] = ManagementService(svc, stale_days=int(app.config.get("LOCATOR_STALE_DAYS", 90)))
     app.extensions[PARTNERS] = PartnerService(store)
     # ARGON2_PARAMETERS (PasswordHasher keyword arguments) exists for tests only.
@@ -95,6 +100,12 @@ def feedback_service() -> FeedbackService:
     """The app's :class:`~locator.services.feedback.FeedbackService`."""
     fs: FeedbackService = current_app.extensions[FEEDBACK]
     return fs
+
+
+def live() -> LiveService:
+    """The app's :class:`~locator.services.live.LiveService` (door status, check-ins, door keys)."""
+    svc: LiveService = current_app.extensions[LIVE]
+    return svc
 
 
 def management() -> ManagementService:

@@ -271,7 +271,16 @@ class LocatorService:
             if _missing(record.get("name")):
                 raise ValidationError(Msg("%(name)s is missing", name="name"), param="name")
         # Properties outside EDITABLE_FIELDS (e.g. a source's own columns) are ignored.
-        text_fields = ("kind", "name", "address", "opening_hours", "host_type", "phone", "status_reason")
+        text_fields = (
+            "kind",
+            "name",
+            "address",
+            "opening_hours",
+            "host_type",
+            "phone",
+            "access",
+            "status_reason",
+        )
         for key in (*text_fields, "source"):
             if key in record:
                 values[key] = _text_or_empty(record[key])

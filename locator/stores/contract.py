@@ -47,13 +47,14 @@ import builtins
 import dataclasses
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
 from locator.core.domain import Facility, Feedback, NearestHit, NearestQuery
 from locator.core.geo import geodesic_inverse
 from locator.core.hours import is_open
+from locator.core.live import LiveEvent
 
 #: Fields compared to build a history entry's ``changes``: all but the identity and
 #: what the store itself sets.
@@ -778,10 +779,147 @@ class BackupStore(abc.ABC):
         """
 
 
+# --- live door status (issue 13) ------------------------------------------------------
+
+
+@dataclass(frozen=True, slots=True)
+class DoorKey:
+    """One door device's key for the signed door API (``POST /api/v1/facilities/<id>/door``).
+
+    The device's secret is never stored: it is derived from the app's secret key and
+    :attr:`salt` (:mod:`locator.services.live`), so the database alone cannot sign.
+
+    Attributes
+    ----------
+    id : str
+        Public key id (``dk_`` and 16 hex digits), sent as ``X-Door-Key``.
+    facility_id : str
+        The one facility this device may report on.
+    name : str
+        What the manager called it ("front door lock").
+    salt : str
+        Random hex, input of the secret's derivation (not secret on its own).
+    created_at : datetime
+        UTC.
+    revoked_at : datetime or None
+        UTC; a revoked key's requests are refused.
+    last_seen_at : datetime or None
+        The latest event accepted with this key (read from the events; UTC).
+    """
+
+    id: str
+    facility_id: str
+    name: str
+    salt: str
+    created_at: datetime
+    revoked_at: datetime | None = None
+    last_seen_at: datetime | None = None
+
+    @property
+    def active(self) -> bool:
+        """True until revoked."""
+        return self.revoked_at is None
+
+
+class LiveStore(abc.ABC):
+    """Live door events and door keys (see :mod:`locator.core.live`).
+
+    Live events are append-only and kept apart from the facilities: writing one takes
+    the **live revision** (a counter of its own, so that heartbeats never touch the
+    facility revision, the index or the history) and, on PostGIS, notifies every node.
+    Each write is one transaction that starts by taking the next live revision, which
+    also serialises live writers: a check and the insert it guards cannot interleave.
+    """
+
+    @abc.abstractmethod
+    def live_revision(self) -> int:
+        """The current live revision (0 before any live event)."""
+
+    @abc.abstractmethod
+    def add_live_event(
+        self, event: LiveEvent, *, nonce: str = "", once_per: timedelta | None = None
+    ) -> LiveEvent:
+        """Store one event; return it with its ``id`` and ``revision``.
+
+        Parameters
+        ----------
+        event : LiveEvent
+            ``at`` as given (the caller's clock); the facility is not checked.
+        nonce : str
+            A value the same ``(source, actor)`` may use once (a door request's
+            signature): a repeat raises ``ConflictError(param="nonce")``.
+        once_per : timedelta, optional
+            Refuse the event when the same ``actor`` already has an event of the same
+            source about the same facility less than this before ``event.at``
+            (``ConflictError(param="actor")``, with ``retry_at``: when it would be
+            accepted).
+
+        Raises
+        ------
+        ConflictError
+            See above; nothing is stored.
+        NotFoundError
+            A ``device`` event whose ``actor`` is no active door key (``param="key"``).
+        """
+
+    @abc.abstractmethod
+    def live_events_since(self, revision: int) -> tuple[int, builtins.list[LiveEvent]]:
+        """``(current live revision, events written after revision)``, in revision order."""
+
+    @abc.abstractmethod
+    def live_events_after(self, at: datetime) -> tuple[int, builtins.list[LiveEvent]]:
+        """``(current live revision, events with at > at)``, in revision order (one snapshot)."""
+
+    @abc.abstractmethod
+    def list_live_events(
+        self, facility_id: str, *, source: str | None = None, limit: int | None = None
+    ) -> builtins.list[LiveEvent]:
+        """One facility's events, newest first (``at``, then ``id``)."""
+
+    @abc.abstractmethod
+    def add_door_key(self, key: DoorKey) -> DoorKey:
+        """Store a new door key.
+
+        Raises
+        ------
+        ConflictError
+            If the id exists.
+        """
+
+    @abc.abstractmethod
+    def get_door_key(self, key_id: str) -> DoorKey:
+        """One door key (revoked ones included), with ``last_seen_at``.
+
+        Raises
+        ------
+        NotFoundError
+        """
+
+    @abc.abstractmethod
+    def list_door_keys(self, facility_id: str | None = None) -> builtins.list[DoorKey]:
+        """Door keys (of one facility, or all), oldest first, with ``last_seen_at``."""
+
+    @abc.abstractmethod
+    def revoke_door_key(self, key_id: str, at: datetime) -> DoorKey:
+        """Revoke a key at ``at`` (revoking twice keeps the first time).
+
+        Raises
+        ------
+        NotFoundError
+        """
+
+
 class Store(
-    FacilityStore, PartnerStore, AccountStore, CheckedBatchStore, ReportStore, CounterStore, BackupStore
+    FacilityStore,
+    PartnerStore,
+    AccountStore,
+    CheckedBatchStore,
+    ReportStore,
+    CounterStore,
+    BackupStore,
+    LiveStore,
 ):
-    """Everything a store does: facilities, partners, accounts, checked batches, reports, counters.
+    """Everything a store does: facilities, partners, accounts, checked batches, reports, counters, live.
 
     Every backend implements all of it (:class:`locator.stores.sql.SQLStore` does, once,
     for SQLite and PostGIS), so services are typed with :class:`Store` and never test for

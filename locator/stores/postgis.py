@@ -113,6 +113,8 @@ log = logging.getLogger(__name__)
 
 #: The ``NOTIFY`` channel every write announces its revision on.
 CHANNEL = "locator_changes"
+#: The ``NOTIFY`` channel every live door event announces its live revision on.
+LIVE_CHANNEL = "locator_live"
 #: Seconds between the listener's catch-up reads when no notification arrives.
 HEARTBEAT_S = 5.0
 #: Radius of the sphere PostGIS uses for geography ``<->`` and sphere ``ST_Distance``:
@@ -140,6 +142,7 @@ _PG_TYPES: dict[str, str] = {
     "opening_hours": "text",
     "host_type": "text",
     "phone": "text",
+    "access": "text",
     "status": "text",
     "status_until": "date",
     "status_reason": "text",
@@ -267,6 +270,8 @@ class PostGISStore(SQLStore[PostGISSession]):
     backend = "postgis"
     REVISION_SQL = "SELECT value FROM store_revision"
     BUMP_REVISION_SQL = "UPDATE store_revision SET value = value + 1 RETURNING value"
+    LIVE_REVISION_SQL = "SELECT value FROM live_revision"
+    BUMP_LIVE_REVISION_SQL = "UPDATE live_revision SET value = value + 1 RETURNING value"
     FOR_UPDATE = " FOR UPDATE"
     IN_CHUNK = 50_000
 
@@ -303,6 +308,7 @@ class PostGISStore(SQLStore[PostGISSession]):
         self._closed = False
         self._rev_lock = threading.Lock()
         self._cached_rev: int | None = None
+        self._cached_live_rev: int | None = None
         self._listening = False
         self._listener_error: str | None = None
         self._down_until = 0.0  # time.monotonic() until which calls fail fast
@@ -400,6 +406,9 @@ class PostGISStore(SQLStore[PostGISSession]):
     def _announce(self, s: PostGISSession, revision: int) -> None:
         s.cur.execute("SELECT pg_notify(%s, %s)", (CHANNEL, str(revision)))
 
+    def _announce_live(self, s: PostGISSession, revision: int) -> None:
+        s.cur.execute("SELECT pg_notify(%s, %s)", (LIVE_CHANNEL, str(revision)))
+
     # -- encodings ------------------------------------------------------------------------
 
     def _facility_values(self, f: Facility, revision: int) -> tuple[Any, ...]:
@@ -444,6 +453,7 @@ class PostGISStore(SQLStore[PostGISSession]):
         conn = psycopg.Connection.connect(self.url, **self._kwargs)
         try:
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
+            conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(LIVE_CHANNEL)))
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._wake_channel)))
         except BaseException:
             conn.close()
@@ -460,12 +470,24 @@ class PostGISStore(SQLStore[PostGISSession]):
             if self._cached_rev is None or revision > self._cached_rev:
                 self._cached_rev = revision
 
+    def _saw_live_revision(self, revision: int, *, reset: bool = False) -> None:
+        with self._rev_lock:
+            if reset or self._cached_live_rev is None or revision > self._cached_live_rev:
+                self._cached_live_rev = revision
+
     def _catch_up(self, conn: psycopg.Connection[Any]) -> None:
         """Re-read the counter on the listener connection (after (re)connecting, heartbeat)."""
         try:
             row = conn.execute("SELECT value FROM store_revision").fetchone()
         except psycopg.errors.UndefinedTable:
             row = None  # no schema yet: init_schema will set the revision
+        try:
+            live = conn.execute(self.LIVE_REVISION_SQL).fetchone()
+        except psycopg.errors.UndefinedTable:
+            live = None
+        if live is not None:
+            # The counter itself, even if lower (a restore): the live keeper reloads then.
+            self._saw_live_revision(int(live[0]), reset=True)
         with self._rev_lock:
             if row is not None and (self._cached_rev is None or int(row[0]) > self._cached_rev):
                 self._cached_rev = int(row[0])
@@ -498,6 +520,11 @@ class PostGISStore(SQLStore[PostGISSession]):
                                     self._saw_revision(int(note.payload))
                             except ValueError:
                                 log.warning("ignoring notification %r", note.payload)
+                        elif note.channel == LIVE_CHANNEL:
+                            try:
+                                self._saw_live_revision(int(note.payload))
+                            except ValueError:
+                                log.warning("ignoring live notification %r", note.payload)
                         elif self._stop.is_set():
                             break
                     if not self._stop.is_set():
@@ -583,6 +610,21 @@ class PostGISStore(SQLStore[PostGISSession]):
         current = super().revision()
         self._saw_revision(current)
         return current
+
+    def live_revision(self) -> int:
+        """The live revision: the listener's cached value, else one query (as :meth:`revision`).
+
+        Raises
+        ------
+        StoreUnavailableError
+        """
+        with self._rev_lock:
+            if self._listening and self._cached_live_rev is not None:
+                return self._cached_live_rev
+            down = self._listener_error
+        if down is not None:
+            raise StoreUnavailableError(f"the database ({self.where}) is unavailable: {down}")
+        return super().live_revision()
 
     def import_many(self, facilities: Sequence[Facility], actor: Actor = SYSTEM) -> int:
         """Insert or replace ``facilities`` in one transaction (see the contract).

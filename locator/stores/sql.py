@@ -46,12 +46,14 @@ from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from locator.core.domain import Facility, Feedback
+from locator.core.live import LiveEvent
 from locator.errors import ConflictError, NotFoundError, VersionConflictError
 from locator.stores.contract import (
     SYSTEM,
     Actor,
     ApiToken,
     ChangeSet,
+    DoorKey,
     HistoryEntry,
     ListFilter,
     Partner,
@@ -137,6 +139,14 @@ UPDATE_FACILITY = (
 INSERT_HISTORY = (
     f"INSERT INTO facility_history ({_names(HISTORY_COLUMNS)}) VALUES ({_marks(len(HISTORY_COLUMNS))})"
 )
+LIVE_EVENT_COLUMNS = ("id", "revision", "facility_id", "source", "state", "at", "until", "reason", "actor")
+DOOR_KEY_COLUMNS = ("id", "facility_id", "name", "salt", "created_at", "revoked_at")
+_SELECT_LIVE = f"SELECT {_names(LIVE_EVENT_COLUMNS)} FROM live_events"
+_SELECT_DOOR_KEYS = (
+    f"SELECT {_names(['k.' + c for c in DOOR_KEY_COLUMNS])}, "
+    "(SELECT max(e.at) FROM live_events e WHERE e.source = 'device' AND e.actor = k.id) AS last_seen_at "
+    "FROM door_keys k"
+)
 _SELECT_HISTORY = f"SELECT seq, {_names(HISTORY_COLUMNS)} FROM facility_history"
 _SELECT_FEEDBACK = f"SELECT {_names(FEEDBACK_COLUMNS)} FROM feedback"
 _SELECT_PARTNERS = f"SELECT {_names(PARTNER_COLUMNS)} FROM partners"
@@ -213,6 +223,10 @@ class SQLStore(Store, Generic[S]):
 
     #: Read the store revision (one row, column ``value``).
     REVISION_SQL: ClassVar[str]
+    #: Read the live revision (one row, column ``value``).
+    LIVE_REVISION_SQL: ClassVar[str]
+    #: Take the next live revision (``UPDATE … RETURNING value``); it serialises live writers.
+    BUMP_LIVE_REVISION_SQL: ClassVar[str]
     #: Take the next revision (``UPDATE … RETURNING value``); it also serialises writers.
     BUMP_REVISION_SQL: ClassVar[str]
     #: Appended to a ``SELECT`` that reads rows a write transaction is about to change.
@@ -298,6 +312,12 @@ class SQLStore(Store, Generic[S]):
 
     def _saw_revision(self, revision: int) -> None:  # noqa: B027 - optional hook
         """Called with every revision the store read or committed (PostGIS: the cache)."""
+
+    def _announce_live(self, s: S, revision: int) -> None:  # noqa: B027 - optional hook
+        """Last statement of a live write's transaction (PostGIS: ``NOTIFY``)."""
+
+    def _saw_live_revision(self, revision: int) -> None:  # noqa: B027 - optional hook
+        """Called with every live revision the store read or committed (PostGIS: the cache)."""
 
     # -- helpers ------------------------------------------------------------------------
 
@@ -1010,3 +1030,179 @@ class SQLStore(Store, Generic[S]):
             updated = s.one(_SELECT_REPORTS + " WHERE id = ?", (report_id,))
         assert updated is not None
         return self._report(updated)
+
+    # -- live door status (LiveStore) -----------------------------------------------------
+
+    def _live_event(self, row: Row) -> LiveEvent:
+        return LiveEvent(
+            facility_id=row["facility_id"],
+            source=row["source"],
+            state=row["state"],
+            at=self._from_instant(row["at"]),
+            until=self._maybe_instant(row["until"]),
+            reason=row["reason"],
+            actor=row["actor"],
+            id=int(row["id"]),
+            revision=int(row["revision"]),
+        )
+
+    def _door_key(self, row: Row) -> DoorKey:
+        return DoorKey(
+            id=row["id"],
+            facility_id=row["facility_id"],
+            name=row["name"],
+            salt=row["salt"],
+            created_at=self._from_instant(row["created_at"]),
+            revoked_at=self._maybe_instant(row["revoked_at"]),
+            last_seen_at=self._maybe_instant(row["last_seen_at"]),
+        )
+
+    def live_revision(self) -> int:
+        with self._read() as s:
+            row = s.one(self.LIVE_REVISION_SQL)
+        assert row is not None
+        revision = int(row["value"])
+        self._saw_live_revision(revision)
+        return revision
+
+    def add_live_event(
+        self, event: LiveEvent, *, nonce: str = "", once_per: timedelta | None = None
+    ) -> LiveEvent:
+        """Store one live event (see :meth:`~locator.stores.contract.LiveStore.add_live_event`).
+
+        The checks run after the live revision was taken, inside the same transaction, so
+        two concurrent votes of one client cannot both pass.
+        """
+        with self._transaction() as s:
+            row = s.one(self.BUMP_LIVE_REVISION_SQL)
+            assert row is not None
+            revision = int(row["value"])
+            if event.source == "device":
+                key = s.one("SELECT revoked_at FROM door_keys WHERE id = ?", (event.actor,))
+                if key is None or key["revoked_at"] is not None:
+                    raise NotFoundError(f"no active door key {event.actor!r}", param="key")
+            if nonce and s.one(
+                "SELECT 1 AS found FROM live_events WHERE source = ? AND actor = ? AND nonce = ?",
+                (event.source, event.actor, nonce),
+            ):
+                raise ConflictError("this request was already received", param="nonce")
+            if once_per is not None:
+                prev = s.one(
+                    "SELECT max(at) AS at FROM live_events "
+                    "WHERE facility_id = ? AND actor = ? AND source = ? AND at > ?",
+                    (
+                        event.facility_id,
+                        event.actor,
+                        event.source,
+                        self._instant(event.at - once_per),
+                    ),
+                )
+                if prev is not None and prev["at"] is not None:
+                    retry_at = self._from_instant(prev["at"]) + once_per
+                    raise ConflictError(
+                        "one vote per client and facility per period",
+                        param="actor",
+                        retry_at=retry_at.isoformat(),
+                    )
+            inserted = s.one(
+                "INSERT INTO live_events "
+                "(revision, facility_id, source, state, at, until, reason, actor, nonce) "
+                "VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?) RETURNING id",
+                (
+                    revision,
+                    event.facility_id,
+                    event.source,
+                    event.state,
+                    self._instant(event.at),
+                    self._instant(event.until),
+                    event.reason,
+                    event.actor,
+                    nonce,
+                ),
+            )
+            assert inserted is not None
+            self._announce_live(s, revision)
+        self._saw_live_revision(revision)
+        return dataclasses.replace(event, id=int(inserted["id"]), revision=revision)
+
+    def live_events_since(self, revision: int) -> tuple[int, builtins.list[LiveEvent]]:
+        with self._snapshot() as s:
+            row = s.one(self.LIVE_REVISION_SQL)
+            assert row is not None
+            current = int(row["value"])
+            rows = s.all(_SELECT_LIVE + " WHERE revision > ? ORDER BY revision, id", (revision,))
+        self._saw_live_revision(current)
+        return current, [self._live_event(r) for r in rows]
+
+    def live_events_after(self, at: datetime) -> tuple[int, builtins.list[LiveEvent]]:
+        with self._snapshot() as s:
+            row = s.one(self.LIVE_REVISION_SQL)
+            assert row is not None
+            current = int(row["value"])
+            rows = s.all(_SELECT_LIVE + " WHERE at > ? ORDER BY revision, id", (self._instant(at),))
+        self._saw_live_revision(current)
+        return current, [self._live_event(r) for r in rows]
+
+    def list_live_events(
+        self, facility_id: str, *, source: str | None = None, limit: int | None = None
+    ) -> builtins.list[LiveEvent]:
+        query = _SELECT_LIVE + " WHERE facility_id = ?"
+        params: builtins.list[Any] = [facility_id]
+        if source is not None:
+            query += " AND source = ?"
+            params.append(source)
+        query += " ORDER BY at DESC, id DESC"
+        if limit is not None:
+            query += " LIMIT ?"
+            params.append(limit)
+        with self._read() as s:
+            rows = s.all(query, params)
+        return [self._live_event(r) for r in rows]
+
+    def add_door_key(self, key: DoorKey) -> DoorKey:
+        with self._transaction() as s:
+            try:
+                s.execute(
+                    f"INSERT INTO door_keys ({_names(DOOR_KEY_COLUMNS)}) "
+                    f"VALUES ({_marks(len(DOOR_KEY_COLUMNS))})",
+                    (
+                        key.id,
+                        key.facility_id,
+                        key.name,
+                        key.salt,
+                        self._instant(key.created_at),
+                        self._instant(key.revoked_at),
+                    ),
+                )
+            except Exception as exc:
+                if self._unique_violation(exc) is None:
+                    raise
+                raise ConflictError(f"a door key {key.id!r} exists", param="key") from exc
+        return self.get_door_key(key.id)
+
+    def get_door_key(self, key_id: str) -> DoorKey:
+        with self._read() as s:
+            row = s.one(_SELECT_DOOR_KEYS + " WHERE k.id = ?", (key_id,))
+        if row is None:
+            raise NotFoundError(f"no door key {key_id!r}", param="key")
+        return self._door_key(row)
+
+    def list_door_keys(self, facility_id: str | None = None) -> builtins.list[DoorKey]:
+        with self._read() as s:
+            if facility_id is None:
+                rows = s.all(_SELECT_DOOR_KEYS + " ORDER BY k.created_at, k.id")
+            else:
+                rows = s.all(
+                    _SELECT_DOOR_KEYS + " WHERE k.facility_id = ? ORDER BY k.created_at, k.id", (facility_id,)
+                )
+        return [self._door_key(r) for r in rows]
+
+    def revoke_door_key(self, key_id: str, at: datetime) -> DoorKey:
+        with self._transaction() as s:
+            changed = s.execute(
+                "UPDATE door_keys SET revoked_at = coalesce(revoked_at, ?) WHERE id = ?",
+                (self._instant(at), key_id),
+            )
+        if changed != 1:
+            raise NotFoundError(f"no door key {key_id!r}", param="key")
+        return self.get_door_key(key_id)

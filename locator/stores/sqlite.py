@@ -83,6 +83,7 @@ def _row_to_facility(row: Row) -> Facility:
         opening_hours=row["opening_hours"],
         host_type=row["host_type"],
         phone=row["phone"],
+        access=row["access"],
         status=row["status"],
         status_until=None if row["status_until"] is None else date.fromisoformat(row["status_until"]),
         status_reason=row["status_reason"],
@@ -146,6 +147,8 @@ class SQLiteStore(SQLStore[SQLiteSession]):
     backend = "sqlite"
     REVISION_SQL = "SELECT value FROM meta WHERE key = 'revision'"
     BUMP_REVISION_SQL = "UPDATE meta SET value = value + 1 WHERE key = 'revision' RETURNING value"
+    LIVE_REVISION_SQL = "SELECT value FROM meta WHERE key = 'live_revision'"
+    BUMP_LIVE_REVISION_SQL = "UPDATE meta SET value = value + 1 WHERE key = 'live_revision' RETURNING value"
 
     def __init__(self, path: str | Path, *, timeout_s: float = 5.0) -> None:
         self.path = Path(path)

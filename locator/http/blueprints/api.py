@@ -2,14 +2,26 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from datetime import UTC, datetime
+from typing import Any
 
 from flask import Blueprint, Response, json, request
 
 from locator.formats.serialize import facility_etag, facility_feature, nearest_collection, places_collection
-from locator.http.feedback import submit_feedback
+from locator.http.auth import csrf
+from locator.http.feedback import client_of_request, submit_feedback
 from locator.http.limits import feedback_limit
-from locator.http.models import FacilityParams, FacilityPath, FeedbackBody, NearestParams, PlacesParams
+from locator.http.models import (
+    CheckinBody,
+    DoorEventBody,
+    DoorHeaders,
+    FacilityParams,
+    FacilityPath,
+    FeedbackBody,
+    NearestParams,
+    PlacesParams,
+)
 from locator.http.operations import (
     FORM,
     GEOJSON,
@@ -27,8 +39,16 @@ from locator.http.operations import (
 from locator.http.params import nearest_query
 from locator.http.responses import geojson_response
 from locator.http.sameorigin import anonymous_write
-from locator.http.schemas import Facility, FeedbackReceipt, NearestCollection, PlaceCollection
-from locator.http.state import place_index, service
+from locator.http.schemas import (
+    CheckinReceipt,
+    DoorEventReceipt,
+    Facility,
+    FeedbackReceipt,
+    NearestCollection,
+    PlaceCollection,
+)
+from locator.http.state import live, place_index, service
+from locator.services.live import LiveWrite
 
 bp = Blueprint("api", __name__, url_prefix="/api/v1")
 
@@ -49,7 +69,8 @@ def nearest() -> Response:
     """K nearest facilities in geodesic metres (see README for parameters)."""
     parsed = nearest_query(query(NearestParams), datetime.now(UTC))
     hits = service().nearest(parsed.query)
-    return geojson_response(nearest_collection(hits, parsed.echo, parsed.datum, parsed.at))
+    body = nearest_collection(hits, parsed.echo, parsed.datum, parsed.at, live=live().of(parsed.at))
+    return geojson_response(body)
 
 
 @bp.get("/facilities/<facility_id>")
@@ -73,7 +94,8 @@ def facility(facility_id: str) -> Response:
     """One facility as a GeoJSON Feature."""
     datum = query(FacilityParams).datum
     f = service().get(facility_id)
-    resp = geojson_response(facility_feature(f, datum, at=datetime.now(UTC)))
+    now = datetime.now(UTC)
+    resp = geojson_response(facility_feature(f, datum, at=now, live=live().of(now)))
     resp.headers["ETag"] = facility_etag(f)
     return resp
 
@@ -148,3 +170,125 @@ def facility_feedback(facility_id: str) -> Response:
         "verified_at": _iso(result.facility.verified_at),
     }
     return Response(json.dumps(receipt, ensure_ascii=False), status=201, mimetype="application/json")
+
+
+_RATE_HEADERS = (
+    ("Retry-After", "RetryAfter"),
+    ("X-RateLimit-Limit", "RateLimitLimit"),
+    ("X-RateLimit-Remaining", "RateLimitRemaining"),
+    ("X-RateLimit-Reset", "RateLimitReset"),
+)
+
+
+def _json(body: Mapping[str, Any], status: int) -> Response:
+    return Response(json.dumps(body, ensure_ascii=False), status=status, mimetype="application/json")
+
+
+def checkin_receipt(done: LiveWrite) -> dict[str, Any]:
+    """The answer to a stored check-in."""
+    e = done.event
+    return {
+        "id": e.id,
+        "facility_id": e.facility_id,
+        "door": e.state,
+        "at": e.at.isoformat(),
+        "live": done.status.as_json(),
+    }
+
+
+@bp.post("/facilities/<facility_id>/checkins")
+@operation(
+    "Rider check-in at the door: open, locked, or scan/registration required",
+    tags=("riders",),
+    description="Anonymous, like feedback: no account and no CSRF token; browsers may only post from this "
+    "site. One vote per client (a daily pseudonym of its address) per facility per hour: a second vote "
+    "within the hour is a 429 with `Retry-After` and is not counted. Votes count for 2 hours: two "
+    "different riders saying `locked` rank the station below every open one on the rider pages; one "
+    "is shown as a warning. See docs/riders.md.",
+    path=FacilityPath,
+    body=CheckinBody,
+    body_media=(JSON, FORM, MULTIPART),
+    responses={
+        201: Reply("Stored; the facility's live status right after.", CheckinReceipt, (JSON,)),
+        **public_errors(not_found="No such facility."),
+        403: problem(
+            "A cross-site POST (`Sec-Fetch-Site`, `Origin` or `Referer` names another site; `param` says "
+            "which), or an API key used from an origin its partner did not register."
+        ),
+        413: problem("The request body is too large."),
+        429: problem(
+            "This client already voted on this facility within the hour, or sent too much feedback "
+            "(`LOCATOR_FEEDBACK_RATE_LIMIT`, one budget with feedback). Nothing was counted.",
+            headers=(("Retry-After", "RetryAfter"),),
+        ),
+    },
+)
+@feedback_limit
+@anonymous_write
+def facility_checkin(facility_id: str) -> Response:
+    """A rider's check-in (JSON or form): 201 with the live status; 400/403/404/429."""
+    door = body(CheckinBody).door
+    now = datetime.now(UTC)
+    done = live().checkin(facility_id, door, client=client_of_request(now), now=now)
+    return _json(checkin_receipt(done), 201)
+
+
+@bp.post("/facilities/<facility_id>/door")
+@operation(
+    "Door device event (signed)",
+    tags=("riders",),
+    description="For smart locks and QR door controllers: one key per device (`flask --app app locator "
+    "door-key add FACILITY_ID --name NAME` prints the key id and the secret once). Send the key id in "
+    '`X-Door-Key`, Unix seconds in `X-Door-Timestamp` and the hex HMAC-SHA256 of `timestamp + "\\n" + '
+    "raw body` under the secret in `X-Door-Signature`. Send the state on every change and at least every "
+    "10 minutes: a device state older than 20 minutes is ignored. A bad signature, a timestamp more than "
+    "5 minutes off, an unknown or revoked key, or a request already received is a 401; a key of another "
+    "facility a 403. Nothing is stored then.",
+    path=FacilityPath,
+    headers=DoorHeaders,
+    body=DoorEventBody,
+    security=({"DoorKey": []},),
+    responses={
+        201: Reply("Stored; the facility's live status right after.", DoorEventReceipt, (JSON,)),
+        400: problem('The body is not `{"state": "open" | "closed"}` (checked after the signature).'),
+        401: problem(
+            "Missing or malformed header, timestamp outside the 5-minute window, unknown or revoked key, "
+            "bad signature, or a replay (`param` names the header).",
+            headers=(("WWW-Authenticate", "WWWAuthenticate"),),
+        ),
+        403: problem("The key belongs to another facility."),
+        404: problem("No such facility."),
+        413: problem("The request body is too large."),
+        503: problem("The database cannot be reached."),
+    },
+)
+@csrf.exempt
+def facility_door(facility_id: str) -> Response:
+    """A signed door-device event: 201 with the live status; 400/401/403/404 (nothing stored)."""
+    now = datetime.now(UTC)
+    svc = live()
+    service().get(facility_id)  # 404 first: an unknown facility is not a device's problem
+    raw = request.get_data(cache=True)
+    key = svc.authenticate_door(
+        facility_id,
+        key_id=request.headers.get("X-Door-Key"),
+        timestamp=request.headers.get("X-Door-Timestamp"),
+        signature=request.headers.get("X-Door-Signature"),
+        body=raw,
+        now=now,
+    )
+    state = body(DoorEventBody).state
+    done = svc.door_event(key, state, signature=request.headers.get("X-Door-Signature", ""), now=now)
+    e = done.event
+    receipt = {
+        "id": e.id,
+        "facility_id": e.facility_id,
+        "key": e.actor,
+        "state": e.state,
+        "at": e.at.isoformat(),
+        "live": done.status.as_json(),
+    }
+    return _json(receipt, 201)
+
+
+facility_door.signed_write = True  # CSRF-exempt: HMAC-signed instead
