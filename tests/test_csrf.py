@@ -34,15 +34,24 @@ def test_no_write_route_accepts_a_session_without_its_csrf_token(app: Flask) -> 
     revision, count = mg.store.revision(), mg.store.count()
     checked: list[tuple[str, str]] = []
     anonymous: list[tuple[str, str]] = []
+    signed: list[tuple[str, str]] = []
     for rule in app.url_map.iter_rules():
         for method in sorted((rule.methods or set()) & WRITE_METHODS):
             if rule.endpoint == "auth.login":
                 continue  # logging in needs no session; it has its own test (400 without token)
             path = rule.build({k: v for k, v in values.items() if k in rule.arguments})[1]
+            if getattr(app.view_functions[rule.endpoint], "signed_write", False):
+                # Door devices: no session, no token; the request's HMAC signature is the check.
+                resp = client.open(path, method=method, json={"state": "open"})
+                assert resp.status_code == 401, (method, rule.rule, resp.status_code)
+                signed.append((method, rule.rule))
+                continue
             if getattr(app.view_functions[rule.endpoint], "anonymous_write", False):
                 # Anonymous rider feedback: no token, but a cross-site browser POST is refused.
                 evil = {"Origin": "https://evil.example", "Sec-Fetch-Site": "cross-site"}
-                resp = client.open(path, method=method, data={"verdict": "confirm"}, headers=evil)
+                resp = client.open(
+                    path, method=method, data={"verdict": "confirm", "door": "open"}, headers=evil
+                )
                 assert resp.status_code == 403, (method, rule.rule, resp.status_code)
                 anonymous.append((method, rule.rule))
                 continue
@@ -64,9 +73,13 @@ def test_no_write_route_accepts_a_session_without_its_csrf_token(app: Flask) -> 
             checked.append((method, rule.rule))
     assert len(checked) >= 15, checked
     assert sorted(anonymous) == [
+        ("POST", "/api/v1/facilities/<facility_id>/checkins"),
         ("POST", "/api/v1/facilities/<facility_id>/feedback"),
+        ("POST", "/facility/<facility_id>/checkin"),
         ("POST", "/facility/<facility_id>/feedback"),
     ]
+    assert signed == [("POST", "/api/v1/facilities/<facility_id>/door")]
+    assert mg.store.list_live_events(f.id) == []
     assert [fb.id for fb in mg.store.list_feedback()] == [report.id]  # the report itself, nothing more
     assert (mg.store.revision(), mg.store.count()) == (revision, count)
     assert mg.store.get_report(report.id).status == "open"

@@ -33,6 +33,7 @@ from locator.http.models import (
     FacilityPath,
     IfMatch,
     IfMatchOptional,
+    LiveOverrideBody,
     ManageFacilitiesParams,
     ReportPath,
     ReportResolution,
@@ -48,12 +49,14 @@ from locator.http.schemas import (
     Account,
     FacilityWithWarnings,
     History,
+    LiveOverrideReceipt,
     ManagedFacilities,
     RiderReport,
     RiderReports,
 )
 from locator.http.schemas import Facility as FacilityDoc
-from locator.http.state import management
+from locator.http.state import live, management
+from locator.services.live import next_time_of_day
 from locator.services.management import FacilityFilter, NearbyWarning
 from locator.stores.contract import Report
 
@@ -489,3 +492,45 @@ def resolve_report(report_id: int) -> Response:
     )
     f = management().locator.index.get(report.facility_id)
     return Response(json.dumps(report_json(report, f), ensure_ascii=False), mimetype="application/json")
+
+
+@bp.post("/facilities/<facility_id>/live")
+@operation(
+    "One-tap live status: open now, closed now until HH:MM, or back to normal",
+    tags=("management",),
+    description="A manager's override of the live door status (docs/riders.md): `open` lasts until "
+    "`until` or 4 hours, `closed` until `until` (required); both end by themselves within 24 hours. "
+    "Riders see it at once on every page and in `properties.live`. Not a status change: the facility, "
+    "its version and its history are untouched (use …/status for closures of days).",
+    security=BEARER,
+    path=FacilityPath,
+    body=LiveOverrideBody,
+    responses=manage_responses(
+        201,
+        Reply("Stored; the facility's live status right after.", LiveOverrideReceipt, (JSON,)),
+        write=True,
+        forbidden=True,
+        not_found=True,
+    ),
+)
+def set_live(facility_id: str) -> Response:
+    """``{"state": "open"|"closed"|"cleared", "until": "HH:MM", "reason": …}``."""
+    user = api_user(write=True)
+    f = management().get(user, known_facility_id(facility_id))
+    change = body(LiveOverrideBody)
+    now = datetime.now(UTC)
+    until = next_time_of_day(change.until, now) if change.until else None
+    done = live().set_override(
+        f.id, change.state, actor=user.name, now=now, until=until, reason=change.reason
+    )
+    e = done.event
+    receipt = {
+        "id": e.id,
+        "facility_id": e.facility_id,
+        "state": e.state,
+        "at": e.at.isoformat(),
+        "until": None if e.until is None else e.until.isoformat(),
+        "reason": e.reason,
+        "live": done.status.as_json(),
+    }
+    return Response(json.dumps(receipt, ensure_ascii=False), status=201, mimetype="application/json")

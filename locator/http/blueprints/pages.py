@@ -20,16 +20,17 @@ from locator.core.riders import need_toggles, ranked_nearest
 from locator.errors import Msg, ValidationError
 from locator.formats import maps
 from locator.http import present
-from locator.http.feedback import submit_feedback
+from locator.http.feedback import client_of_request, submit_feedback
 from locator.http.i18n import locale
 from locator.http.limits import feedback_limit
-from locator.http.models import TRUE_WORDS, FeedbackBody, MapViewParams
+from locator.http.models import TRUE_WORDS, CheckinBody, FeedbackBody, MapViewParams
 from locator.http.params import ParsedNearest, parse_nearest
 from locator.http.sameorigin import anonymous_write
 from locator.http.state import (
     asset_url,
     district_outlines,
     feedback_service,
+    live,
     place_index,
     service,
     stale_after,
@@ -61,8 +62,8 @@ def page_args(args: MultiDict[str, str] | None = None) -> dict[str, str]:
         else:
             out[key] = values[0]
     out.setdefault("open_now", "true")
-    out.pop("fb", None)
-    out.pop("fb_id", None)
+    for marker in ("fb", "fb_id", "ci", "ci_id"):
+        out.pop(marker, None)
     return out
 
 
@@ -79,7 +80,8 @@ def safe_next(url: str) -> str | None:
     parts = urlsplit(url)
     if parts.scheme or parts.netloc:
         return None
-    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in {"fb", "fb_id"}]
+    markers = {"fb", "fb_id", "ci", "ci_id"}
+    query = [(k, v) for k, v in parse_qsl(parts.query, keep_blank_values=True) if k not in markers]
     return parts.path + ("?" + urlencode(query) if query else "")
 
 
@@ -312,6 +314,20 @@ def facility_feedback(facility_id: str) -> Response:
     sep = "&" if "?" in back else "?"
     target = f"{back}{sep}{urlencode({'fb': result.feedback.verdict, 'fb_id': fid})}#f-{fid}"
     return redirect(target, code=303)
+
+
+@bp.post("/facility/<facility_id>/checkin")
+@feedback_limit
+@anonymous_write
+def facility_checkin(facility_id: str) -> Response:
+    """A rider's check-in without JavaScript: store, then go back with a thank-you (303)."""
+    door = CheckinBody.parse(request.form).door
+    now = datetime.now(UTC)
+    done = live().checkin(facility_id, door, client=client_of_request(now), now=now)
+    fid = done.event.facility_id
+    back = safe_next(request.form.get("next", "")) or url_for("web.facility", facility_id=fid)
+    sep = "&" if "?" in back else "?"
+    return redirect(f"{back}{sep}{urlencode({'ci': door, 'ci_id': fid})}#f-{fid}", code=303)
 
 
 #: Cookie that keeps the large-text setting.
