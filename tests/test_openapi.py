@@ -223,7 +223,7 @@ def test_management_operations_use_bearer_auth(app: Flask, spec: dict[str, Any])
         if rule.endpoint.startswith("manage_api."):
             path = re.sub(r"<(?:[a-z]+(?:\([^)]*\))?:)?([a-z_]+)>", r"{\1}", rule.rule)
             manage_ops |= {(path, m.lower()) for m in (rule.methods or set()) - {"HEAD", "OPTIONS"}}
-    assert len(manage_ops) == 11
+    assert len(manage_ops) == 12
     for path, item in spec["paths"].items():
         for method, op in item.items():
             if method not in HTTP_METHODS:
@@ -489,6 +489,17 @@ def test_real_management_responses_match_the_schemas(manage_app: Flask, spec: di
         ),
         "post",
     )
+
+    # Live override: "closed now until HH:MM" and back.
+    live = "/api/v1/facilities/{facility_id}/live"
+    closing_now = check_request(spec, live, "post", {"state": "closed", "until": "23:59", "reason": "停电"})
+    stored = ok(live, 201, client.post(f"{url}/live", headers=hd, json=closing_now), "post").get_json()
+    assert stored["live"]["state"] == "closed_by_manager"
+    check(spec, one, 200, client.get(url))  # the facility, with its live block
+    ok(live, 400, client.post(f"{url}/live", headers=hd, json={"state": "closed"}), "post")
+    ok(live, 403, client.post(f"{other}/live", headers=hd, json={"state": "open"}), "post")
+    ok(live, 404, client.post("/api/v1/facilities/nope/live", headers=hd, json={"state": "open"}), "post")
+    ok(live, 201, client.post(f"{url}/live", headers=hd, json={"state": "cleared"}), "post")
 
     # Create: 201 with Location and ETag; a taken id is 409; no datum is 400.
     new = check_request(

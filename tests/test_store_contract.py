@@ -634,24 +634,29 @@ def test_postgis_migrations_are_never_reapplied(postgis_url: str, monkeypatch: p
 
 @pytest.mark.postgis
 def test_postgis_upgrade_keeps_data_and_queues_earlier_problem_feedback(postgis_url: str) -> None:
-    # A database made before partners, accounts and the report queue (migrations 1-2 only)
-    # gains them without losing data; problem feedback sent before is an open report.
-    with psycopg.connect(postgis_url, autocommit=True) as conn:
-        conn.execute(
-            b"DROP VIEW rider_reports; DROP TABLE report_resolutions, api_tokens, users, partners, counters; "
-            b"DROP FUNCTION report_resolutions_append_only(); DELETE FROM schema_migrations WHERE version > 2"
-        )
+    # A database made before partners, accounts, the report queue and live door status
+    # (migrations 1-2 only) gains them without losing data; problem feedback sent before
+    # is an open report.
     s = PostGISStore(postgis_url, pool_min=1, pool_max=2)
     try:
         s.add(fac("a1"))
         fb = s.add_feedback(Feedback("a1", "problem", datetime.now(UTC), reason="closed"))
+        with psycopg.connect(postgis_url, autocommit=True) as conn:
+            conn.execute(
+                b"DROP VIEW rider_reports; "
+                b"DROP TABLE report_resolutions, api_tokens, users, partners, counters; "
+                b"DROP FUNCTION report_resolutions_append_only(); "
+                b"DROP TABLE live_events, door_keys, live_revision; "
+                b"DROP FUNCTION live_events_append_only(); ALTER TABLE facilities DROP COLUMN access; "
+                b"DELETE FROM schema_migrations WHERE version > 2"
+            )
         s.init_schema()
         with psycopg.connect(postgis_url) as conn:
             versions = [r[0] for r in conn.execute("SELECT version FROM schema_migrations ORDER BY 1")]
         assert versions == [v for v, _, _ in MIGRATIONS]
-        assert s.get("a1").version == 1 and s.revision() == 1
+        assert s.get("a1").version == 1 and s.revision() == 1 and s.get("a1").access == ""
         assert [(r.id, r.status) for r in s.list_reports()] == [(fb.id, "open")]
-        assert s.list_users() == [] and s.list_partners() == []
+        assert s.list_users() == [] and s.list_partners() == [] and s.live_revision() == 0
     finally:
         s.close()
 

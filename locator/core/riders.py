@@ -12,11 +12,13 @@ same setting) before now, or never. Stale facilities are shown, marked as such.
 Ranking rule (docs/riders.md)
 -----------------------------
 Distances are cut into **bands** of :data:`BAND_M` (250 m): band ``b`` holds facilities
-with ``b * 250 <= distance < (b + 1) * 250`` metres. The list is ordered by band, then
-verified before stale, then distance, then id. So a verified facility never loses
-to a stale one in the same 250 m band, and never jumps ahead of anything in a nearer
-band: the detour it can cause is below 250 m (about 3 minutes on foot). The JSON API
-keeps pure distance order.
+with ``b * 250 <= distance < (b + 1) * 250`` metres. The list is ordered by **demoted
+last** (live door status, :attr:`locator.core.live.LiveStatus.demoted`: closed by a
+manager, locked according to its door device, or reported locked by two independent
+riders within 2 h), then band, then verified before stale, then distance, then id. So a
+verified facility never loses to a stale one in the same 250 m band, and never jumps
+ahead of anything in a nearer band: the detour it can cause is below 250 m (about 3
+minutes on foot). The JSON API keeps pure distance order.
 
 :func:`ranked_nearest` is exact: it asks the index for more candidates until every
 facility in the band of the k-th nearest one is known, so a verified facility just
@@ -72,14 +74,23 @@ def band(distance_m: float, band_m: float = BAND_M) -> int:
     return int(math.floor(distance_m / band_m))
 
 
+#: ``facility -> bool``: whether the live door status demotes it now (see the module docstring).
+Demoted = Callable[[Facility], bool]
+
+
+def _never(_: Facility) -> bool:
+    return False
+
+
 def rank_for_riders(
     hits: Sequence[NearestHit],
     now: datetime,
     *,
     band_m: float = BAND_M,
     stale_after: timedelta = STALE_AFTER,
+    demoted: Demoted = _never,
 ) -> list[NearestHit]:
-    """Reorder hits by (band, stale, distance, id) and renumber ranks from 1.
+    """Reorder hits by (demoted, band, stale, distance, id) and renumber ranks from 1.
 
     Parameters
     ----------
@@ -91,11 +102,13 @@ def rank_for_riders(
         Band width, metres.
     stale_after : timedelta
         Verification age after which a facility is stale (``LOCATOR_STALE_DAYS``).
+    demoted : callable, optional
+        Whether a facility's live status demotes it (default: none is).
     """
 
-    def key(h: NearestHit) -> tuple[int, bool, float, str]:
+    def key(h: NearestHit) -> tuple[bool, int, bool, float, str]:
         stale = freshness(h.facility, now, stale_after=stale_after).stale
-        return (band(h.distance_m, band_m), stale, h.distance_m, h.facility.id)
+        return (demoted(h.facility), band(h.distance_m, band_m), stale, h.distance_m, h.facility.id)
 
     ordered = sorted(hits, key=key)
     return [dataclasses.replace(h, rank=i) for i, h in enumerate(ordered, start=1)]
@@ -108,6 +121,7 @@ def ranked_nearest(
     *,
     band_m: float = BAND_M,
     stale_after: timedelta = STALE_AFTER,
+    demoted: Demoted = _never,
 ) -> list[NearestHit]:
     """The rider's list: the ``query.k`` best facilities by :func:`rank_for_riders`.
 
@@ -123,13 +137,17 @@ def ranked_nearest(
         Band width, metres.
     stale_after : timedelta
         Verification age after which a facility is stale.
+    demoted : callable, optional
+        Whether a facility's live status demotes it (a few facilities at most).
 
     Returns
     -------
     list of NearestHit
         At most ``query.k`` hits, ranks renumbered. Exact: candidates are fetched until
-        the farthest fetched one lies beyond the band of the k-th nearest (or the
-        index has no more), so every facility that could rank in the top k was seen.
+        the farthest fetched one lies beyond the band of the k-th nearest facility that
+        is not demoted (or the index has no more), so every facility that could rank in
+        the top k was seen; demoted ones fill the list only when fewer than k others
+        exist.
     """
     k = query.k
     m = k
@@ -137,10 +155,69 @@ def ranked_nearest(
         hits = nearest(dataclasses.replace(query, k=m))
         if len(hits) < m:
             break
-        if band(hits[-1].distance_m, band_m) > band(hits[k - 1].distance_m, band_m):
+        kept = [h for h in hits if not demoted(h.facility)]
+        if len(kept) >= k and band(hits[-1].distance_m, band_m) > band(kept[k - 1].distance_m, band_m):
             break
         m *= 2
-    return rank_for_riders(hits, now, band_m=band_m, stale_after=stale_after)[:k]
+    return rank_for_riders(hits, now, band_m=band_m, stale_after=stale_after, demoted=demoted)[:k]
+
+
+#: A nearer station of any state is worth a note when the first open one is farther than this.
+FAR_OPEN_M: Final = 1000.0
+#: ...or more than this many times as far as the nearest station of any state.
+FAR_OPEN_RATIO: Final = 2.0
+
+
+def closer_worth_noting(nearest_any: NearestHit | None, first_open: NearestHit | None) -> bool:
+    """Whether the list should say that a closer station exists (issue 13, "honest open now").
+
+    Parameters
+    ----------
+    nearest_any : NearestHit or None
+        The nearest station of any state (same kinds and needs), geodesic metres.
+    first_open : NearestHit or None
+        The first result of the "open now" list.
+
+    Returns
+    -------
+    bool
+        True when ``nearest_any`` is another facility and the first open one is more
+        than :data:`FAR_OPEN_M` away, or more than :data:`FAR_OPEN_RATIO` times as far
+        as ``nearest_any`` (or there is no open one at all).
+    """
+    if nearest_any is None:
+        return False
+    if first_open is None:
+        return True
+    if first_open.facility.id == nearest_any.facility.id:
+        return False
+    far = first_open.distance_m > FAR_OPEN_M
+    return far or first_open.distance_m > FAR_OPEN_RATIO * nearest_any.distance_m
+
+
+#: Compass directions for :func:`direction`, clockwise from north in 45-degree sectors.
+DIRECTIONS: Final = ("north", "north-east", "east", "south-east", "south", "south-west", "west", "north-west")
+
+
+def direction(bearing_deg: float) -> str:
+    """The 8-point compass direction of a bearing (degrees clockwise from north).
+
+    >>> direction(0.0), direction(22.4), direction(22.5), direction(315.0), direction(359.9)
+    ('north', 'north', 'north-east', 'north-west', 'north')
+    """
+    return DIRECTIONS[int(((bearing_deg % 360.0) + 22.5) // 45.0) % 8]
+
+
+#: Beyond this straight-line distance riders get no walking link, only cycling (issue 13).
+WALK_LINK_MAX_M: Final = 3000.0
+
+
+def travel_modes(distance_m: float) -> tuple[str, ...]:
+    """The travel modes offered for a straight-line distance, best first.
+
+    Up to :data:`WALK_LINK_MAX_M` both walking and cycling; beyond, cycling only.
+    """
+    return ("walk", "cycle") if distance_m <= WALK_LINK_MAX_M else ("cycle",)
 
 
 #: The big "what do you need" toggles on the start and results pages, per kind

@@ -20,6 +20,12 @@ Economics* 39(6):732–738, 2009; Giacomin D.J., Levinson D.M., "Road network ci
 metropolitan areas", *Environment and Planning B* 42(6):1040–1053, 2015); Beijing's
 gated compounds and super-blocks argue for the upper half, so 1.3.
 
+:data:`CYCLE_SPEED_M_S` = 4.2 m/s (15 km/h), for the riders' cycling estimates: the average
+cycling speed measured in Copenhagen's city traffic is 15.5 km/h (City of Copenhagen,
+*Bicycle Account 2014*), and China's e-bike standard caps motor assistance at 25 km/h
+(GB 17761-2018), so 15 km/h is a cautious door-to-door pace with stops at junctions. The
+same :data:`DETOUR_FACTOR` applies.
+
 With both, 15 walk minutes reach about 831 m in a straight line, and the 双15 radius of
 1 km is about an 18-minute walk. (The programme's own pairing of 1 km with 15 minutes
 implies 1.1 m/s with no detour at all.) The riders' pages should reuse these constants
@@ -34,6 +40,8 @@ from typing import Final
 WALK_SPEED_M_S: Final = 1.2
 #: Network distance / straight-line distance (circuity; see the module docstring).
 DETOUR_FACTOR: Final = 1.3
+#: Cycling speed, metres per second (see the module docstring for the source).
+CYCLE_SPEED_M_S: Final = 4.2
 
 
 def walk_minutes(distance_m: float) -> float:
@@ -76,3 +84,24 @@ def reach_m(minutes: float) -> float:
     831
     """
     return minutes * 60.0 * WALK_SPEED_M_S / DETOUR_FACTOR
+
+
+def cycle_minutes(distance_m: float) -> float:
+    """Estimated cycling time for a straight-line distance.
+
+    Parameters
+    ----------
+    distance_m : float
+        Geodesic (straight-line) distance, metres, >= 0.
+
+    Returns
+    -------
+    float
+        Minutes: ``distance_m * DETOUR_FACTOR / CYCLE_SPEED_M_S / 60``.
+
+    Examples
+    --------
+    >>> round(cycle_minutes(5800.0), 1)
+    29.9
+    """
+    return distance_m * DETOUR_FACTOR / CYCLE_SPEED_M_S / 60.0
