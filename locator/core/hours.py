@@ -352,19 +352,14 @@ names_public_holidays=False, public_holiday_today=False, makeup_workday_today=Fa
     ph_rule = bool(_PH_RE.search(value or ""))
     holiday = is_public_holiday(at)
     makeup = makeup_workday(at.astimezone(TZ).date())
-    flags = {
-        "names_public_holidays": ph_rule,
-        "public_holiday_today": holiday,
-        "makeup_workday_today": makeup,
-    }
     st = hours_state(value, at)
     if st.open is None:
-        return HoursSummary("unknown", **flags)
+        return HoursSummary("unknown", None, None, 0, None, ph_rule, holiday, makeup)
     if st.always_open and st.open:
-        return HoursSummary("open_24h", **flags)
+        return HoursSummary("open_24h", None, None, 0, None, ph_rule, holiday, makeup)
     if st.next_change is None or st.next_change - at.astimezone(TZ) > timedelta(days=7):
         state = "open_24h" if st.open else "closed"
-        return HoursSummary(state, **flags)
+        return HoursSummary(state, None, None, 0, None, ph_rule, holiday, makeup)
     local = at.astimezone(TZ)
     nxt = st.next_change.astimezone(TZ)
     days = (nxt.date() - local.date()).days
