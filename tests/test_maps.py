@@ -19,6 +19,8 @@ from locator.formats.maps import (
     ASSETS,
     COORD_DECIMALS,
     DATA_ATTRIBUTION,
+    DATA_ATTRIBUTION_ZH,
+    MarkerDetails,
     OUTLINE_DECIMALS,
     TILE_PROVIDERS,
     MapParts,
@@ -214,9 +216,47 @@ def test_only_tile_url_is_absolute(provider: str) -> None:
 
 def test_attribution_credits_our_data_even_without_tiles() -> None:
     for provider in ("osm", "amap", "none"):
-        for parts in render_both(TILE_PROVIDERS[provider]):
+        for parts in render_both(TILE_PROVIDERS[provider]):  # Chinese pages: Chinese credits
             assert "addAttribution" in parts.script
-            assert DATA_ATTRIBUTION in parts.script
+            assert DATA_ATTRIBUTION_ZH in parts.script and DATA_ATTRIBUTION not in parts.script
+        english = nearest_map(
+            ORIGIN, [], TILE_PROVIDERS[provider], asset_url=RecordingAssetUrl(), locale="en"
+        )
+        assert DATA_ATTRIBUTION in english.script
+
+
+def test_chinese_maps_have_a_metric_scale_and_a_tile_failure_notice() -> None:
+    zh = nearest_map(ORIGIN, [], TILE_PROVIDERS["osm"], asset_url=RecordingAssetUrl(), locale="zh")
+    assert 'L.control.scale({"imperial": false})' in zh.script
+    assert "© OpenStreetMap 贡献者" in zh.script and "OpenStreetMap contributors" not in zh.script
+    assert "tileerror" in zh.script and "底图加载失败" in zh.script
+    en = nearest_map(ORIGIN, [], TILE_PROVIDERS["osm"], asset_url=RecordingAssetUrl(), locale="en")
+    assert "L.control.scale({})" in en.script and "did not load" in en.script
+    none = nearest_map(ORIGIN, [], TILE_PROVIDERS["none"], asset_url=RecordingAssetUrl(), locale="zh")
+    assert "tileerror" not in none.script  # no tiles, nothing to fail
+
+
+def test_result_markers_are_numbered_like_the_list_with_words_in_the_popup() -> None:
+    facilities = evil_facilities()
+    hits = hits_for(facilities)
+    details = {
+        h.facility.id: MarkerDetails(
+            hours="<b>Open until 20:00</b>",
+            hours_class="open_until",
+            live="1 rider reported locked, 20 min ago",
+            go_url="https://uri.amap.com/navigation?to=1,2,x&mode=walk",
+            go_label="Go · AMap · Walk",
+            page_url="/facility/x",
+        )
+        for h in hits
+    }
+    parts = nearest_map(ORIGIN, hits, TILE_PROVIDERS["osm"], asset_url=RecordingAssetUrl(), details=details)
+    text = str(parts.script)
+    drawn = re.findall(r"\\u003e(\d+)\\u003c/text\\u003e", text)  # the number drawn on each marker
+    assert drawn == [str(h.rank) for h in hits]
+    assert '"iconSize": [44, 44]' in text
+    assert "&lt;b&gt;Open until 20:00&lt;/b&gt;" in text and "<b>Open" not in text
+    assert "1 rider reported locked, 20 min ago" in text and "locator-popup-go" in text
     none = nearest_map(ORIGIN, [], TILE_PROVIDERS["none"], asset_url=RecordingAssetUrl())
     assert "L.tileLayer" not in none.script
 

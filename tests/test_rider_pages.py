@@ -141,7 +141,8 @@ def test_public_holiday_note(app: Flask) -> None:
         .get("/nearest?lon=116.40&lat=39.90&open_now=false&at=2026-10-01T10:00:00%2B08:00&lang=en")
         .get_data(as_text=True)
     )
-    assert "Closed · opens tomorrow at 08:30" in html
+    # National Day week (1-7 Oct 2026, the State Council notice): back on Thursday 8 October
+    assert "Closed · opens Thursday at 08:30" in html
     assert "Public holiday today" in html
 
 

@@ -32,7 +32,7 @@ import json
 import math
 import re
 import threading
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Final, cast
@@ -52,7 +52,9 @@ from locator.core.geo import Datum, from_wgs84, to_leaflet, valid_lonlat
 __all__ = [
     "ASSETS",
     "DATA_ATTRIBUTION",
+    "DATA_ATTRIBUTION_ZH",
     "DEMO_ATTRIBUTION",
+    "MarkerDetails",
     "TILE_PROVIDERS",
     "MapParts",
     "TileProvider",
@@ -76,10 +78,13 @@ ASSETS: Final[dict[str, str]] = {
 #: The coverage planner's map stylesheet (only :func:`coverage_map` uses it).
 PLAN_MAP_CSS: Final = "css/plan-map.css"
 
-#: Credit for our facility data, always added to the map's attribution control.
+#: Credit for our facility data, always added to the map's attribution control (English).
 DATA_ATTRIBUTION: Final = "Data: © OpenStreetMap contributors (ODbL)"
 #: Appended to :data:`DATA_ATTRIBUTION` while the synthetic demo layer is shown.
 DEMO_ATTRIBUTION: Final = "; demo layer"
+#: The same credits on Chinese pages (the attribution is in the page's language).
+DATA_ATTRIBUTION_ZH: Final = "数据：© OpenStreetMap 贡献者（ODbL）"
+DEMO_ATTRIBUTION_ZH: Final = "；示例图层"
 
 #: Decimal places of displayed coordinates (1e-6 degrees is about 0.1 m).
 COORD_DECIMALS: Final = 6
@@ -106,6 +111,11 @@ _TEXT: Final[dict[str, Label]] = {
     "demo": Label("演示数据，非真实站点", "Demo data, not a real station"),
     "nearest_link": Label("查找这里附近的站点", "Find the nearest from here"),
     "districts": Label("行政区界", "District boundaries"),
+    "tiles_failed": Label(
+        "底图加载失败（网络问题），位置仍然正确；请以列表为准。",
+        "The base map did not load (network problem); positions are still right. Use the list.",
+    ),
+    "details": Label("详情", "Details"),
 }
 
 
@@ -188,6 +198,8 @@ class TileProvider:
         Highest zoom level the provider serves.
     subdomains : str
         Characters substituted for ``{s}``.
+    attribution_zh : str
+        The attribution on Chinese pages (default: :attr:`attribution`).
 
     Raises
     ------
@@ -202,6 +214,7 @@ class TileProvider:
     datum: Datum
     max_zoom: int = 18
     subdomains: str = "abc"
+    attribution_zh: str = ""
 
     def __post_init__(self) -> None:
         if self.url and not self.url.startswith(("https://", "http://")):
@@ -218,6 +231,7 @@ TILE_PROVIDERS: Final[dict[str, TileProvider]] = {
         datum=Datum.WGS84,
         max_zoom=19,
         subdomains="abc",
+        attribution_zh="© OpenStreetMap 贡献者",
     ),
     "amap": TileProvider(
         name="amap",
@@ -267,7 +281,10 @@ class _Map(folium.Map):
     folium's header also sets ``html, body`` to 100 %, adds a zoom-locking viewport
     meta tag and an ineffective ``L_NO_TOUCH`` script; its script calls jQuery's
     ``$(document).ready`` when layers are kept in front. None of that is wanted here.
+    The scale bar takes :attr:`scale_options` (metric only on Chinese pages).
     """
+
+    scale_options: dict[str, Any] = {}  # noqa: RUF012 - replaced per map, never mutated
 
     _template = Template(
         """
@@ -298,7 +315,7 @@ class _Map(folium.Map):
                 }
             );
             {%- if this.control_scale %}
-            L.control.scale().addTo({{ this.get_name() }});
+            L.control.scale({{ this.scale_options|tojson }}).addTo({{ this.get_name() }});
             {%- endif %}
             {%- if this.zoom_control_position %}
             L.control.zoom( { position: {{ this.zoom_control|tojson }} } ).addTo({{ this.get_name() }});
@@ -315,6 +332,41 @@ class _Map(folium.Map):
         {% endmacro %}
         """
     )
+
+
+class _TileNotice(folium.MacroElement):
+    """A visible notice on the map when its tiles fail to load (once per page)."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            (function (map, text) {
+                var shown = false;
+                map.eachLayer(function (layer) {
+                    if (!(layer instanceof L.TileLayer)) { return; }
+                    layer.on("tileerror", function () {
+                        if (shown) { return; }
+                        shown = true;
+                        var notice = L.control({ position: "topright" });
+                        notice.onAdd = function () {
+                            var box = L.DomUtil.create("div", "locator-tile-notice");
+                            box.setAttribute("role", "status");
+                            box.textContent = text;
+                            return box;
+                        };
+                        notice.addTo(map);
+                        map.getContainer().setAttribute("data-tiles-failed", "1");
+                    });
+                });
+            })({{ this._parent.get_name() }}, {{ this.text_js }});
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, text: str) -> None:
+        super().__init__()
+        self._name = "TileNotice"
+        self.text_js = _js_literal(text)
 
 
 class _HtmlPopup(folium.Popup):
@@ -338,12 +390,13 @@ class _HtmlPopup(folium.Popup):
 
 
 class _Attribution(folium.MacroElement):
-    """Add a line to the parent map's attribution control."""
+    """Add a line to the parent map's attribution control (its prefix as plain text: no tiny link)."""
 
     _template = Template(
         """
         {% macro script(this, kwargs) %}
             if ({{ this._parent.get_name() }}.attributionControl) {
+                {{ this._parent.get_name() }}.attributionControl.setPrefix("Leaflet");
                 {{ this._parent.get_name() }}.attributionControl.addAttribution(
                     {{ this.text_js }}
                 );
@@ -442,6 +495,9 @@ _KIND_STYLES: Final[dict[str, _KindStyle]] = {
 _OTHER_STYLE: Final = _KindStyle("#495057", "diamond", Label("?", "?"))
 _ORIGIN_COLOUR: Final = "#1971c2"
 _ICON_PX: Final = 28
+#: A result marker's tap target (WCAG 2.5.5 / the issue: >= 44 CSS px); its shape is drawn smaller inside.
+_TARGET_PX: Final = 44
+_RESULT_SHAPE_PX: Final = 34
 
 
 def _kind_style(kind: str) -> _KindStyle:
@@ -501,11 +557,11 @@ def _origin_svg() -> str:
     )
 
 
-def _icon_options(html: str) -> dict[str, Any]:
-    half = _ICON_PX // 2
+def _icon_options(html: str, size: int = _ICON_PX) -> dict[str, Any]:
+    half = size // 2
     return {
         "html": html,
-        "iconSize": [_ICON_PX, _ICON_PX],
+        "iconSize": [size, size],
         "iconAnchor": [half, half],
         "popupAnchor": [0, -half],
         "className": "locator-icon",
@@ -662,19 +718,26 @@ def _new_map(
         prefer_canvas=True,
     )
     m.options["max_zoom"] = tiles.max_zoom
+    zh = locale.lower().startswith("zh")
+    m.scale_options = {"imperial": False} if zh else {}  # metric only on Chinese pages
     _use_assets(m, asset_url, js=["leaflet_js"], css=["leaflet_css", "locator_map_css"])
     # Our template owns <head>; branca's http-equiv charset would be a second one.
     _figure(m).header._children.pop("meta_http", None)
     if tiles.url:
+        attribution = (tiles.attribution_zh or tiles.attribution) if zh else tiles.attribution
         folium.TileLayer(
             tiles=tiles.url,
-            attr=escape_text(tiles.attribution) or "&#160;",
+            attr=escape_text(attribution) or "&#160;",
             name=tiles.name,
             max_zoom=tiles.max_zoom,
             subdomains=tiles.subdomains,
             control=False,
         ).add_to(m)
-    credit = DATA_ATTRIBUTION + (DEMO_ATTRIBUTION if demo else "")
+        m.add_child(_TileNotice(_TEXT["tiles_failed"].get(locale)))
+    if zh:
+        credit = DATA_ATTRIBUTION_ZH + (DEMO_ATTRIBUTION_ZH if demo else "")
+    else:
+        credit = DATA_ATTRIBUTION + (DEMO_ATTRIBUTION if demo else "")
     m.add_child(_Attribution(escape_text(credit)))
     return m
 
@@ -708,19 +771,65 @@ def _demo_badge(locale: str) -> str:
     return f'<span class="locator-popup-demo">{escape_text(_TEXT["demo"].get(locale))}</span>'
 
 
-def _hit_popup(hit: NearestHit, locale: str) -> str:
+@dataclass(frozen=True)
+class MarkerDetails:
+    """What a result marker's popup says beyond the facility's own fields (words from the page).
+
+    Attributes
+    ----------
+    hours : str
+        The hours in words ("Open until 20:00", "Closed until 12-20 (reason)").
+    hours_class : str
+        A CSS class for the hours (the page's ``hours`` state).
+    live : str
+        The live door status in words, or ``""``.
+    go_url : str
+        The go button's link (``https://``; opened in a new tab).
+    go_label : str
+        The go button's text.
+    page_url : str
+        The facility page (site-relative).
+    """
+
+    hours: str = ""
+    hours_class: str = ""
+    live: str = ""
+    go_url: str = ""
+    go_label: str = ""
+    page_url: str = ""
+
+
+def _hit_popup(hit: NearestHit, locale: str, details: MarkerDetails | None = None) -> str:
     f = hit.facility
     distance = escape_text(_TEXT["distance"].get(locale).format(f"{round(hit.distance_m):,}"))
     parts = [
         '<div class="locator-popup">',
-        f'<strong class="locator-popup-name">{escape_text(f.name)}</strong>',
+        f'<strong class="locator-popup-name">{int(hit.rank)}. {escape_text(f.name)}</strong>',
         f'<span class="locator-popup-kind">{_kind_label(f.kind, locale)}</span>',
         f'<span class="locator-popup-distance">{distance}</span>',
     ]
+    if details is not None and details.hours:
+        parts.append(
+            f'<span class="locator-popup-hours hours {escape_text(details.hours_class)}">'
+            f"{escape_text(details.hours)}</span>"
+        )
+    if details is not None and details.live:
+        parts.append(f'<span class="locator-popup-live">{escape_text(details.live)}</span>')
     if f.address:
         parts.append(f'<span class="locator-popup-address">{escape_text(f.address)}</span>')
     if f.demo:
         parts.append(_demo_badge(locale))
+    if details is not None and details.go_url.startswith("https://"):
+        parts.append(
+            f'<a class="locator-popup-go go" href="{escape_text(details.go_url)}" target="_blank" '
+            f'rel="noopener noreferrer" data-facility-id="{escape_text(f.id)}">'
+            f"{escape_text(details.go_label)}</a>"
+        )
+    if details is not None and details.page_url.startswith("/"):
+        parts.append(
+            f'<a class="locator-popup-page" href="{escape_text(details.page_url)}">'
+            f"{escape_text(_TEXT['details'].get(locale))}</a>"
+        )
     parts.append("</div>")
     return "".join(parts)
 
@@ -734,6 +843,7 @@ def nearest_map(
     locale: str = "zh",
     demo: bool = True,
     zoom: int | None = None,
+    details: Mapping[str, MarkerDetails] | None = None,
 ) -> MapParts:
     """Map of a nearest-facility answer: the user's position and one marker per hit.
 
@@ -758,15 +868,20 @@ def nearest_map(
     zoom : int, optional
         Open at this zoom level, centred on ``origin``, instead of fitting the results
         (the partners' embed lets the host page choose). Ignored without ``origin``.
+    details : mapping of facility id to MarkerDetails, optional
+        Hours and live status in words and the go button, for the popups (the list's
+        own words, so the map says what the list says).
 
     Returns
     -------
     MapParts
         Header, map element and script. Each hit marker is a ``div.locator-marker``
-        carrying ``data-facility-id`` and ``data-kind`` (escaped) and an
+        numbered with the hit's rank (the list's number), 44 x 44 px to tap, carrying
+        ``data-facility-id``, ``data-kind`` and ``data-rank`` (escaped) and an
         ``aria-label``; the origin marker is a ``div.locator-origin``. Markers have a
-        tooltip with the name and a popup with name, kind label, distance in whole
-        metres, address and, for demo facilities, a demo notice. The view fits origin
+        tooltip with the name and a popup with rank and name, kind label, distance in
+        whole metres, hours and live status in words, address, for demo facilities a
+        demo notice, and the go button. The view fits origin
         and hits (max zoom :data:`FIT_MAX_ZOOM`), else Beijing; with ``zoom``, it is
         set in the map's own options, so no script has to race Leaflet's opening
         animation.
@@ -807,15 +922,17 @@ def nearest_map(
         html = (
             f'<div class="locator-marker" data-facility-id="{escape_text(f.id)}" '
             f'data-kind="{escape_text(f.kind)}" data-rank="{int(hit.rank)}" '
-            f'aria-label="{kind_label}: {name}">'
-            f"{_shape_svg(style, _ICON_PX, escape_text(style.glyph.get(locale)))}</div>"
+            f'aria-label="{int(hit.rank)}. {kind_label}: {name}">'
+            f"{_shape_svg(style, _RESULT_SHAPE_PX, str(int(hit.rank)))}</div>"
         )
         marker = folium.Marker(
             location=where,
-            icon=folium.DivIcon(**_snake(_icon_options(html))),
-            tooltip=folium.Tooltip(name, sticky=False, direction="top"),
+            icon=folium.DivIcon(**_snake(_icon_options(html, _TARGET_PX))),
+            tooltip=folium.Tooltip(f"{int(hit.rank)}. {name}", sticky=False, direction="top"),
+            z_index_offset=(len(hits) - int(hit.rank)) * 10,
         )
-        marker.add_child(_HtmlPopup(_hit_popup(hit, locale)))
+        info = None if details is None else details.get(f.id)
+        marker.add_child(_HtmlPopup(_hit_popup(hit, locale, info)))
         marker.add_to(m)
 
     if zoom is not None and origin is not None:

@@ -22,17 +22,16 @@ from flask import Blueprint, render_template, request, url_for
 
 from locator.core.domain import AMENITIES, KINDS
 from locator.core.geo import Datum
-from locator.core.hours import hours_state
-from locator.core.navigation import amap_url
 from locator.errors import Msg, NotFoundError, ValidationError
 from locator.formats import maps
 from locator.formats.embed import snippet
+from locator.http import present
 from locator.http.i18n import locale
 from locator.http.models import EmbedDocsParams, EmbedMapParams, NearestParams
 from locator.http.operations import Reply, conditional_get, operation, problem, query
 from locator.http.params import nearest_query
 from locator.http.security import allow_framing
-from locator.http.state import asset_url, partners, service, tile_provider
+from locator.http.state import asset_url, live, partners, service, tile_provider
 from locator.http.urls import link, public_base
 from locator.services.partners import validate_name
 
@@ -99,15 +98,26 @@ def embed_map() -> str:
     hits = service().nearest(parsed.query)
     loc = locale()
     origin = (parsed.query.lon, parsed.query.lat)
-    map_parts = maps.nearest_map(origin, hits, tile_provider(), asset_url=asset_url, locale=loc, zoom=zoom)
-    results = [
-        {
-            "hit": h,
-            "hours": hours_state(h.facility.opening_hours, parsed.at),
-            "amap": amap_url((h.facility.lon, h.facility.lat), h.facility.name, "walk"),
-        }
-        for h in hits
-    ]
+    live_svc = live()
+    at = parsed.at
+    results = present.results_view(
+        hits, at, origin, live_of=lambda f: live_svc.status(f, at), locale=loc
+    )  # routes start at the phone's own position
+    details = {
+        r["f"].id: maps.MarkerDetails(
+            hours=r["hours_text"],
+            hours_class=r["hours_class"],
+            live=r["live_line"],
+            go_url=r["go"].primary.url,
+            go_label=present.go_label(
+                present.nav_apps()[r["go"].primary.app], dict(present.nav_modes())[r["go"].primary.mode]
+            ),
+        )
+        for r in results
+    }
+    map_parts = maps.nearest_map(
+        origin, hits, tile_provider(), asset_url=asset_url, locale=loc, zoom=zoom, details=details
+    )
     filters = {k: request.args[k] for k in ("kind", "amenity") if request.args.get(k)}
     full_site = (
         link("web.nearest")
@@ -129,6 +139,8 @@ def embed_map() -> str:
         zoom=zoom,
         origin=origin,
         locale=loc,
+        nav_modes=present.nav_modes(),
+        nav_apps=present.nav_apps(),
     )
 
 

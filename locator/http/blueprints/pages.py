@@ -6,6 +6,7 @@ Views parse the request and render; the rules live in :mod:`locator.core.riders`
 
 from __future__ import annotations
 
+import dataclasses
 from datetime import UTC, datetime
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit
@@ -14,9 +15,10 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from locator.core.domain import AMENITIES, FEEDBACK_REASONS, KINDS, STATUSES
-from locator.core.geo import from_wgs84, to_wgs84
-from locator.core.riders import need_toggles, ranked_nearest
+from locator.core.domain import AMENITIES, FEEDBACK_REASONS, KINDS, STATUSES, NearestHit
+from locator.core.geo import from_wgs84, geodesic_inverse, to_wgs84
+from locator.core.hours import CALENDAR_YEARS
+from locator.core.riders import closer_worth_noting, need_toggles, ranked_nearest
 from locator.errors import Msg, ValidationError
 from locator.formats import maps
 from locator.http import present
@@ -138,11 +140,15 @@ def index() -> str:
     """The start page: kind tabs, need toggles, "open now", one big button, fallbacks."""
     args = page_args()
     args.setdefault("kind", "warm_station")
+    filters = filter_state(args)
+    needs = [label for key, label in filters["toggles"] if key in filters["amenities_on"]]
+    summary = " · ".join(([present.open_now_label()] if filters["open_now"] else []) + needs)
     return render_template(
         "index.html",
         args=args,
         tabs=kind_tabs("web.index", args),
-        filters=filter_state(args),
+        filters=filters,
+        needs_summary=summary,
         kinds=KINDS,
         **_areas(),
     )
@@ -150,7 +156,68 @@ def index() -> str:
 
 def _rider_nearest(parsed: ParsedNearest) -> list[Any]:
     svc = service()
-    return ranked_nearest(svc.nearest, parsed.query, parsed.at, stale_after=stale_after())
+    demoted = live().demoted(parsed.at)
+    return ranked_nearest(svc.nearest, parsed.query, parsed.at, stale_after=stale_after(), demoted=demoted)
+
+
+def ci_marker() -> dict[str, str] | None:
+    """The "thank you" to show after a check-in form posted without JavaScript."""
+    door, fid = request.args.get("ci", ""), request.args.get("ci_id", "")
+    return {"door": door, "id": fid} if door and fid else None
+
+
+def filter_summary(parsed: ParsedNearest) -> str:
+    """The filters in one line: "warm station · open now · toilet, drinking water"."""
+    loc = locale()
+    kinds = parsed.query.kinds
+    parts = [", ".join(KINDS[k].get(loc) for k in sorted(kinds)) if kinds else present.all_kinds_label()]
+    if parsed.query.open_at is not None:
+        parts.append(present.open_now_label())
+    needs = [AMENITIES[a].get(loc) for a in AMENITIES if a in parsed.query.amenities]
+    if needs:
+        parts.append("、".join(needs) if loc == "zh" else ", ".join(needs))
+    return " · ".join(parts)
+
+
+def closer_one(parsed: ParsedNearest, hits: list[Any], origin: tuple[float, float]) -> dict[str, str] | None:
+    """The honest "open now": a closer station not in the list, when the first open one is far.
+
+    Only with "open now": the nearest station of any state (same kinds and needs, open or
+    temporarily closed) is looked up; :func:`locator.core.riders.closer_worth_noting` decides.
+    """
+    if parsed.query.open_at is None:
+        return None
+    any_query = dataclasses.replace(
+        parsed.query, k=1, open_at=None, statuses=frozenset({"open", "temporarily_closed"})
+    )
+    near = service().nearest(any_query)
+    first = hits[0] if hits else None
+    if not near or any(h.facility.id == near[0].facility.id for h in hits):
+        return None
+    if not closer_worth_noting(near[0], first):
+        return None
+    f = near[0].facility
+    status = live().status(f, parsed.at)
+    url = url_for("web.facility", facility_id=f.id, lon=f"{origin[0]:.6f}", lat=f"{origin[1]:.6f}")
+    return {"text": present.closer_note(near[0], status, parsed.at), "url": url}
+
+
+def marker_details(results: list[dict[str, Any]]) -> dict[str, maps.MarkerDetails]:
+    """The list's own words for the map's popups (hours, live status, the go button)."""
+    modes = dict(present.nav_modes())
+    apps = present.nav_apps()
+    out = {}
+    for r in results:
+        f, go = r["f"], r["go"]
+        out[f.id] = maps.MarkerDetails(
+            hours=r["hours_text"],
+            hours_class=r["hours_class"],
+            live=" · ".join(x for x in (r["live_line"], r["live_note"]) if x),
+            go_url=go.primary.url,
+            go_label=present.go_label(apps[go.primary.app], modes[go.primary.mode]),
+            page_url=url_for("web.facility", facility_id=f.id, lon=r["origin_lon"], lat=r["origin_lat"]),
+        )
+    return out
 
 
 @bp.get("/nearest")
@@ -185,13 +252,28 @@ def nearest() -> str | Response:
     hits = _rider_nearest(parsed)
     loc = locale()
     origin = (parsed.query.lon, parsed.query.lat)
-    map_parts = maps.nearest_map(origin, hits, tile_provider(), asset_url=asset_url, locale=loc)
+    place = args.get("from", "")
+    live_svc = live()
+    results = present.results_view(
+        hits,
+        parsed.at,
+        origin,
+        nav_origin=origin if place else None,  # a chosen place; else the app's own position
+        live_of=lambda f: live_svc.status(f, parsed.at),
+        locale=loc,
+    )
+    map_parts = maps.nearest_map(
+        origin, hits, tile_provider(), asset_url=asset_url, locale=loc, details=marker_details(results)
+    )
+    summary = filter_summary(parsed)
     return render_template(
         "nearest.html",
-        results=present.results_view(hits, parsed.at, origin),
+        results=results,
         parsed=parsed,
         args=args,
-        place=args.get("from", ""),
+        place=place,
+        summary=summary,
+        closer=closer_one(parsed, hits, origin),
         tabs=kind_tabs("web.nearest", args),
         filters=filter_state(args),
         kinds=KINDS,
@@ -200,10 +282,12 @@ def nearest() -> str | Response:
         nav_modes=present.nav_modes(),
         nav_apps=present.nav_apps(),
         saved_at=present.saved_at_text(now),
+        saved_search=present.saved_search(args, summary, place, now),
         lite_url=url_for("web.lite") + "?" + urlencode(args),
         next_url=url_for("web.nearest") + "?" + urlencode(args),
         share_url=link("web.nearest") + "?" + urlencode(args),
         thanks=thanks(),
+        ci=ci_marker(),
     )
 
 
@@ -225,11 +309,23 @@ def lite() -> str:
         args["lon"], args["lat"], args["from"] = f"{pt.x:.6f}", f"{pt.y:.6f}", area.name
     results: list[dict[str, Any]] = []
     parsed = None
+    closer = None
     now = datetime.now(UTC)
     if args.get("lon") or args.get("lat"):
         parsed = parse_nearest(args, now)
         hits = _rider_nearest(parsed)
-        results = present.results_view(hits, parsed.at, (parsed.query.lon, parsed.query.lat))
+        origin = (parsed.query.lon, parsed.query.lat)
+        live_svc = live()
+        at = parsed.at
+        results = present.results_view(
+            hits,
+            at,
+            origin,
+            nav_origin=origin if args.get("from") else None,
+            live_of=lambda f: live_svc.status(f, at),
+            locale=locale(),
+        )
+        closer = closer_one(parsed, hits, origin)
     full = {k: v for k, v in args.items() if k != "lang"}
     return render_template(
         "lite.html",
@@ -245,6 +341,8 @@ def lite() -> str:
         full_url=url_for("web.nearest") + "?" + urlencode(full),
         next_url=url_for("web.lite") + "?" + urlencode(args),
         thanks=thanks(),
+        ci=ci_marker(),
+        closer=closer,
         **(_areas() if parsed is None else {}),
     )
 
@@ -278,28 +376,48 @@ def places() -> str:
 
 @bp.get("/facility/<facility_id>")
 def facility(facility_id: str) -> str:
-    """One facility: facts, hours in words, freshness, directions (from ``lon``/``lat``)."""
+    """One facility: facts, hours and live status in words, freshness, the go button.
+
+    ``lon``/``lat`` is where the rider searched from (for the distance and the way back);
+    routes start there only with ``start=place`` (a chosen place), else at the app's own
+    position.
+    """
     f = service().get(facility_id)
     args = page_args()
     origin = None
-    if args.get("lon") or args.get("lat"):
-        parsed = parse_nearest({"lon": args.get("lon", ""), "lat": args.get("lat", "")}, datetime.now(UTC))
-        origin = (parsed.query.lon, parsed.query.lat)
     now = datetime.now(UTC)
+    hit = None
+    if args.get("lon") or args.get("lat"):
+        parsed = parse_nearest({"lon": args.get("lon", ""), "lat": args.get("lat", "")}, now)
+        origin = (parsed.query.lon, parsed.query.lat)
+        dist, bearing = geodesic_inverse([origin[0]], [origin[1]], [f.lon], [f.lat])
+        hit = NearestHit(f, float(dist[0]), float(bearing[0]) % 360.0, 1)
     problems = feedback_service().recent_problems(f.id, now)
-    here: dict[str, Any] = {k: v for k, v in args.items() if k in {"lon", "lat"}}
+    here: dict[str, Any] = {k: v for k, v in args.items() if k in {"lon", "lat", "start"}}
+    loc = locale()
+    r = present.facility_view(
+        f,
+        now,
+        hit=hit,
+        origin=origin,
+        nav_origin=origin if args.get("start") == "place" else None,
+        live=live().status(f, now),
+        locale=loc,
+    )
     return render_template(
         "facility.html",
-        r=present.facility_view(f, now, origin=origin),
-        problems=[(FEEDBACK_REASONS[p.reason].get(locale()), max(0, (now - p.at).days)) for p in problems],
-        reasons=[(k, v.get(locale())) for k, v in FEEDBACK_REASONS.items()],
+        r=r,
+        problems=[(FEEDBACK_REASONS[p.reason].get(loc), max(0, (now - p.at).days)) for p in problems],
+        reasons=[(k, v.get(loc)) for k, v in FEEDBACK_REASONS.items()],
         next_url=url_for("web.facility", facility_id=f.id, **here),
         thanks=thanks(),
+        ci=ci_marker(),
         kinds=KINDS,
         amenities=AMENITIES,
         statuses=STATUSES,
         nav_modes=present.nav_modes(),
         nav_apps=present.nav_apps(),
+        holiday_years=CALENDAR_YEARS,
     )
 
 
