@@ -23,7 +23,7 @@ def test_service_worker_is_served_at_the_root_with_scope_headers(client) -> None
         for p in (ROOT / "static").rglob("*")
         if p.is_file() and in_shell(p.relative_to(ROOT / "static").as_posix())
     )
-    assert shell[0] == "/" and sorted(shell[1:]) == statics
+    assert shell[:2] == ["/", "/offline"] and sorted(shell[2:]) == statics
     for needed in ("/static/js/app.js", "/static/css/app.css", "/static/vendor/leaflet/leaflet.js"):
         assert needed in shell
     for unneeded in ("swagger-ui", "manage", "api-docs", "LICENSE", "README", "embed"):
@@ -67,3 +67,25 @@ def test_pages_link_the_manifest_and_register_the_worker(demo_client) -> None:
     assert re.search(r'<p class="offline-note" role="status">当前离线：此列表保存于\d\d:\d\d', html)
     lite = demo_client.get("/lite?lon=116.3376&lat=39.9925").get_data(as_text=True)
     assert 'data-offline="0"' in lite and re.search(r'class="o" role="status">当前离线', lite)
+
+
+def test_the_offline_page_has_a_place_for_the_last_saved_search(client) -> None:
+    html = client.get("/offline").get_data(as_text=True)
+    assert "<!--last-saved-->" in html and "此搜索未保存" in html
+    body = client.get("/sw.js").get_data(as_text=True)
+    assert 'var OFFLINE = "/offline";' in body and "var MATCH_M = 250;" in body
+
+
+def test_results_pages_describe_their_search_for_the_worker(demo_client) -> None:
+    html = demo_client.get(
+        "/nearest?lon=116.3376&lat=39.9925&kind=nursing_room&amenity=fridge,toilet&from=五道口"
+    ).get_data(as_text=True)
+    raw = re.search(r'<meta name="locator-search" content="([^"]*)">', html).group(1)
+    info = json.loads(raw.replace("&#34;", '"'))
+    assert (
+        info["kind"] == "nursing_room" and info["amenity"] == "fridge,toilet" and info["open_now"] == "true"
+    )
+    assert info["place"] == "五道口" and re.fullmatch(r"\d\d:\d\d", info["time"])
+    assert "母婴关爱室" in info["label"] and "冰箱" in info["label"]
+    lite = demo_client.get("/lite?lon=116.3376&lat=39.9925").get_data(as_text=True)
+    assert '<meta name="locator-search"' in lite

@@ -5,12 +5,15 @@ What works offline (docs/riders.md):
 * the app shell: the start page and the files under ``static/`` that rider pages use
   (not the API docs, the managers' or partners' pages, nor licence texts: see
   :data:`NOT_IN_SHELL`), cached when the service worker installs;
-* the last results: every ``/nearest`` and ``/lite`` page the rider opens is stored
-  (network first, so online riders always get fresh data); the results page also asks
-  the worker to store itself on its first visit, before the worker controlled it.
-  Offline, the same URL, or else the last results, is served with
-  ``data-offline="1"`` on ``<html>``, which shows "Offline: saved at HH:MM, may be
-  out of date" (HH:MM is when the server produced that list, Beijing time).
+* saved searches: every ``/nearest`` and ``/lite`` page the rider opens is stored
+  (network first, so online riders always get fresh data) with the facility pages of
+  its list; the results page also asks the worker to store itself on its first visit,
+  before the worker controlled it. Offline, a request is answered only with what
+  matches it — a results page of the same path, kind, needs and "open now" from within
+  250 m, or that facility's page — served with ``data-offline="1"`` on ``<html>``
+  ("Offline: saved at HH:MM, may be out of date", HH:MM being when the server produced
+  it, Beijing time). Anything else gets the offline page (:func:`offline_page`): this
+  search is not saved, and a link to the last saved one.
 
 The worker's cache name carries a hash of the static files and the worker template, so
 any change to them installs a new shell and drops the old one.
@@ -28,8 +31,10 @@ from locator.http.i18n import locale
 
 bp = Blueprint("offline", __name__)
 
-#: How many results pages the worker keeps (plus the "last results" copy).
+#: How many results pages the worker keeps (each with its facility pages).
 RESULTS_KEPT = 5
+#: How many facility pages of each saved list the worker fetches and keeps with it.
+FACILITIES_KEPT = 10
 
 
 #: Static paths (prefixes, relative to ``static/``) that riders never need offline.
@@ -82,13 +87,25 @@ def service_worker() -> Response:
     body = render_template(
         "sw.js",
         version=shell_version(),
-        shell_urls=[url_for("web.index"), *assets],
+        shell_urls=[url_for("web.index"), url_for("offline.offline_page"), *assets],
+        offline_url=url_for("offline.offline_page"),
         results_kept=RESULTS_KEPT,
+        facilities_kept=FACILITIES_KEPT,
     )
     resp = Response(body, mimetype="text/javascript")
     resp.headers["Service-Worker-Allowed"] = "/"
     resp.headers["Cache-Control"] = "no-cache"
     return resp
+
+
+@bp.get("/offline")
+def offline_page() -> str:
+    """What the service worker shows offline for a request it has no matching answer for.
+
+    The worker puts a link to the last saved search in place of ``<!--last-saved-->``
+    (kind, needs, place, time). Precached with the app shell, in the rider's language.
+    """
+    return render_template("offline.html")
 
 
 @bp.get("/manifest.webmanifest")

@@ -343,6 +343,9 @@ def lite() -> str:
         thanks=thanks(),
         ci=ci_marker(),
         closer=closer,
+        saved_search=None
+        if parsed is None
+        else present.saved_search(args, filter_summary(parsed), args.get("from", ""), now),
         **(_areas() if parsed is None else {}),
     )
 
