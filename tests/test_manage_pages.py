@@ -73,6 +73,7 @@ def edit_form(client: FlaskClient, f: Facility, **fields: str) -> dict[str, str]
         "opening_hours": f.opening_hours,
         "phone": f.phone,
         "host_type": f.host_type,
+        "access": f.access,
     }
     base.update(fields)
     return base
@@ -259,6 +260,21 @@ def test_edit_changes_only_what_changed_and_keeps_the_location(app: Flask, hd: F
     assert again.status_code == 303
     assert mg(app).store.get(f.id).version == stored.version  # nothing changed, nothing written
     assert "没有任何修改" in hd.get(again.headers["Location"]).get_data(as_text=True)
+
+
+def test_access_is_edited_on_the_form_and_shown_in_words(app: Flask, hd: FlaskClient) -> None:
+    f = first_in(app, HAIDIAN)
+    form = hd.get(f"/manage/f/{f.id}/edit").get_data(as_text=True)
+    assert '<select id="access" name="access">' in form and "进入方式" in form
+    resp = post_edit(hd, f, access="scan_to_enter", reason="门口需扫码")
+    assert resp.status_code == 303
+    stored = mg(app).store.get(f.id)
+    assert stored.access == "scan_to_enter"
+    assert set(mg(app).store.history(f.id)[-1].changes) == {"access"}
+    page = hd.get(f"/manage/f/{f.id}/edit").get_data(as_text=True)
+    assert '<option value="scan_to_enter" selected>' in page
+    bad = post_edit(hd, stored, access="teleport")
+    assert bad.status_code in (400, 422) and mg(app).store.get(f.id).access == "scan_to_enter"
 
 
 def test_moving_out_of_the_district_is_refused_on_the_page(app: Flask, hd: FlaskClient) -> None:

@@ -126,7 +126,17 @@ def test_reports_page_and_resolve_form(mg: ManagementService, hd: FlaskClient) -
     report = add_problem_report(mg.store, f.id, "gone", "拆了")
     html = hd.get("/manage/reports").get_data(as_text=True)
     assert f'data-report-id="{report.id}"' in html and "拆了" in html
-    assert re.search(r'<option value="removed" selected>', html)  # suggested from the reason
+    # No trap (issue 13): nothing destructive is pre-selected, whatever the rider's reason.
+    assert re.search(r'<option value="" selected disabled>', html)
+    assert not re.search(r'<option value="(removed|temporarily_closed)"[^>]*selected', html)
+    resp = hd.post(
+        f"/manage/reports/{report.id}/resolve",
+        data={"csrf_token": page_csrf(hd), "resolution": "resolved"},
+    )
+    assert resp.status_code == 303 and "请选择您的处理方式" in hd.get(resp.headers["Location"]).get_data(
+        as_text=True
+    )
+    assert mg.store.get_report(report.id).status == "open" and mg.store.get(f.id).status == "open"
     assert (
         hd.post(f"/manage/reports/{report.id}/resolve", data={"action": "removed"}).status_code == 400
     )  # no CSRF

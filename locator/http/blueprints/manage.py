@@ -36,7 +36,7 @@ from flask_login import login_required
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from locator.core.domain import AMENITIES, FEEDBACK_REASONS, HOST_TYPES, KINDS, STATUSES, Facility
+from locator.core.domain import ACCESS, AMENITIES, FEEDBACK_REASONS, HOST_TYPES, KINDS, STATUSES, Facility
 from locator.core.geo import Datum, from_wgs84, to_wgs84, valid_lonlat
 from locator.core.hours import TZ
 from locator.core.hours_preview import preview_hours
@@ -82,6 +82,7 @@ FIELD_LABELS = {
     "opening_hours": _l("Opening hours"),
     "host_type": _l("Host"),
     "phone": _l("Phone"),
+    "access": _l("How riders get in"),
     "status": _l("Status"),
     "status_until": _l("Closed until"),
     "status_reason": _l("Status reason"),
@@ -102,7 +103,7 @@ DUPLICATE_REASON_LABELS = {
     "same_kind": _l("same kind within 30 m"),
     "similar_name": _l("similar name within 200 m"),
 }
-FORM_FIELDS = ("kind", "name", "address", "amenities", "opening_hours", "phone", "host_type")
+FORM_FIELDS = ("kind", "name", "address", "amenities", "opening_hours", "phone", "host_type", "access")
 PAGE_SIZE = 100
 #: Centre of the editing map before a pin is placed (Tiananmen, WGS-84).
 BEIJING_CENTRE = (116.3975, 39.9087)
@@ -136,6 +137,7 @@ def _manage_globals() -> dict[str, object]:
         "statuses": STATUSES,
         "amenities": AMENITIES,
         "host_types": HOST_TYPES,
+        "access_labels": ACCESS,
         "datum_labels": DATUM_LABELS,
         "field_labels": FIELD_LABELS,
         "action_names": HISTORY_ACTION_LABELS,
@@ -150,7 +152,13 @@ def _manage_globals() -> dict[str, object]:
 def display_value(name: str, value: Any) -> str:
     """A stored value of field ``name`` in words: labels for keys, ``、``-joined lists."""
     loc = locale()
-    registry = {"kind": KINDS, "status": STATUSES, "host_type": HOST_TYPES, "amenities": AMENITIES}.get(name)
+    registry = {
+        "kind": KINDS,
+        "status": STATUSES,
+        "host_type": HOST_TYPES,
+        "amenities": AMENITIES,
+        "access": ACCESS,
+    }.get(name)
     if isinstance(value, bool):
         return str(_("yes") if value else _("no"))
     if isinstance(value, list | tuple | set | frozenset):
@@ -267,6 +275,7 @@ def form_values(form: MultiDict[str, str] | None, f: Facility | None = None) -> 
             "opening_hours": f.opening_hours,
             "phone": f.phone,
             "host_type": f.host_type,
+            "access": f.access,
             "version": str(f.version),
         }
     return {"kind": "warm_station", "amenities": []}
@@ -849,6 +858,10 @@ def resolve_report(report_id: int) -> Response:
     """Resolve (with the action taken) or dismiss one report."""
     form = request.form
     resolution = "dismissed" if form.get("resolution") == "dismissed" else "resolved"
+    if resolution == "resolved" and not form.get("action"):
+        # Nothing is pre-selected (issue 13: no stray tap closes a station): say what was done.
+        flash(_("Report #%(id)s not handled: %(why)s", id=report_id, why=_("choose what you did")), "error")
+        return redirect(url_for("manage.reports"), code=303)
     try:
         report = management().resolve_report(
             account(),
