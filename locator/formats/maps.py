@@ -904,7 +904,8 @@ def nearest_map(
             icon=folium.DivIcon(
                 **_snake(
                     _icon_options(
-                        f'<div class="locator-origin" aria-label="{origin_label}">{_origin_svg()}</div>'
+                        f'<div class="locator-origin" aria-label="{origin_label}">{_origin_svg()}</div>',
+                        _TARGET_PX,  # it has a tooltip, so it is a tap target too (drawn 28 px inside)
                     )
                 )
             ),
