@@ -90,7 +90,11 @@ def test_filters_change_the_results(phone, server: LiveServer) -> None:
     for item in page.locator("#results li.result").all():
         assert "可加热饭菜" in item.locator(".amenities").inner_text()
     assert page.locator("input[value=food_heating]").is_checked()
+    # results first: the filters are collapsed again, their summary names the need
+    assert page.evaluate("document.querySelector('details.more-filters').open") is False
+    assert "可加热饭菜" in page.locator(".filter-summary").inner_text()
     # another kind tab keeps the position and the open-now filter
+    page.locator("details.more-filters > summary").tap()
     with page.expect_navigation():
         page.get_by_role("link", name="母婴关爱室").tap()
     qs = parse_qs(urlsplit(page.url).query)
@@ -102,16 +106,24 @@ def test_filters_change_the_results(phone, server: LiveServer) -> None:
 def test_a_navigation_link_lands_on_the_facility(phone, server: LiveServer) -> None:
     page = phone.new_page()
     watch = PageWatch(page)
-    page.goto(server.url + f"/nearest?{WUDAOKOU_Q}")
-    first = page.locator("#results li.result").first
-    fid = first.get_attribute("data-facility-id")
-    api = page.request.get(server.url + f"/api/v1/facilities/{fid}").json()
-    lon, lat = api["geometry"]["coordinates"]
-    for link in first.locator("a.nav-link").all():
-        app, mode, dest, origin = decode(link.get_attribute("href"))
-        assert (app, mode) == (link.get_attribute("data-app"), link.get_attribute("data-mode"))
-        assert geodesic_distance_m(*dest, lon, lat) < 5
-        assert origin is not None and geodesic_distance_m(*origin, 116.3376, 39.9925) < 5
+    for query, start in ((WUDAOKOU_Q, None), (f"{WUDAOKOU_Q}&from=五道口", (116.3376, 39.9925))):
+        page.goto(server.url + f"/nearest?{query}")
+        first = page.locator("#results li.result").first
+        fid = first.get_attribute("data-facility-id")
+        api = page.request.get(server.url + f"/api/v1/facilities/{fid}").json()
+        lon, lat = api["geometry"]["coordinates"]
+        assert first.locator("a.go").count() == 1  # one go button; the other apps one tap away
+        links = first.locator("a.go, a.nav-link").all()
+        assert len(links) >= 5
+        for link in links:
+            app, mode, dest, origin = decode(link.get_attribute("href"))
+            assert (app, mode) == (link.get_attribute("data-app"), link.get_attribute("data-mode"))
+            assert geodesic_distance_m(*dest, lon, lat) < 5
+            assert link.get_attribute("target") == "_blank"  # never replaces the results page
+            if start is None:  # the app starts at the phone's own position
+                assert origin is None, link.get_attribute("href")
+            else:  # a chosen place: the route starts there
+                assert origin is not None and geodesic_distance_m(*origin, *start) < 5
     clean(watch, phone)
 
 
@@ -147,14 +159,50 @@ def test_offline_after_one_search_shows_the_saved_shortlist(phone, server: LiveS
         note = page.locator(".offline-note")
         assert note.is_visible() and re.search(r"保存于\d\d:\d\d，信息可能已过时", note.inner_text())
         shot(page, "rider-offline-zh")
-        # the start page still opens, and any other search falls back to the shortlist
+        # the same question from within 250 m (about 85 m east) is answered with the list
+        page.goto(server.url + "/nearest?lon=116.3386&lat=39.9925&kind=warm_station")
+        assert result_ids(page) == online_ids and page.locator(".offline-note").is_visible()
+        # a station of the list: its own page, saved with the list
+        page.goto(server.url + f"/facility/{online_ids[0]}")
+        assert page.locator("h1").inner_text().strip() and not page.locator(".offline-page").count()
+        # the start page still opens
         page.goto(server.url + "/")
         assert page.locator("#find-nearest").is_visible()
-        page.goto(server.url + "/nearest?lon=116.40&lat=39.90")
-        assert result_ids(page) == online_ids and page.locator(".offline-note").is_visible()
     finally:
         phone.set_offline(False)
     clean(watch, phone)
+
+
+@pytest.mark.parametrize(
+    "other",
+    [
+        f"/nearest?{WUDAOKOU_Q}&kind=nursing_room",  # another kind
+        f"/nearest?{WUDAOKOU_Q}&kind=warm_station&amenity=toilet",  # other needs
+        "/nearest?lon=116.40&lat=39.90&kind=warm_station",  # another place (8 km away)
+        "/facility/demo-osm-node-0",  # a station not in the saved list
+        "/map",
+    ],
+)
+def test_offline_a_different_request_gets_the_offline_page(phone, server: LiveServer, other: str) -> None:
+    page = phone.new_page()
+    page.goto(server.url + f"/nearest?{WUDAOKOU_Q}&kind=warm_station")
+    page.wait_for_selector('html[data-saved="1"]', state="attached", timeout=15000)
+    phone.set_offline(True)
+    try:
+        page.goto(server.url + other)
+        assert page.locator(".offline-page").is_visible(), page.content()[:500]
+        assert result_ids(page) == []  # never another search's list
+        assert "此搜索未保存在手机上" in page.locator(".offline-page").inner_text()
+        last = page.locator("#last-saved a")
+        assert "kind=warm_station" in (last.get_attribute("href") or "")
+        assert "户外劳动者暖心驿站" in last.inner_text()
+        if other == "/map":
+            shot(page, "rider-offline-mismatch-zh")
+        with page.expect_navigation():
+            last.tap()
+        assert len(result_ids(page)) == 10 and page.locator(".offline-note").is_visible()
+    finally:
+        phone.set_offline(False)
 
 
 def test_english_path(chromium, server: LiveServer) -> None:
@@ -169,7 +217,8 @@ def test_english_path(chromium, server: LiveServer) -> None:
     assert page.locator("#results li.result").count() == 10
     hours = page.locator("#results li.result .hours").first.inner_text()
     assert re.match(r"(Open|Closes|Closed|Hours)", hours), hours
-    assert page.locator("a.nav-link[data-app=amap]").first.inner_text() == "AMap"
+    go = page.locator("#results li.result a.go").first.inner_text()
+    assert re.match(r"Go\s*·\s*AMap\s*·\s*(Walk|Cycle)", go), go
     shot(page, "rider-results-en")
     # the visible switch goes back to Chinese
     with page.expect_navigation():
