@@ -306,3 +306,16 @@ def test_events_older_than_the_horizon_are_not_loaded(app: Flask) -> None:
     svc.store.add_live_event(LiveEvent(fid, "rider", "locked", old, actor="c"))
     svc.load()
     assert svc.inputs(fid) is None
+
+
+def test_a_conditional_nearest_request_sees_a_new_live_event(app: Flask) -> None:
+    """The nearest ETag follows the live revision: no 304 with a stale ``live`` block."""
+    client = app.test_client()
+    q = {**WUDAOKOU, "limit": "1"}
+    first = client.get("/api/v1/nearest", query_string=q)
+    etag, fid = first.headers["ETag"], first.get_json()["features"][0]["id"]
+    assert client.get("/api/v1/nearest", query_string=q, headers={"If-None-Match": etag}).status_code == 304
+    assert client.post(f"/api/v1/facilities/{fid}/checkins", json={"door": "locked"}).status_code == 201
+    again = client.get("/api/v1/nearest", query_string=q, headers={"If-None-Match": etag})
+    assert again.status_code == 200 and again.headers["ETag"] != etag
+    assert again.get_json()["features"][0]["properties"]["live"]["state"] == "reported_locked"

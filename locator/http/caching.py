@@ -4,9 +4,12 @@ Public GETs (the JSON API, the OGC API, the OpenAPI document, the embed) carry
 ``Cache-Control: public, max-age=…`` and an ``ETag``; a matching ``If-None-Match`` gets
 ``304 Not Modified``. The ETag is a hash of the body, except for ``/api/v1/nearest``:
 its body echoes the exact instant of the query, so its ETag is *weak* and derived from
-what decides the answer — the store revision, the query parameters and the current
-minute (``open_now`` only changes on whole minutes, as ``opening_hours`` has minute
-resolution) — and a conditional request is answered before the query runs.
+what decides the answer — the store revision, the worker's live-status revision (door
+events, rider check-ins and manager overrides change ``properties.live`` without
+touching the store revision), the query parameters and the current minute (``open_now``
+only changes on whole minutes, as ``opening_hours`` has minute resolution; live votes and
+overrides expire on the minute too) — and a conditional request is answered before the
+query runs.
 
 Nearest answers are cacheable per query point: shared caches key on the URL, so clients
 that round the point to 4 decimal places (about 10 m: 0.0001° is 11 m of latitude and
@@ -46,9 +49,10 @@ def current_minute() -> int:
 def nearest_etag() -> str:
     """The weak validator of a nearest answer (see the module docstring)."""
     svc = current_app.extensions["locator"]
+    live = current_app.extensions["locator.live"]  # locator.http.state.LIVE
     args = sorted((k, v) for k, values in request.args.lists() for v in values)
     minute = "" if request.args.get("at") else str(current_minute())
-    raw = repr((svc.index.revision, minute, args)).encode()
+    raw = repr((svc.index.revision, live.revision, minute, args)).encode()
     return hashlib.sha256(raw).hexdigest()[:32]
 
 
