@@ -319,3 +319,26 @@ def test_a_conditional_nearest_request_sees_a_new_live_event(app: Flask) -> None
     again = client.get("/api/v1/nearest", query_string=q, headers={"If-None-Match": etag})
     assert again.status_code == 200 and again.headers["ETag"] != etag
     assert again.get_json()["features"][0]["properties"]["live"]["state"] == "reported_locked"
+
+
+def test_ogc_items_carry_the_live_block(app: Flask) -> None:
+    client = app.test_client()
+    fid = first_id(client)
+    item = f"/ogc/collections/facilities/items/{fid}?f=json"
+    before = client.get(item)
+    assert before.get_json()["properties"]["live"]["source"] in {"schedule", "riders", "manager", "device"}
+    assert client.post(f"/api/v1/facilities/{fid}/checkins", json={"door": "locked"}).status_code == 201
+    after = client.get(item, headers={"If-None-Match": before.headers["ETag"]})
+    assert after.status_code == 200  # the body (and its ETag) follow the live status
+    assert after.get_json()["properties"]["live"] == {
+        "state": "reported_locked",
+        "since": after.get_json()["properties"]["live"]["since"],
+        "source": "riders",
+        "reports": 1,
+    }
+    lon, lat = after.get_json()["geometry"]["coordinates"]
+    bbox = f"{lon - 0.001},{lat - 0.001},{lon + 0.001},{lat + 0.001}"
+    page = client.get(f"/ogc/collections/facilities/items?f=json&bbox={bbox}").get_json()
+    (feature,) = [f for f in page["features"] if f["id"] == fid]
+    assert feature["properties"]["live"]["state"] == "reported_locked"
+    assert all("live" in f["properties"] and "open_now" in f["properties"] for f in page["features"])

@@ -34,7 +34,7 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any
 from urllib.parse import urlencode
 
@@ -59,7 +59,7 @@ from locator.http.operations import ok, operation, public_get, query
 from locator.http.schemas import Collection as CollectionDoc
 from locator.http.schemas import Collections, ConfClasses, FeatureCollection, LandingPage
 from locator.http.schemas import Facility as FacilityDoc
-from locator.http.state import service
+from locator.http.state import live, service
 from locator.http.urls import link
 from locator.services.publishing import extent, feature_page
 from locator.stores.contract import ListFilter
@@ -359,8 +359,14 @@ def parse_districts(raw: str | None) -> frozenset[str] | None:
     return frozenset(out) or None
 
 
-def _feature(f: Facility) -> dict[str, Any]:
-    return facility_feature(f)
+def _feature(f: Facility, now: datetime | None = None) -> dict[str, Any]:
+    """One feature with ``open_now`` and the ``live`` door status at ``now`` (default: now).
+
+    The live status comes from the worker's in-memory map (no query per feature); the
+    body-hash ETag of these responses follows it.
+    """
+    at = datetime.now(UTC) if now is None else now
+    return facility_feature(f, at=at, live=live().of(at))
 
 
 @bp.get("/collections/<collection_id>/items")
@@ -395,6 +401,7 @@ def items(collection_id: str) -> Response:
     limit = min(params.limit, OGC_LIMIT_MAX)
     offset = params.offset
     page = feature_page(service().store, flt, limit, offset)
+    now = datetime.now(UTC)
     kept = {k: v for k, v in args.items() if k != "f"}
     json_type = GEOJSON
     links = _self_links("ogc.items", fmt, json_type, kept, collection_id=c.id)
@@ -413,7 +420,7 @@ def items(collection_id: str) -> Response:
         "numberMatched": page.matched,
         "numberReturned": len(page.facilities),
         "links": links,
-        "features": [_feature(f) for f in page.facilities],
+        "features": [_feature(f, now) for f in page.facilities],
     }
     return _respond(
         body,
