@@ -286,6 +286,32 @@ def test_feedback_in_one_tap_and_a_problem_report(phone, server: LiveServer) -> 
     clean(watch, phone)
 
 
+def test_a_checkin_shows_in_the_entry_at_once_and_counts_once(phone, server: LiveServer) -> None:
+    page = phone.new_page()
+    watch = PageWatch(page)
+    page.goto(server.url + f"/nearest?{WUDAOKOU_Q}&kind=warm_station")
+    first = page.locator("#results li.result").first
+    fid = first.get_attribute("data-facility-id")
+    first.locator("form.checkin button[value=locked]").tap()
+    status = first.locator(".ci-status")
+    wait_for_js(page, f"!!document.querySelector('#f-{fid} .ci-status').textContent.trim()")
+    assert status.inner_text() == "谢谢！您刚刚报告了门锁着。"
+    box = status.bounding_box()
+    assert box is not None and 0 <= box["y"] and box["y"] + box["height"] <= page.viewport_size["height"]
+    assert "谢谢！您刚刚报告了门锁着。" in first.locator("p.live").inner_text()  # the entry, at once
+    # the same rider again within the hour: said so, counted once
+    first.locator("form.checkin button[value=locked]").tap()
+    wait_for_js(page, f"document.querySelector('#f-{fid} .ci-status').textContent.includes('一小时内')")
+    api = page.request.get(server.url + f"/api/v1/facilities/{fid}").json()
+    assert api["properties"]["live"]["reports"] == 1
+    # a reload shows the stored report in the list's words, the station not hidden
+    page.reload()
+    assert fid in result_ids(page)
+    assert "1 位骑手报告锁门，刚刚" in page.locator(f"#f-{fid}").inner_text()
+    assert watch.console_errors == [] or all("429" in e for e in watch.console_errors)
+    assert watch.foreign_requests() == []
+
+
 def test_feedback_form_works_without_javascript(chromium, server: LiveServer) -> None:
     context = chromium.new_context(**PHONE, java_script_enabled=False)
     page = context.new_page()
