@@ -205,7 +205,7 @@ def test_done_when_haidian_manager_drags_a_pin(  # type: ignore[no-untyped-def]
         its_hit = re.compile(
             r'<li class="result[^"]*"[^>]*data-facility-id="'
             + re.escape(f.id)
-            + r'">.*?<span class="distance">([^<]+)<',
+            + r'"[^>]*>.*?<span class="distance">([^<]+)<',
             re.S,
         )
         seen_after = None
