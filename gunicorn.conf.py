@@ -12,15 +12,25 @@
   so the workers inherit the mapping and the restored kd-trees (see :func:`on_starting`).
 * :func:`post_worker_init` starts the worker's index thread as soon as the app is
   loaded, so that an idle worker is already current when its first request comes.
+* Prometheus metrics are summed over the workers: ``PROMETHEUS_MULTIPROC_DIR`` is a fresh
+  directory per start (set before any worker imports prometheus_client), and a worker that
+  exits is marked dead (:func:`child_exit`).
 """
 
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
+import tempfile
 from pathlib import Path
 from typing import Any
+
+# Metrics of every worker, summed at scrape time (a fresh directory per server start).
+if not os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    _metrics_dir = tempfile.mkdtemp(prefix="locator-metrics-")
+    os.environ["PROMETHEUS_MULTIPROC_DIR"] = _metrics_dir
 
 wsgi_app = "app:app"
 bind = f"127.0.0.1:{os.environ.get('PORT', '5000')}"
@@ -58,6 +68,20 @@ def on_starting(server: Any) -> None:
                 "index snapshot not written (exit %s); workers build the index", result.returncode
             )
     preload_snapshot(url, index_dir)
+
+
+def child_exit(server: Any, worker: Any) -> None:
+    """A worker exited: its live-only gauges no longer count."""
+    from prometheus_client import multiprocess
+
+    multiprocess.mark_process_dead(worker.pid)
+
+
+def on_exit(server: Any) -> None:
+    """Remove the metrics directory this start made."""
+    path = os.environ.get("PROMETHEUS_MULTIPROC_DIR", "")
+    if path and Path(path).name.startswith("locator-metrics-"):
+        shutil.rmtree(path, ignore_errors=True)
 
 
 def post_worker_init(worker: Any) -> None:

@@ -49,6 +49,10 @@ Partners and the public API (see ``docs/partners.md``):
   the only source of absolute URLs (embed snippets, OGC API and change-feed links); when
   set, requests for any other host (but ``localhost``/``127.0.0.1``) get 400. Unset:
   links are site-relative and the CLI's snippets use ``http://127.0.0.1:5000``.
+* ``LOCATOR_METRICS_TOKEN``: a bearer token (16+ characters) for ``/metrics`` from
+  elsewhere than the machine itself (default: none; loopback only).
+* ``LOCATOR_READY_MAX_LAG_S``: ``/readyz`` answers 503 when the index thread has not
+  reached an answering store for this long (default 10 s).
 * ``LOCATOR_TRUSTED_PROXIES``: how many reverse proxies in front of the app set
   ``X-Forwarded-For``/``X-Forwarded-Proto`` (default 0: none is trusted). With 1 behind
   nginx, the client's address (rate limits, pseudonyms) comes from the proxy's
@@ -197,6 +201,11 @@ def _rate_config(env: Mapping[str, str]) -> dict[str, Any]:
         raise ConfigError("LOCATOR_PUBLIC_URL must be scheme://host[:port] (http or https, no path)")
     cfg["LOCATOR_PUBLIC_URL"] = public
     cfg["LOCATOR_TRUSTED_PROXIES"] = int(_float(env, "LOCATOR_TRUSTED_PROXIES", 0, 0, 10))
+    token = (env.get("LOCATOR_METRICS_TOKEN") or "").strip()
+    if token and len(token) < 16:
+        raise ConfigError("LOCATOR_METRICS_TOKEN must be at least 16 characters")
+    cfg["LOCATOR_METRICS_TOKEN"] = token
+    cfg["LOCATOR_READY_MAX_LAG_S"] = _float(env, "LOCATOR_READY_MAX_LAG_S", 10.0, 0.1, 3600.0)
     return cfg
 
 

@@ -12,6 +12,7 @@ the order written below (``AFTER`` is written in the order the functions *run*).
 ``tests/test_hooks.py`` pins both lists.
 
 Before the view
+    0. the request timer (for the metrics);
     1. the request-body cap of the route (:mod:`locator.http.bodies`): a body that is
        too large is refused before anything reads it;
     2. the partner's API key (``X-API-Key``): the rate limits below are per partner;
@@ -25,8 +26,8 @@ After the view (in this order)
     3. a partner's daily-quota headers, 4. CORS for registered partner origins,
     5. HTTP caching (``Cache-Control``, ``ETag``, ``304``), 6. private answers
     (``Cache-Control: private, no-store`` for per-user responses), 7. security headers,
-    8. the language cookie, 9. Flask-Login's remember cookie, 10. compression (last, so
-    that it compresses the final body).
+    8. the language cookie, 9. Flask-Login's remember cookie, 10. compression (so that it
+    compresses the final body), 11. the request metrics (last: the whole server time).
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from typing import Any
 from flask import Flask, current_app
 from flask_limiter import Limiter
 
-from locator.http import access, bodies, caching, i18n, security
+from locator.http import access, bodies, caching, i18n, metrics, security
 from locator.http.auth import csrf, login_manager
 from locator.http.compression import compress
 
@@ -124,6 +125,7 @@ def register_hooks(app: Flask) -> tuple[list[Hook], list[Hook]]:
         unknown = [getattr(f, "__qualname__", repr(f)) for f in registered_before + registered_after]
         raise RuntimeError(f"unordered app-wide hooks: {unknown}; add them to locator.http.hooks")
     before = [
+        Hook("request timer", metrics.start_timer),
         Hook("request body cap", bodies.cap_request_body),
         Hook("partner API key", access.authenticate),
         Hook("rate limits", limiter_check),
@@ -141,6 +143,7 @@ def register_hooks(app: Flask) -> tuple[list[Hook], list[Hook]]:
         Hook("language cookie", i18n.remember_choice),
         Hook("remember-me cookie", remember_cookie),
         Hook("compression", compression),
+        Hook("request metrics", metrics.observe),
     ]
     app.before_request_funcs[None] = [h.func for h in before]
     app.after_request_funcs[None] = [h.func for h in reversed(after)]

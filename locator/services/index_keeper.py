@@ -44,7 +44,7 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
@@ -247,6 +247,11 @@ class IndexKeeper:
         self.store = store
         self.snapshot_dir = snapshot_dir
         self.poll_s = max(MIN_POLL_S, poll_s)
+        #: The store revision the background thread last read, and when it last succeeded.
+        self.store_revision_seen = -1
+        self.checked_at: float | None = None
+        #: Called with the keeper after every successful round (e.g. to update metrics).
+        self.on_tick: list[Callable[[IndexKeeper], None]] = []
         self._fold_at = fold_at
         self.index = FacilityIndex([], revision=-1)
         self.running = False
@@ -482,6 +487,7 @@ class IndexKeeper:
             self.start_up()
             return True
         current = self.store.revision()
+        self.store_revision_seen = current
         if current == start.revision:
             return True
         if current < start.revision:
@@ -565,12 +571,37 @@ class IndexKeeper:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
 
+    def status(self) -> dict[str, float | int | None]:
+        """How current this worker's index is (for ``/readyz`` and the metrics).
+
+        Returns
+        -------
+        dict
+            ``revision`` (the index's), ``store_revision`` (the store's, as last seen by the
+            background thread), ``lag_revisions`` (how many revisions behind, >= 0),
+            ``facilities``, ``overlay`` (facilities in the overlay) and
+            ``seconds_since_check`` (since the thread last reached the store; None before).
+        """
+        idx = self.index
+        seen = self.store_revision_seen
+        return {
+            "revision": idx.revision,
+            "store_revision": seen,
+            "lag_revisions": max(0, seen - idx.revision) if seen >= 0 else 0,
+            "facilities": len(idx),
+            "overlay": idx.overlay_size,
+            "seconds_since_check": None if self.checked_at is None else time.monotonic() - self.checked_at,
+        }
+
     def _tick(self) -> float:
         """One round of the background thread; returns the seconds to wait."""
         try:
             with self._catchup_lock:
                 self._step()
+            self.checked_at = time.monotonic()
             self._maybe_fold()
+            for listener in list(self.on_tick):
+                listener(self)
             return self.poll_s
         except (StoreUnavailableError, NotFoundError) as exc:
             now = time.monotonic()

@@ -9,6 +9,7 @@
 ``embed``                 ``/embed/map``, ``/embed``
 ``web`` (pages.py)        ``/``, ``/nearest``, ``/lite``, ``/map``, ``/places``, ``/facility/…``
 ``offline``               ``/sw.js``, ``/manifest.webmanifest``
+``ops``                   ``/healthz``, ``/readyz``, ``/metrics`` (operator only)
 ``auth``                  ``/login``, ``/logout``
 ``manage``                ``/manage…`` (station managers' pages)
 ``plan``                  ``/plan…`` (the coverage planner: admins, district managers)
@@ -29,6 +30,7 @@ from locator.http.blueprints import (
     manage_api,
     offline,
     ogc,
+    ops,
     pages,
     plan,
     sync,
@@ -44,6 +46,7 @@ BLUEPRINTS = (
     embed.bp,
     pages.bp,
     offline.bp,
+    ops.bp,
     auth.bp,
     manage.bp,
     plan.bp,

@@ -394,7 +394,8 @@ def items(collection_id: str) -> Response:
     )
     limit = min(params.limit, OGC_LIMIT_MAX)
     offset = params.offset
-    page = feature_page(service().store, flt, limit, offset)
+    svc = service()
+    page = feature_page(svc.store, flt, limit, offset, index=svc.index)
     kept = {k: v for k, v in args.items() if k != "f"}
     json_type = GEOJSON
     links = _self_links("ogc.items", fmt, json_type, kept, collection_id=c.id)

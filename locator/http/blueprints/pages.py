@@ -17,7 +17,7 @@ from werkzeug.wrappers import Response
 from locator.core.domain import AMENITIES, FEEDBACK_REASONS, KINDS, STATUSES
 from locator.core.geo import from_wgs84, to_wgs84
 from locator.core.riders import need_toggles, ranked_nearest
-from locator.errors import Msg, ValidationError
+from locator.errors import Msg, StoreUnavailableError, ValidationError
 from locator.formats import maps
 from locator.http import present
 from locator.http.feedback import submit_feedback
@@ -284,12 +284,17 @@ def facility(facility_id: str) -> str:
         parsed = parse_nearest({"lon": args.get("lon", ""), "lat": args.get("lat", "")}, datetime.now(UTC))
         origin = (parsed.query.lon, parsed.query.lat)
     now = datetime.now(UTC)
-    problems = feedback_service().recent_problems(f.id, now)
+    try:
+        problems = feedback_service().recent_problems(f.id, now)
+        reports_unavailable = False
+    except StoreUnavailableError:  # the page itself comes from the index: keep serving it
+        problems, reports_unavailable = [], True
     here: dict[str, Any] = {k: v for k, v in args.items() if k in {"lon", "lat"}}
     return render_template(
         "facility.html",
         r=present.facility_view(f, now, origin=origin),
         problems=[(FEEDBACK_REASONS[p.reason].get(locale()), max(0, (now - p.at).days)) for p in problems],
+        reports_unavailable=reports_unavailable,
         reasons=[(k, v.get(locale())) for k, v in FEEDBACK_REASONS.items()],
         next_url=url_for("web.facility", facility_id=f.id, **here),
         thanks=thanks(),
