@@ -45,7 +45,8 @@ wsgi_app = "app:app"
 bind = f"127.0.0.1:{os.environ.get('PORT', '5000')}"
 workers = int(os.environ.get("WORKERS", "2"))
 worker_class = os.environ.get("WORKER_CLASS", "gthread")
-threads = int(os.environ.get("THREADS", "64"))
+# gunicorn turns "sync" with more than one thread into gthread: one thread unless gthread.
+threads = int(os.environ.get("THREADS", "64" if worker_class == "gthread" else "1"))
 keepalive = 5
 accesslog = os.environ.get("ACCESS_LOG", "-") or None
 access_log_format = ACCESS_LOG_FORMAT
