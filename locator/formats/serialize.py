@@ -104,11 +104,12 @@ def nearest_collection_json(
     datum : Datum
         Datum of the output positions (converted only when not WGS-84).
     at : datetime
-        Timezone-aware instant for ``open_now`` (``opening_hours`` evaluated once per
-        distinct value in the answer).
+        Timezone-aware instant for ``open_now``: ``opening_hours`` has minute resolution,
+        so each distinct value is evaluated once per minute of ``at`` and the answer
+        reused (:func:`open_at_minute`).
     """
     convert = datum is not Datum.WGS84
-    opening: dict[str, bool | None] = {}
+    opening = _minute_memo(at)
     features = []
     for rank, (h, distance_m, bearing_deg) in enumerate(rows, start=1):
         lon, lat = index.lonlat(h)
@@ -148,6 +149,39 @@ def nearest_collection_json(
             "features": features,
         }
     )
+
+
+#: ``(minute, {opening_hours: open?})``: the evaluations of the current minute.
+_OPEN_MEMO: tuple[int, dict[str, bool | None]] = (-1, {})
+#: Distinct ``opening_hours`` values kept per minute (a bound on the memo's memory).
+_OPEN_MEMO_MAX = 4096
+
+
+def _minute_memo(at: datetime) -> dict[str, bool | None]:
+    """The memo of ``open_now`` evaluations for ``at``'s minute (see :func:`open_at_minute`)."""
+    global _OPEN_MEMO
+    minute = int(at.timestamp() // 60)
+    memo_minute, memo = _OPEN_MEMO
+    if memo_minute != minute or len(memo) > _OPEN_MEMO_MAX:
+        memo = {}
+        _OPEN_MEMO = (minute, memo)
+    return memo
+
+
+def open_at_minute(hours: str, at: datetime) -> bool | None:
+    """:func:`locator.core.hours.is_open`, remembered for the rest of ``at``'s minute.
+
+    ``opening_hours`` rules change state on whole minutes (the syntax has minute
+    resolution; the ETag of a nearest answer relies on the same fact), so every
+    instant of a minute has one answer. The memo holds one minute and at most
+    :data:`_OPEN_MEMO_MAX` values; it is shared by the threads of a worker (a race
+    stores the same value twice).
+    """
+    memo = _minute_memo(at)
+    if hours in memo:
+        return memo[hours]
+    value = memo[hours] = is_open(hours, at)
+    return value
 
 
 def history_entry(e: HistoryEntry) -> dict[str, Any]:

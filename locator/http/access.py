@@ -105,7 +105,7 @@ def authenticate() -> None:
     g.partner = None
     if not is_public_api() or request.method == "OPTIONS":
         return
-    key = request.headers.get("X-API-Key")
+    key = request.environ.get("HTTP_X_API_KEY")
     if key is None:
         return
     partner = partners().authenticate(key)
@@ -130,10 +130,11 @@ def from_our_pages(req: Request) -> bool:
     browsers), an ``Origin`` or, failing that, a ``Referer`` on our host. Hosts are
     compared as in :func:`locator.http.sameorigin.check_same_origin`.
     """
-    site = req.headers.get("Sec-Fetch-Site")
+    environ = req.environ  # (header lookups through werkzeug raise and catch a KeyError per miss)
+    site = environ.get("HTTP_SEC_FETCH_SITE")
     if site is not None:
         return site.lower() == "same-origin"
-    origin = req.headers.get("Origin") or req.headers.get("Referer")
+    origin = environ.get("HTTP_ORIGIN") or environ.get("HTTP_REFERER")
     return bool(origin) and urlsplit(origin).netloc.lower() == req.host.lower()
 
 
@@ -188,7 +189,7 @@ def count_request() -> None:
     req = request
     if req.blueprint not in PUBLIC_API_BLUEPRINTS or req.method not in COUNTED_METHODS:
         return
-    if "Authorization" in req.headers and _is_manager():
+    if "HTTP_AUTHORIZATION" in req.environ and _is_manager():
         return
     key, limits = rate_key_and_limits()
     counted = allowance().hit(limits, key, SCOPE)
@@ -234,7 +235,7 @@ def cors(resp: Response) -> Response:
     if not is_public_api():
         return resp
     resp.vary.add("Origin")
-    origin = request.headers.get("Origin")
+    origin = request.environ.get("HTTP_ORIGIN")
     if not origin:
         return resp
     canonical = _canonical_origin(origin)

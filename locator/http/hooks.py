@@ -63,6 +63,27 @@ def csrf_protect() -> None:
         csrf.protect(apply_exemptions=True)
 
 
+def _remembered(ensure_sync: Callable[[Callable[..., Any]], Callable[..., Any]]) -> Callable[..., Any]:
+    """Flask's ``ensure_sync``, remembered per function.
+
+    Flask calls it for every hook and view of every request (about 17 times a request
+    here), and each call inspects the function's code flags to see whether it is a
+    coroutine function; the answer never changes for a function.
+    """
+    seen: dict[Callable[..., Any], Callable[..., Any]] = {}
+
+    def remembered(func: Callable[..., Any]) -> Callable[..., Any]:
+        try:
+            return seen[func]
+        except KeyError:
+            wrapped = seen[func] = ensure_sync(func)
+            return wrapped
+        except TypeError:  # an unhashable callable
+            return ensure_sync(func)
+
+    return remembered
+
+
 def rate_limit_headers(limiter_headers: Callable[[Response], Response]) -> Callable[[Response], Response]:
     """The ``after_request`` hook for ``X-RateLimit-*``: the allowance's, else Flask-Limiter's.
 
@@ -176,5 +197,7 @@ def register_hooks(app: Flask) -> tuple[list[Hook], list[Hook]]:
     ]
     app.before_request_funcs[None] = [h.func for h in before]
     app.after_request_funcs[None] = [h.func for h in reversed(after)]
+    if "ensure_sync" not in vars(app):
+        app.ensure_sync = _remembered(app.ensure_sync)  # type: ignore[method-assign]
     app.extensions["locator.hooks"] = (before, after)
     return before, after

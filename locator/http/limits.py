@@ -32,11 +32,13 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
 from flask import Flask, Response, current_app
+from flask.globals import request_ctx
 from flask_limiter import Limiter
 from flask_limiter.util import get_remote_address
 from limits import RateLimitItem, parse_many
@@ -255,13 +257,35 @@ def storage_uri(configured: str) -> str:
     return "locator-memory://" if configured.startswith("memory://") else configured
 
 
+Teardown = Callable[[BaseException | None], None]
+
+
+def _release_if_used(release: Teardown) -> Teardown:
+    """Flask-Limiter's ``teardown_request``, run only for requests that used Flask-Limiter.
+
+    Its teardown resets the request's limiter context, creating one first if the request
+    never had any (every request but rider feedback): that is per-request work for
+    nothing, as the context dies with the request anyway.
+    """
+
+    def release_context(exc: BaseException | None = None) -> None:
+        if hasattr(request_ctx, "_limiter_request_context"):
+            release(exc)
+
+    return release_context
+
+
 def init_app(app: Flask) -> None:
     """Configure Flask-Limiter from ``LOCATOR_RATELIMIT_STORAGE_URI``, and the public API's allowance."""
-    app.config["RATELIMIT_STORAGE_URI"] = storage_uri(
-        app.config.get("LOCATOR_RATELIMIT_STORAGE_URI", "memory://")
-    )
+    configured = app.config.get("LOCATOR_RATELIMIT_STORAGE_URI", "memory://")
+    app.config["RATELIMIT_STORAGE_URI"] = storage_uri(configured)
     app.config.setdefault("RATELIMIT_SWALLOW_ERRORS", True)
     limiter.init_app(app)
+    teardowns = app.teardown_request_funcs.setdefault(None, [])
+    release = getattr(Limiter, "_Limiter__release_context", None)
+    for i, func in enumerate(teardowns):
+        if release is not None and getattr(func, "__func__", None) is release:
+            teardowns[i] = _release_if_used(func)  # type: ignore[arg-type]
     app.extensions[ALLOWANCE] = Allowance(limiter.storage)
 
 
