@@ -13,6 +13,7 @@
 from __future__ import annotations
 
 import csv
+import fcntl
 import json
 import os
 import random
@@ -37,7 +38,7 @@ from locator.core.geo import Datum
 from locator.errors import ImportRejectedError, StoreBusyError, ValidationError
 from locator.formats.readers import count_records, iter_records
 from locator.services.facilities import MAX_LISTED_ERRORS, LocatorService
-from locator.stores.postgis import PostGISStore
+from locator.stores.postgis import _IMPORT_LOCK, PostGISStore
 from locator.stores.sqlite import SQLiteStore
 
 from .conftest import DEMO_LAYER, ROOT, make_app, make_pg_app, open_like
@@ -407,6 +408,40 @@ def test_a_write_that_waits_too_long_for_the_lock_gets_503_with_retry_after(serv
     assert svc.store.get(f.id).name == f.name  # nothing written
     again = patch_name(client, auth, f.id, "等到了")
     assert again.status_code == 200 and svc.store.get(f.id).name == "等到了"
+
+
+def test_writes_fail_at_once_while_an_import_commits(serving: Flask) -> None:
+    """No worker waits for an import's final transaction: 503 + Retry-After at once."""
+    svc = svc_of(serving)
+    client = serving.test_client()
+    auth = bearer(serving)
+    f = some_open_station(svc)
+    store = svc.store
+    if isinstance(store, SQLiteStore):
+        fd = os.open(store._import_lock_path, os.O_RDWR | os.O_CREAT)
+        fcntl.flock(fd, fcntl.LOCK_EX)  # as SQLiteStore._merging holds it
+
+        def release() -> None:
+            os.close(fd)
+
+    else:
+        assert isinstance(store, PostGISStore)
+        pg = psycopg.connect(store.url, autocommit=True)
+        pg.execute("SELECT pg_advisory_lock(%s)", (_IMPORT_LOCK,))  # as PostGISStore._merging holds it
+
+        def release() -> None:
+            pg.close()
+
+    try:
+        t0 = time.perf_counter()
+        resp = patch_name(client, auth, f.id, "导入提交时的修改")
+        took = time.perf_counter() - t0
+    finally:
+        release()
+    assert resp.status_code == 503 and resp.mimetype == PROBLEM
+    assert resp.headers["Retry-After"] == "5" and "import is being committed" in resp.get_json()["detail"]
+    assert took < 1.0
+    assert patch_name(client, auth, f.id, "导入之后").status_code == 200
 
 
 def test_the_store_names_a_busy_database_as_busy(tmp_path: Path) -> None:

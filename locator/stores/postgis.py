@@ -121,6 +121,9 @@ RESET_PREFIX = "reset:"
 BREAKER_S = 2.0
 #: Key of the advisory lock that serialises schema migrations.
 _MIGRATION_LOCK = 0x6C6F6361746F72  # "locator"
+#: Key of the advisory lock an import's final transaction holds exclusively (facility
+#: writes take it shared, without waiting: see ``WRITE_BUMP_SQL``).
+_IMPORT_LOCK = 0x696D706F7274  # "import" = 115918758703732 (written out in WRITE_BUMP_SQL)
 
 #: Schema migrations: ``(version, name, script)``, applied in order, once each.
 MIGRATIONS: list[migrations.Migration] = migrations.load("postgis")
@@ -266,6 +269,11 @@ class PostGISStore(SQLStore[PostGISSession]):
     backend = "postgis"
     REVISION_SQL = "SELECT value FROM store_revision"
     BUMP_REVISION_SQL = "UPDATE store_revision SET value = value + 1 RETURNING value"
+    # No row (and no wait for the row lock) while an import holds IMPORT_LOCK exclusively.
+    WRITE_BUMP_SQL = (
+        "UPDATE store_revision SET value = value + 1 "
+        "WHERE pg_try_advisory_xact_lock_shared(115918758703732) RETURNING value"  # _IMPORT_LOCK
+    )
     FOR_UPDATE = " FOR UPDATE"
     IN_CHUNK = 50_000
 
@@ -625,6 +633,9 @@ class PostGISStore(SQLStore[PostGISSession]):
         with s.cur.connection.transaction():
             budget_ms = round(1000 * max(self.timeout_s, 30 + rows / 2000))
             s.cur.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(budget_ms)))
+            # Facility writes that start from now on fail at once (503) instead of queueing
+            # for the revision lock; those already running finish first.
+            s.cur.execute("SELECT pg_advisory_xact_lock(%s)", (_IMPORT_LOCK,))
             yield s
 
     # -- PostGIS-side nearest ----------------------------------------------------

@@ -17,6 +17,7 @@ fixed width ``YYYY-MM-DDTHH:MM:SS.ffffff+00:00``, so text order is time order;
 from __future__ import annotations
 
 import builtins
+import fcntl
 import json
 import logging
 import os
@@ -31,7 +32,16 @@ from typing import Any
 from locator.core.domain import Facility
 from locator.errors import StoreBusyError, StoreUnavailableError, ValidationError
 from locator.stores import migrations
-from locator.stores.sql import COLUMNS, STAGE_COLUMNS, WRITE_COLUMNS, Row, Session, SQLStore
+from locator.stores.sql import (
+    COLUMNS,
+    IMPORT_COMMITTING,
+    IMPORT_RETRY_AFTER_S,
+    STAGE_COLUMNS,
+    WRITE_COLUMNS,
+    Row,
+    Session,
+    SQLStore,
+)
 
 log = logging.getLogger(__name__)
 
@@ -255,7 +265,34 @@ class SQLiteStore(SQLStore[SQLiteSession]):
         return self._begin("BEGIN")  # a read transaction: one snapshot (WAL)
 
     def _transaction(self) -> AbstractContextManager[SQLiteSession]:
+        if self._import_committing():
+            raise StoreBusyError(IMPORT_COMMITTING, retry_after_s=IMPORT_RETRY_AFTER_S)
         return self._begin("BEGIN IMMEDIATE")  # the write lock at once: writers queue
+
+    @property
+    def _import_lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + "-import.lock")
+
+    def _import_committing(self) -> bool:
+        """True while an import's final transaction runs (it holds its lock file exclusively).
+
+        A write then fails at once instead of waiting up to ``timeout_s`` for the write
+        lock, so that it never holds a worker for seconds. Costs one ``open`` (and,
+        once a store has imported, one ``flock``) per write transaction.
+        """
+        try:
+            fd = os.open(self._import_lock_path, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+        return False
 
     # -- imports --------------------------------------------------------------------------
 
@@ -295,8 +332,16 @@ class SQLiteStore(SQLStore[SQLiteSession]):
         with self._begin("BEGIN", s):  # one transaction of the temp database only
             s.conn.executemany(insert, rows)
 
-    def _merging(self, s: SQLiteSession, rows: int) -> AbstractContextManager[SQLiteSession]:
-        return self._begin("BEGIN IMMEDIATE", s)
+    @contextmanager
+    def _merging(self, s: SQLiteSession, rows: int) -> Iterator[SQLiteSession]:
+        """The final transaction, with the import lock file held exclusively (:meth:`_import_committing`)."""
+        fd = os.open(self._import_lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # one import commits at a time
+            with self._begin("BEGIN IMMEDIATE", s) as m:
+                yield m
+        finally:
+            os.close(fd)  # releases the lock
 
     # -- migrations ---------------------------------------------------------------------
 
