@@ -144,7 +144,8 @@ MERGE_IMPORT = (
         {"updated_at": "?", "version": "coalesce(old_version, 0) + 1", "revision": "?"}.get(c, c)
         for c in WRITE_COLUMNS
     )
-    + f" FROM {_STAGE_TABLE} WHERE true ON CONFLICT (id) DO UPDATE SET "
+    # in id order: the primary key's pages are filled one after another, not at random
+    + f" FROM {_STAGE_TABLE} WHERE true ORDER BY id ON CONFLICT (id) DO UPDATE SET "
     + ", ".join(f"{c} = excluded.{c}" for c in WRITE_COLUMNS[1:])
 )
 #: The import's history entries, in staging order: parameters ``(revision, actor, reason, at)``.
