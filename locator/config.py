@@ -31,6 +31,8 @@ start-up with a message naming the variable (never a failure on the first reques
 ``LOCATOR_MAX_JSON_BYTES``      request-body caps (bytes): JSON API (default 64 KiB),
 ``LOCATOR_MAX_FORM_BYTES``      HTML forms (256 KiB), bulk uploads (16 MiB); a larger
 ``LOCATOR_MAX_UPLOAD_BYTES``    body gets 413 (see :mod:`locator.http.bodies`)
+``LOCATOR_IMPORT_MAX_ROWS``     the most rows one ``flask locator import`` takes
+                                (default 2,000,000; a larger file is refused)
 ``LOCATOR_UPLOAD_DIR``          where bulk uploads wait between dry run and apply
                                 (default ``instance/uploads``; shared storage when
                                 several app nodes serve ``/manage``)
@@ -170,6 +172,7 @@ def load_config(instance_path: Path, env: Mapping[str, str] | None = None) -> di
     cfg["LOCATOR_MAX_JSON_BYTES"] = int(_float(env, "LOCATOR_MAX_JSON_BYTES", 64 * 1024, 1024, 2**30))
     cfg["LOCATOR_MAX_FORM_BYTES"] = int(_float(env, "LOCATOR_MAX_FORM_BYTES", 256 * 1024, 1024, 2**30))
     cfg["LOCATOR_MAX_UPLOAD_BYTES"] = int(_float(env, "LOCATOR_MAX_UPLOAD_BYTES", 16 * 2**20, 1024, 2**31))
+    cfg["LOCATOR_IMPORT_MAX_ROWS"] = int(_float(env, "LOCATOR_IMPORT_MAX_ROWS", 2_000_000, 1, 1e9))
     cfg.update(_rate_config(env))
     cfg.update(_management_config(env))
     return cfg

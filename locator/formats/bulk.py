@@ -17,6 +17,7 @@ from __future__ import annotations
 import csv
 import dataclasses
 import io
+import itertools
 import json
 import math
 import re
@@ -31,7 +32,7 @@ from openpyxl import Workbook, load_workbook
 
 from locator.core.domain import Facility
 from locator.errors import Msg, ValidationError
-from locator.formats.readers import read_records
+from locator.formats.readers import iter_records
 from locator.formats.serialize import facility_feature
 
 #: Upload types by file suffix.
@@ -124,7 +125,8 @@ def read_upload(filename: str, data: bytes) -> list[tuple[int, dict[str, Any]]]:
             path = Path(tmp) / f"upload{suffix}"
             path.write_bytes(data)
             try:
-                records = read_records(path)
+                # Streamed, and never more than one row past the cap (the body's size caps the file).
+                records = list(itertools.islice(iter_records(path), MAX_ROWS + 1))
             except ValidationError as exc:
                 raise ValidationError(_renamed(exc.detail, path.name, filename), param="file") from None
     if len(records) > MAX_ROWS:

@@ -495,6 +495,8 @@ class IndexKeeper:
             log.warning("store revision %s is behind the index's %s; rebuilding", current, start.revision)
             self.start_up()
             return True
+        if inline_limit is not None and self.store.count_changes_since(start.revision) > inline_limit:
+            return False  # a large change set (an import): never read inside a request
         changes: ChangeSet = self.store.changes_since(start.revision)
         if changes.revision == start.revision:
             return True
