@@ -9,7 +9,7 @@
   More slow connections than threads would hold a worker again: past that, put a
   buffering proxy (nginx) in front (``docs/performance.md``, "HTTP", measures what the
   choice costs and shows the nginx settings). ``WORKER_CLASS=sync`` restores the old
-  workers (``bench/http.py`` compares them).
+  workers (``bench/http_api.py`` compares them).
 * Each worker's GIL switch interval is 1 ms (Python's default is 5 ms): a request
   thread that needs the GIL back from the index's background thread, or from another
   request, waits at most that long.

@@ -1,4 +1,4 @@
-"""The ceiling of bench/http.py: a bare Flask app answering a constant 2 KB JSON document.
+"""The ceiling of bench/http_api.py: a bare Flask app answering a constant 2 KB JSON document.
 
 ``gunicorn -c gunicorn.conf.py bench.ceiling_app:app``: the same server settings as the
 project, no work per request beyond Flask's own (routing, a request context, a

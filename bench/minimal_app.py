@@ -1,4 +1,4 @@
-"""The baseline of bench/startup.py and bench/http.py: a minimal nearest app, cKDTree + orjson.
+"""The baseline of bench/startup.py and bench/http_api.py: a minimal nearest app, cKDTree + orjson.
 
 ``gunicorn --preload -w 2 bench.minimal_app:app`` with ``LOCATOR_DATABASE_URL`` set: the
 master reads ``id, kind, lon, lat`` of the open facilities from the store (SQLite or
@@ -6,7 +6,7 @@ PostGIS), builds one cKDTree over unit vectors per kind and forks; the workers s
 arrays copy-on-write. ``GET /api/v1/nearest?lon=&lat=&kind=&limit=`` re-ranks k + 10
 candidates by geodesic distance (pyproj) and answers ids and metres as JSON (orjson). It
 is what "a preloaded minimal app (cKDTree over the same points)" costs in memory and
-start-up, and the "minimal" line of bench/http.py's throughput table.
+start-up, and the "minimal" line of bench/http_api.py's throughput table.
 """
 
 from __future__ import annotations

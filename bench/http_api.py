@@ -25,7 +25,7 @@ the counting is measured, not refusals; access logs are off for every server.
 
 Usage::
 
-    python bench/http.py [--sizes 25470,1000000] [--conns 2,8] [--rounds 3] [--duration 8]
+    python bench/http_api.py [--sizes 25470,1000000] [--conns 2,8] [--rounds 3] [--duration 8]
                          [--compare sync|none] [--page-requests 300]
 
 Run it on a quiet machine: it waits (at most 10 minutes per size) for a 1-minute load
@@ -34,31 +34,24 @@ average below 1.5 and prints the load seen during each size.
 
 from __future__ import annotations
 
+import argparse
+import http.client
+import json
+import os
+import random
+import re
+import statistics
+import subprocess
 import sys
+import tempfile
+import time
 from pathlib import Path
 
-# This file is named like the standard library's ``http`` package: take its directory off
-# the import path (``python bench/http.py`` puts it first) before anything imports http.
 _BENCH = Path(__file__).resolve().parent
-sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != _BENCH]
+sys.path.insert(0, str(_BENCH))
 
-import argparse  # noqa: E402
-import http.client  # noqa: E402
-import importlib.util  # noqa: E402
-import json  # noqa: E402
-import os  # noqa: E402
-import random  # noqa: E402
-import re  # noqa: E402
-import statistics  # noqa: E402
-import subprocess  # noqa: E402
-import tempfile  # noqa: E402
-import time  # noqa: E402
+import _common  # noqa: E402
 
-_spec = importlib.util.spec_from_file_location("_common", _BENCH / "_common.py")
-assert _spec is not None and _spec.loader is not None
-_common = importlib.util.module_from_spec(_spec)
-sys.modules["_common"] = _common
-_spec.loader.exec_module(_common)
 CACHE, ROOT, Server, app_env = _common.CACHE, _common.ROOT, _common.Server, _common.app_env
 free_port, percentile = _common.free_port, _common.percentile
 quiet, sqlite_store = _common.quiet, _common.sqlite_store
