@@ -13,6 +13,7 @@ from typing import Any
 
 from locator.core.domain import Facility, NearestHit
 from locator.core.geo import Datum, from_wgs84
+from locator.core.history import parse_reason
 from locator.core.hours import is_open
 from locator.core.records import facility_properties
 from locator.stores.contract import HistoryEntry
@@ -70,7 +71,13 @@ def nearest_collection(
 
 
 def history_entry(e: HistoryEntry) -> dict[str, Any]:
-    """One history record as JSON."""
+    """One history record as JSON.
+
+    ``reason`` is the person's own words; what the system itself records (verified, a
+    status change, a restore, a rider report, a bulk upload…) is ``reason_code`` with its
+    ``reason_params`` (:mod:`locator.core.history`), read the same way from older entries.
+    """
+    why = parse_reason(e.reason)
     return {
         "seq": e.seq,
         "facility_id": e.facility_id,
@@ -78,7 +85,9 @@ def history_entry(e: HistoryEntry) -> dict[str, Any]:
         "version": e.version,
         "action": e.action,
         "actor": e.actor,
-        "reason": e.reason,
+        "reason": why.note,
+        "reason_code": why.code or None,
+        "reason_params": why.params,
         "at": e.at.isoformat(),
         "changes": e.changes,
     }
