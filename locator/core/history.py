@@ -41,7 +41,7 @@ from datetime import date, datetime
 from typing import Any, Final
 
 from locator.core import domain
-from locator.core.domain import AMENITIES, HOST_TYPES, KINDS, STATUSES, Label
+from locator.core.domain import AMENITIES, FEEDBACK_REASONS, HOST_TYPES, KINDS, STATUSES, Label
 from locator.core.geo import geodesic_inverse
 from locator.core.hours_editor import describe_value
 from locator.errors import Msg, Term
@@ -207,10 +207,11 @@ def parse_reason(text: str | None) -> Reason:
             if k != "note" and v is not None
         }
         note = (m.group("note") if "note" in pattern.groupindex else None) or ""
-        if code == "status":  # a report resolved by a status change wrote its reason into the note
-            inner = parse_reason(note)
+        if code in {"status", "verified"}:  # a report resolved by a status change or a check
+            inner = parse_reason(note)  # wrote the report into the note
             if inner.code == "report":
-                return Reason("report", inner.note, {**inner.params, "action": params["status"]})
+                action = params["status"] if code == "status" else "verified"
+                return Reason("report", inner.note, {**inner.params, "action": action})
         return Reason(code, note, params)
     return Reason("", text)
 
@@ -234,6 +235,11 @@ def _registry(name: str) -> Mapping[str, Label] | None:
     if access is not None:
         registries["access"] = access
     return registries.get(name)
+
+
+def _label(registry: Mapping[str, Label], key: Any) -> Term | str:
+    """A key's label as a :class:`~locator.errors.Term`, or the key itself when unknown."""
+    return term(registry[key]) if key in registry else str(key or "")
 
 
 def compass_point(bearing_deg: float) -> Msg:
@@ -422,13 +428,6 @@ def change_sentences(
     return out
 
 
-_REPORT_REASONS: Final = {
-    "closed": Msg("closed"),
-    "gone": Msg("gone"),
-    "moved": Msg("moved"),
-    "missing_service": Msg("a service is missing"),
-    "other": Msg("other"),
-}
 _REPORT_ACTIONS: Final = {
     "none": Msg("no change needed"),
     "verified": Msg("checked: it is right"),
@@ -454,11 +453,17 @@ def _headline(action: str, reason: Reason, changes: Mapping[str, Any]) -> Msg:
             seq=p.get("seq", "?"),
             version=p.get("version", "?"),
         )
+    if reason.code == "report" and not p.get("action"):
+        return Msg(
+            "Rider report #%(id)s (%(reason)s) handled",
+            id=p.get("report", "?"),
+            reason=_label(FEEDBACK_REASONS, p.get("report_reason")),
+        )
     if reason.code == "report":
         return Msg(
             "Rider report #%(id)s (%(reason)s) handled: %(action)s",
             id=p.get("report", "?"),
-            reason=_REPORT_REASONS.get(str(p.get("report_reason")), str(p.get("report_reason", ""))),
+            reason=_label(FEEDBACK_REASONS, p.get("report_reason")),
             action=_REPORT_ACTIONS.get(str(p.get("action")), str(p.get("action", ""))),
         )
     if reason.code == "bulk":
