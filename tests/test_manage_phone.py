@@ -15,6 +15,7 @@ fail). Screenshots go to tests/artifacts/manage-phone-*.png (docs/managers.md li
   every link, button, input, select, summary and map control of every manager page on
   both phones (at least 44 CSS px tall; a checkbox or radio with its label) and checks that
   no page is wider than the 375 px screen.
+* :func:`test_desktop_keeps_the_table_and_a_phone_gets_cards` (1366 × 900 against Pixel 7).
 * :func:`test_a_poor_gps_fix_needs_confirmation_and_failed_tiles_are_announced`.
 """
 
@@ -387,6 +388,56 @@ def test_every_control_is_44px_and_no_page_scrolls_sideways(app: Flask, chromium
         assert errors_besides(watch, "status of 409") == []
     finally:
         ctx.close()
+        server.stop()
+
+
+#: The facility list's layout: how the table, its header and its rows are drawn.
+LIST_LAYOUT_JS = """() => {
+  const table = document.getElementById('facility-table');
+  const head = table.tHead.getBoundingClientRect();
+  const rows = [...table.tBodies[0].rows].slice(0, 20);
+  const ths = [...table.tHead.rows[0].cells].filter(c => c.textContent.trim());
+  return {
+    table: getComputedStyle(table).display,
+    row: getComputedStyle(rows[0]).display,
+    head_height: head.height,
+    tallest_row: Math.max(...rows.map(r => r.getBoundingClientRect().height)),
+    tallest_th: Math.max(...ths.map(c => c.getBoundingClientRect().height)),
+    shown_cells: [...rows[0].cells].filter(c => c.getBoundingClientRect().height > 0)
+                   .map(c => c.className),
+    primary: rows[0].querySelector('button.verify').getBoundingClientRect().height,
+    wide: document.documentElement.scrollWidth - window.innerWidth,
+  };
+}"""
+
+
+def test_desktop_keeps_the_table_and_a_phone_gets_cards(app: Flask, chromium) -> None:  # type: ignore[no-untyped-def]
+    """1366 × 900: the 7-column table, one line of headers, short rows; a phone: cards."""
+    server = LiveServer(app)
+    desktop = chromium.new_context(viewport={"width": 1366, "height": 900}, locale="zh-CN")
+    phone = phone_context(chromium, "pixel7")
+    try:
+        layouts = {}
+        for label, ctx in (("desktop", desktop), ("pixel7", phone)):
+            page = ctx.new_page()
+            log_in(page, server, "hd")
+            layouts[label] = page.evaluate(LIST_LAYOUT_JS)
+            if label == "desktop":
+                shot(page, "desktop-list")
+        table, cards = layouts["desktop"], layouts["pixel7"]
+        assert (table["table"], table["row"]) == ("table", "table-row"), table
+        assert table["head_height"] > 20 and table["tallest_th"] < 60, table  # not a letter per line
+        assert table["tallest_row"] < 120, table
+        assert len(table["shown_cells"]) == 7 and table["wide"] <= 0, table
+        assert (cards["table"], cards["row"]) == ("block", "block"), cards
+        assert cards["head_height"] <= 1, cards  # the header is there for screen readers only
+        shown = " ".join(cards["shown_cells"])
+        assert "name-cell" in shown and "status-cell" in shown and "actions" in shown, cards
+        assert "kind-cell" not in shown and "area-cell" not in shown, cards
+        assert cards["primary"] >= 44 and cards["wide"] <= 0, cards
+    finally:
+        desktop.close()
+        phone.close()
         server.stop()
 
 
