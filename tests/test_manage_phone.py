@@ -253,7 +253,7 @@ def test_done_when_a_district_manager_works_from_the_door(  # type: ignore[no-un
         assert f"图钉向东北移动了 {metres:.0f} 米" in history
         assert f"状态改为暂停开放（暖气维修），至 {until.strftime('%m-%d')}" in history
         assert "开放时间：周一至周五 08:00–18:00；周六 09:00–12:00；法定节假日休息" in history
-        assert "新建" in history and "原因： 新设站点" in history and "原因： 入口在东北侧" in history
+        assert "新建" in history and "原因：新设站点" in history and "原因：入口在东北侧" in history
         assert not re.search(r"temporarily_closed|opening_hours|status|verified|restore|lon|lat\b", history)
         assert page.evaluate(OVERFLOW_JS) <= 0
         shot(page, f"{name}-history")
