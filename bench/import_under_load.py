@@ -247,6 +247,10 @@ def under_load(
     server = gunicorn_project(env, port, workers=2, log=log)
     try:
         server.wait_answer("/api/v1/nearest?lon=116.4&lat=39.9", timeout_s=600)
+        # Both workers booted before counting (the second may log its boot after the first answers).
+        deadline = time.monotonic() + 120
+        while log.read_text(errors="replace").count("Booting worker") < 2 and time.monotonic() < deadline:
+            time.sleep(0.2)
         boots_before = log.read_text(errors="replace").count("Booting worker")
         rng = random.Random(7)
         near = Paced(args.nearest_rate, nearest_call(port, random.Random(3)))

@@ -49,6 +49,32 @@ def _rebuild_msg(template: str, values: dict[str, Any]) -> Msg:
     return Msg(template, **values)
 
 
+class Term(Msg):
+    """A word that carries its own Chinese and English (a domain label), for use inside a :class:`Msg`.
+
+    Domain labels (kinds, statuses, amenities…) are :class:`locator.core.domain.Label`
+    pairs, not catalogue entries. A ``Term`` *is* the English (like a ``Msg``), so a
+    message that holds one reads in English on the API and in logs; on pages the ``tr``
+    filter picks the language of the request (:func:`locator.http.i18n.translated`).
+
+    >>> t = Term("暂停开放", "Temporarily closed")
+    >>> str(Msg("status changed to %(s)s", s=t)), t.zh
+    ('status changed to Temporarily closed', '暂停开放')
+    """
+
+    zh: str
+    en: str
+
+    def __new__(cls, zh: str, en: str) -> Term:  # noqa: D102 (see the class)
+        self = str.__new__(cls, en)
+        self.template, self.values = en, {}
+        self.zh, self.en = zh, en
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Term, (self.zh, self.en))
+
+
 class LocatorError(Exception):
     """Base error: an HTTP status, a stable machine code and a public message.
 

@@ -22,6 +22,7 @@ import orjson
 
 from locator.core.domain import Facility, NearestHit
 from locator.core.geo import Datum, from_wgs84
+from locator.core.history import parse_reason
 from locator.core.hours import is_open
 from locator.core.index import FacilityIndex
 from locator.core.records import facility_properties
@@ -185,7 +186,13 @@ def open_at_minute(hours: str, at: datetime) -> bool | None:
 
 
 def history_entry(e: HistoryEntry) -> dict[str, Any]:
-    """One history record as JSON."""
+    """One history record as JSON.
+
+    ``reason`` is the person's own words; what the system itself records (verified, a
+    status change, a restore, a rider report, a bulk upload…) is ``reason_code`` with its
+    ``reason_params`` (:mod:`locator.core.history`), read the same way from older entries.
+    """
+    why = parse_reason(e.reason)
     return {
         "seq": e.seq,
         "facility_id": e.facility_id,
@@ -193,7 +200,9 @@ def history_entry(e: HistoryEntry) -> dict[str, Any]:
         "version": e.version,
         "action": e.action,
         "actor": e.actor,
-        "reason": e.reason,
+        "reason": why.note,
+        "reason_code": why.code or None,
+        "reason_params": why.params,
         "at": e.at.isoformat(),
         "changes": e.changes,
     }

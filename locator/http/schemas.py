@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from locator.core.history import REASON_CODES
 from locator.http.models import choice_ref
 
 #: ``[longitude, latitude]`` in degrees.
@@ -377,7 +378,15 @@ class HistoryEntry(Schema):
     version: int = Field(ge=0, description="After the change (0 for a delete).")
     action: Annotated[str, WithJsonSchema({"enum": ["create", "update", "delete", "import"]})]
     actor: str = Field(description="Account name, `import` or `rider-feedback`.")
-    reason: str
+    reason: str = Field(description="The person's own words (may be empty).")
+    reason_code: Annotated[str, WithJsonSchema({"enum": sorted(REASON_CODES)})] | None = Field(
+        description="What the system records beside the words: `verified`, `status`, `restore`, "
+        "`report`, `bulk`, `rider_confirmations`; null for a plain create, edit or delete."
+    )
+    reason_params: dict[str, Any] = Field(
+        description="The code's parameters: `status`; `seq`, `version`; `report`, `report_reason`, "
+        "`action`; `file`; `count`, `since`."
+    )
     at: DateTime
     changes: dict[str, Annotated[list[Any], Field(min_length=2, max_length=2)]] = Field(
         description="`{field: [old, new]}` (null for absent)."
