@@ -381,7 +381,7 @@ def viewport(
     level_bits = zoom + CELL_SHIFT
     kinds_table = list(pyramid.kinds)
     ov = index.overlay_columns()
-    for name in ov.kind:
+    for name in ov.kinds:
         if name not in kinds_table:
             kinds_table.append(name)
     codes = [c for c, name in enumerate(kinds_table) if wanted is None or name in wanted]
@@ -397,7 +397,8 @@ def viewport(
     d_count: list[NDArray[np.int64]] = []
     d_lon: list[NDArray[np.float64]] = []
     d_lat: list[NDArray[np.float64]] = []
-    joined: dict[int, list[int]] = {}
+    joined_keys = np.empty(0, dtype=np.int64)
+    joined_handles = np.empty(0, dtype=np.int64)
     masked = index.masked_rows
     if len(masked):
         cols = index.base_columns()
@@ -412,8 +413,8 @@ def viewport(
             d_lon.append(-mlon)
             d_lat.append(-mlat)
     if len(ov.handles):
-        code_of = {name: c for c, name in enumerate(kinds_table)}
-        okind = np.asarray([code_of[name] for name in ov.kind], dtype=np.int64)
+        code_of = np.asarray([kinds_table.index(name) for name in ov.kinds], dtype=np.int64)
+        okind = code_of[ov.kind]
         ok = ((ov.status & visible) != 0) & np.isin(okind, np.asarray(codes, dtype=np.int64))
         if ok.any():
             pick = np.flatnonzero(ok)
@@ -422,12 +423,11 @@ def viewport(
             d_count.append(np.ones(len(ok_keys), dtype=np.int64))
             d_lon.append(olon)
             d_lat.append(olat)
-            for key, h in zip(ok_keys.tolist(), ov.handles[pick[inside]].tolist(), strict=True):
-                joined.setdefault(key, []).append(h)
-    changed: set[int] = set()
+            order = np.argsort(ok_keys, kind="stable")
+            joined_keys, joined_handles = ok_keys[order], ov.handles[pick[inside]][order]
+    changed = np.zeros(len(keys), dtype=bool)
     if d_keys:
         dk = np.concatenate(d_keys)
-        changed = set(dk.tolist())
         all_keys = np.concatenate([keys, dk])
         uniq, inv = np.unique(all_keys, return_inverse=True)
         inv = inv.reshape(-1)
@@ -440,25 +440,39 @@ def viewport(
         base_first = np.full(n, -1, dtype=np.int64)
         base_first[inv[: len(keys)]] = first
         keys, first = uniq, base_first
+        changed = np.isin(keys, dk)
 
-    clusters: list[Cluster] = []
-    members: list[Member] = []
+    # A cell of one is that facility: its base row if the overlay left the cell alone, else
+    # the overlay facility that joined it, else the one base row it did not mask.
     mask_bits = (1 << level_bits) - 1
-    for key, cnt, sx, sy, row in zip(
-        keys.tolist(), count.tolist(), slon.tolist(), slat.tolist(), first.tolist(), strict=True
-    ):
-        if cnt <= 0:
-            continue
-        kind = kinds_table[key >> (2 * level_bits)]
-        if cnt > 1:
-            clusters.append(Cluster(sx / cnt, sy / cnt, cnt, kind))
-            continue
-        if key not in changed:
-            h = row
-        else:
-            h = _lone_member(index, key, level_bits, mask_bits, kind, zoom, joined.get(key, []))
+    lone = np.flatnonzero(count == 1)
+    handles = first[lone]
+    redo = np.flatnonzero(changed[lone])
+    if len(redo):
+        want_keys = keys[lone[redo]]
+        pos = np.searchsorted(joined_keys, want_keys)
+        pos_ok = np.minimum(pos, max(len(joined_keys) - 1, 0))
+        hit = (pos < len(joined_keys)) & (joined_keys[pos_ok] == want_keys) if len(joined_keys) else pos < 0
+        handles[redo[hit]] = joined_handles[pos_ok[hit]]
+        for i in redo[~hit].tolist():
+            handles[i] = _lone_base_row(index, int(keys[lone[i]]), level_bits, mask_bits, zoom)
+    names = np.asarray(kinds_table, dtype=object)
+    many = np.flatnonzero(count > 1)
+    cnt = count[many]
+    clusters = [
+        Cluster(x, y, c, k)
+        for x, y, c, k in zip(
+            (slon[many] / cnt).tolist(),
+            (slat[many] / cnt).tolist(),
+            cnt.tolist(),
+            names[keys[many] >> (2 * level_bits)].tolist(),
+            strict=True,
+        )
+    ]
+    members = []
+    for h, k in zip(handles.tolist(), names[keys[lone] >> (2 * level_bits)].tolist(), strict=True):
         plon, plat = index.lonlat(h)
-        members.append(Member(h, plon, plat, kind))
+        members.append(Member(h, plon, plat, k))
     return Viewport(zoom, cells, covered, clusters, members, index.revision)
 
 
@@ -477,19 +491,19 @@ def _in_cells(
     return keys, lon[inside], lat[inside], inside
 
 
-def _lone_member(
-    index: FacilityIndex, key: int, level_bits: int, mask_bits: int, kind: str, zoom: int, joined: list[int]
-) -> int:
-    """The one facility left in a cell the overlay changed (found by a bbox query of the cell)."""
+def _lone_base_row(index: FacilityIndex, key: int, level_bits: int, mask_bits: int, zoom: int) -> int:
+    """The one base row the overlay left in a cell it changed (a binary search of its latitude band)."""
     ix, iy = key & mask_bits, (key >> level_bits) & mask_bits
+    code = key >> (2 * level_bits)
     w, s, e, n = cell_bounds(ix, iy, ix, iy, zoom)
-    for h in [*joined, *index.bbox_handles(w, s, e, n, kinds=[kind], statuses=VISIBLE_STATUSES)]:
-        lon, lat = index.lonlat(h)
-        cx, cy = cell_of(lon, lat, zoom)
-        if int(cx) == ix and int(cy) == iy and index.status_of(h) in VISIBLE_STATUSES:
-            if index.facility(h).kind == kind:
-                return h
-    raise AssertionError("a cell counted one facility but holds none")  # pragma: no cover
+    cols = index.base_columns()
+    rows = index.base_rows_in_box(w, s, e, n)
+    rows = rows[(cols.kind[rows] == code) & ((cols.status[rows] & status_mask(VISIBLE_STATUSES)) != 0)]
+    cx, cy = cell_of(cols.lon[rows], cols.lat[rows], zoom)
+    rows = rows[(cx == ix) & (cy == iy)]
+    if len(rows) != 1:
+        raise AssertionError("a cell counted one facility but holds another number")  # pragma: no cover
+    return int(rows[0])
 
 
 def _members_in(

@@ -1014,7 +1014,9 @@ class OverlayColumns(NamedTuple):
         Their handles in the index they came from.
     lon, lat : ndarray of float64, shape (m,)
         WGS-84 degrees.
-    kind : list of str, length m
+    kind : ndarray of int64, shape (m,)
+        Codes into ``kinds`` (the overlay's own table, not the base's).
+    kinds : list of str
     status : ndarray of int64, shape (m,)
         Status bits (see :func:`status_mask`).
     """
@@ -1022,7 +1024,8 @@ class OverlayColumns(NamedTuple):
     handles: NDArray[np.int64]
     lon: NDArray[np.float64]
     lat: NDArray[np.float64]
-    kind: list[str]
+    kind: NDArray[np.int64]
+    kinds: list[str]
     status: NDArray[np.int64]
 
 
@@ -1148,9 +1151,23 @@ class FacilityIndex:
             np.arange(self._base.n, self._base.n + count, dtype=np.int64),
             ov.lon,
             ov.lat,
-            [ov.kinds[c] for c in ov.kind.tolist()],
+            ov.kind,
+            list(ov.kinds),
             ov.status,
         )
+
+    def base_rows_in_box(
+        self, min_lon: float, min_lat: float, max_lon: float, max_lat: float
+    ) -> NDArray[np.int64]:
+        """Base rows (handles) inside a WGS-84 rectangle, edges inclusive, without the masked ones.
+
+        Array operations only (a binary search on latitude, a longitude mask); the
+        overlay's own facilities are not included (see :meth:`overlay_columns`).
+        """
+        rows = self._base.rows_in_box(min_lon, min_lat, max_lon, max_lat)
+        if self._masked is not None and len(rows):
+            rows = rows[~self._masked[rows]]
+        return rows
 
     def base_derived(self, name: str, build: Callable[[BaseColumns], _T]) -> _T:
         """``build(self.base_columns())``, computed once per base and kept with it.
