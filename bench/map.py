@@ -30,6 +30,7 @@ from __future__ import annotations
 import argparse
 import gzip
 import http.client
+import json
 import math
 import random
 import statistics
@@ -56,8 +57,8 @@ CENTRES = ((116.3975, 39.9087), (116.3376, 39.9925))
 ZOOMS = (3, 5, 7, 9, 11, 12, 13, 14, 15, 16, 17, 18)
 
 
-def fetch(port: int, path: str) -> tuple[int, int, int, float]:
-    """``(status, gzip bytes, identity bytes, client ms)`` of one GET with ``Accept-Encoding: gzip``."""
+def fetch(port: int, path: str) -> tuple[int, int, int, float, bytes]:
+    """``(status, gzip bytes, bytes, client ms, body)`` of one GET with ``Accept-Encoding: gzip``."""
     conn = http.client.HTTPConnection("127.0.0.1", port, timeout=120)
     try:
         t0 = time.perf_counter()
@@ -66,7 +67,7 @@ def fetch(port: int, path: str) -> tuple[int, int, int, float]:
         body = r.read()
         ms = (time.perf_counter() - t0) * 1000
         plain = gzip.decompress(body) if r.getheader("Content-Encoding") == "gzip" else body
-        return r.status, len(body), len(plain), ms
+        return r.status, len(body), len(plain), ms, plain
     finally:
         conn.close()
 
@@ -113,7 +114,9 @@ def record_first_load(port: int) -> list[str]:
 
     seen: list[str] = []
     with sync_playwright() as pw:
-        browser = pw.chromium.launch(executable_path="/usr/bin/chromium", args=["--no-sandbox"], headless=True)
+        browser = pw.chromium.launch(
+            executable_path="/usr/bin/chromium", args=["--no-sandbox"], headless=True
+        )
         ctx = browser.new_context(
             viewport={"width": PHONE[0], "height": PHONE[1]}, is_mobile=True, has_touch=True, locale="zh-CN"
         )
@@ -166,7 +169,7 @@ def measure_served(n: int, rounds: int, code: Path = ROOT, label: str = "project
         first = record_first_load(port) if label == "project" else ["/map"]
         static = [p for p in first if p.startswith("/static/")]
         pages = [p for p in first if not p.startswith("/static/")]
-        print(f"\nfirst load, phone (412 x 915): {len(pages)} requests to the app, {len(static)} static files")
+        print(f"\nfirst load, phone (412 x 915): {len(pages)} requests to the app, {len(static)} static")
         print("| request | gzip bytes | bytes | server ms median / max | client ms median |")
         print("|---|---|---|---|---|")
         total_gz = 0
@@ -175,7 +178,7 @@ def measure_served(n: int, rounds: int, code: Path = ROOT, label: str = "project
             start = log_lines(log)
             sizes, clients = [], []
             for _ in range(rounds if n < 500_000 or label == "project" else 2):
-                status, gz, plain, ms = fetch(port, p)
+                status, gz, plain, ms, _ = fetch(port, p)
                 assert status == 200, (p, status)
                 sizes.append((gz, plain))
                 clients.append(ms)
@@ -183,7 +186,8 @@ def measure_served(n: int, rounds: int, code: Path = ROOT, label: str = "project
             total_gz += sizes[0][0]
             total_ms += statistics.median(times) if times else 0.0
             short = p if len(p) < 70 else p[:67] + "…"
-            print(f"| `{short}` | {sizes[0][0]:,} | {sizes[0][1]:,} | {stats(times)} | {statistics.median(clients):.1f} |")
+            client = statistics.median(clients)
+            print(f"| `{short}` | {sizes[0][0]:,} | {sizes[0][1]:,} | {stats(times)} | {client:.1f} |")
         print(f"| **total (HTML + its data)** | **{total_gz:,}** | | **{total_ms:.1f}** (sum of medians) | |")
         if static:
             sgz = sum(fetch(port, p)[1] for p in static)
@@ -201,17 +205,11 @@ def measure_served(n: int, rounds: int, code: Path = ROOT, label: str = "project
                 for i in range(rounds):
                     lon, lat = CENTRES[i % 2]
                     path = f"/api/v1/map/clusters?bbox={tile_bbox(lon, lat, zoom, size)}&zoom={zoom}"
-                    status, gz, plain, _ = fetch(port, path)
+                    status, gz, _, _, plain = fetch(port, path)
                     assert status == 200, (path, status)
                     gz_max = max(gz_max, gz)
-                    if i < 2:
-                        import json
-
-                        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=60)
-                        conn.request("GET", path)
-                        body = json.loads(conn.getresponse().read())
-                        conn.close()
-                        counts = (max(counts[0], len(body["clusters"])), max(counts[1], len(body["facilities"])))
+                    body = json.loads(plain)
+                    counts = (max(counts[0], len(body["clusters"])), max(counts[1], len(body["facilities"])))
                 times = sorted(t for ts in server_ms(log, start).values() for t in ts)
                 p99 = times[min(len(times) - 1, math.ceil(0.99 * len(times)) - 1)] if times else math.nan
                 print(
@@ -281,7 +279,8 @@ def main() -> None:
         measure_served(n, args.rounds)
         measure_in_process(n)
         if args.before:
-            measure_served(n, min(args.rounds, 5), code=old_checkout(args.before), label=f"before ({args.before})")
+            old = old_checkout(args.before)
+            measure_served(n, min(args.rounds, 5), code=old, label=f"before ({args.before})")
 
 
 if __name__ == "__main__":

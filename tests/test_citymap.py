@@ -530,3 +530,16 @@ def test_the_map_page_is_a_small_shell(demo_app_factory: Callable[..., Flask]) -
     for kind, count in shown.items():
         assert f"({count:,})" in html, kind
     assert f"({sum(shown.values())})" in html
+
+
+def test_vectorised_datum_shift_equals_the_scalar_one() -> None:
+    from locator.core.geo import from_wgs84_arrays
+
+    rnd = random.Random(11)
+    pts = [(rnd.uniform(60, 150), rnd.uniform(-5, 60)) for _ in range(3000)]  # inside and outside China
+    lon, lat = np.array([p[0] for p in pts]), np.array([p[1] for p in pts])
+    for datum in Datum:
+        vx, vy = from_wgs84_arrays(lon, lat, datum)
+        for i, (x, y) in enumerate(pts):
+            sx, sy = from_wgs84(x, y, datum)
+            assert abs(vx[i] - sx) < 1e-11 and abs(vy[i] - sy) < 1e-11, (datum, x, y)

@@ -285,7 +285,7 @@ class Member:
 
 @dataclass(frozen=True, slots=True)
 class Viewport:
-    """What the map shows of a bbox at one zoom.
+    """What the map shows of a bbox at one zoom, as arrays.
 
     Attributes
     ----------
@@ -295,19 +295,63 @@ class Viewport:
     covered : (float, float, float, float)
         ``(west, south, east, north)``, WGS-84 degrees: the requested bbox grown to whole
         cells. Every visible facility in it is in exactly one cluster or member.
-    clusters : list of Cluster
-    members : list of Member
-        In kind order, then by cell (row, column).
     revision : int
         The index revision answered.
+    kinds : tuple of str
+        Kind names: the ``*_kind`` arrays hold positions in it.
+    cluster_lon, cluster_lat : ndarray of float64, shape (c,)
+        Mean WGS-84 position of each cluster's facilities (float32 precision, ~1 m).
+    cluster_count : ndarray of int64, shape (c,)
+        At least 2.
+    cluster_kind : ndarray of int64, shape (c,)
+    member_handle : ndarray of int64, shape (m,)
+        Handles in the index answered (see :class:`~locator.core.index.FacilityIndex`).
+    member_lon, member_lat : ndarray of float64, shape (m,)
+        Exact WGS-84 positions.
+    member_kind : ndarray of int64, shape (m,)
     """
 
     zoom: int
     cells: tuple[int, int, int, int]
     covered: tuple[float, float, float, float]
-    clusters: list[Cluster]
-    members: list[Member]
     revision: int
+    kinds: tuple[str, ...]
+    cluster_lon: NDArray[np.float64]
+    cluster_lat: NDArray[np.float64]
+    cluster_count: NDArray[np.int64]
+    cluster_kind: NDArray[np.int64]
+    member_handle: NDArray[np.int64]
+    member_lon: NDArray[np.float64]
+    member_lat: NDArray[np.float64]
+    member_kind: NDArray[np.int64]
+
+    @property
+    def clusters(self) -> list[Cluster]:
+        """The clusters as objects."""
+        return [
+            Cluster(x, y, c, self.kinds[k])
+            for x, y, c, k in zip(
+                self.cluster_lon.tolist(),
+                self.cluster_lat.tolist(),
+                self.cluster_count.tolist(),
+                self.cluster_kind.tolist(),
+                strict=True,
+            )
+        ]
+
+    @property
+    def members(self) -> list[Member]:
+        """The single facilities as objects."""
+        return [
+            Member(h, x, y, self.kinds[k])
+            for h, x, y, k in zip(
+                self.member_handle.tolist(),
+                self.member_lon.tolist(),
+                self.member_lat.tolist(),
+                self.member_kind.tolist(),
+                strict=True,
+            )
+        ]
 
 
 class TooManyCellsError(ValueError):
@@ -375,8 +419,7 @@ def viewport(
     covered = cell_bounds(ix0, iy0, ix1, iy1, zoom)
     wanted = None if kinds is None else frozenset(kinds)
     if zoom > MAX_CLUSTER_ZOOM:
-        found = _members_in(index, cells, zoom, wanted)
-        return Viewport(zoom, cells, covered, [], found, index.revision)
+        return _members_in(index, cells, covered, zoom, wanted)
     pyramid = pyramid_of(index)
     level_bits = zoom + CELL_SHIFT
     kinds_table = list(pyramid.kinds)
@@ -456,24 +499,43 @@ def viewport(
         handles[redo[hit]] = joined_handles[pos_ok[hit]]
         for i in redo[~hit].tolist():
             handles[i] = _lone_base_row(index, int(keys[lone[i]]), level_bits, mask_bits, zoom)
-    names = np.asarray(kinds_table, dtype=object)
     many = np.flatnonzero(count > 1)
     cnt = count[many]
-    clusters = [
-        Cluster(x, y, c, k)
-        for x, y, c, k in zip(
-            (slon[many] / cnt).tolist(),
-            (slat[many] / cnt).tolist(),
-            cnt.tolist(),
-            names[keys[many] >> (2 * level_bits)].tolist(),
-            strict=True,
-        )
-    ]
-    members = []
-    for h, k in zip(handles.tolist(), names[keys[lone] >> (2 * level_bits)].tolist(), strict=True):
-        plon, plat = index.lonlat(h)
-        members.append(Member(h, plon, plat, k))
-    return Viewport(zoom, cells, covered, clusters, members, index.revision)
+    m_lon, m_lat = _positions(index, handles)
+    return Viewport(
+        zoom=zoom,
+        cells=cells,
+        covered=covered,
+        revision=index.revision,
+        kinds=tuple(kinds_table),
+        cluster_lon=slon[many] / cnt,
+        cluster_lat=slat[many] / cnt,
+        cluster_count=cnt,
+        cluster_kind=keys[many] >> (2 * level_bits),
+        member_handle=handles,
+        member_lon=m_lon,
+        member_lat=m_lat,
+        member_kind=keys[lone] >> (2 * level_bits),
+    )
+
+
+def _positions(
+    index: FacilityIndex, handles: NDArray[np.int64]
+) -> tuple[NDArray[np.float64], NDArray[np.float64]]:
+    """WGS-84 ``(lon, lat)`` of handles (base rows and overlay facilities), vectorised."""
+    cols = index.base_columns()
+    n = len(cols.lon)
+    lon = np.empty(len(handles))
+    lat = np.empty(len(handles))
+    in_base = handles < n
+    lon[in_base] = cols.lon[handles[in_base]]
+    lat[in_base] = cols.lat[handles[in_base]]
+    if not in_base.all():
+        ov = index.overlay_columns()
+        at = handles[~in_base] - n
+        lon[~in_base] = ov.lon[at]
+        lat[~in_base] = ov.lat[at]
+    return lon, lat
 
 
 def _in_cells(
@@ -507,29 +569,62 @@ def _lone_base_row(index: FacilityIndex, key: int, level_bits: int, mask_bits: i
 
 
 def _members_in(
-    index: FacilityIndex, cells: tuple[int, int, int, int], zoom: int, kinds: frozenset[str] | None
-) -> list[Member]:
-    """Every visible facility in the cells, one member each (kind order, then id)."""
-    w, s, e, n = cell_bounds(*cells, zoom)
-    handles = index.bbox_handles(w, s, e, n, kinds=kinds, statuses=VISIBLE_STATUSES)
-    if not handles:
-        return []
-    hs = np.asarray(handles, dtype=np.int64)
-    lonlat = np.asarray([index.lonlat(h) for h in handles], dtype=np.float64)
-    ix, iy = cell_of(lonlat[:, 0], lonlat[:, 1], zoom)
+    index: FacilityIndex,
+    cells: tuple[int, int, int, int],
+    covered: tuple[float, float, float, float],
+    zoom: int,
+    kinds: frozenset[str] | None,
+) -> Viewport:
+    """Every visible facility in the cells, one member each (kind order, then handle)."""
+    w, s, e, n = covered
+    visible = status_mask(VISIBLE_STATUSES)
+    cols = index.base_columns()
+    ov = index.overlay_columns()
+    kinds_table = list(cols.kinds) + [k for k in ov.kinds if k not in cols.kinds]
+    codes = np.asarray(
+        [c for c, name in enumerate(kinds_table) if kinds is None or name in kinds], dtype=np.int64
+    )
+    rows = index.base_rows_in_box(w, s, e, n)
+    base_kind = cols.kind[rows].astype(np.int64)
+    keep = ((cols.status[rows] & visible) != 0) & np.isin(base_kind, codes)
+    rows, base_kind = rows[keep], base_kind[keep]
+    handles = [rows]
+    kind = [base_kind]
+    lon = [cols.lon[rows]]
+    lat = [cols.lat[rows]]
+    if len(ov.handles):
+        okind = np.asarray([kinds_table.index(k) for k in ov.kinds], dtype=np.int64)[ov.kind]
+        sel = (
+            ((ov.status & visible) != 0)
+            & np.isin(okind, codes)
+            & (ov.lon >= w)
+            & (ov.lon <= e)
+            & (ov.lat >= s)
+            & (ov.lat <= n)
+        )
+        handles.append(ov.handles[sel])
+        kind.append(okind[sel])
+        lon.append(ov.lon[sel])
+        lat.append(ov.lat[sel])
+    h, k = np.concatenate(handles), np.concatenate(kind)
+    x, y = np.concatenate(lon), np.concatenate(lat)
+    ix, iy = cell_of(x, y, zoom)
     ix0, iy0, ix1, iy1 = cells
     inside = (ix >= ix0) & (ix <= ix1) & (iy >= iy0) & (iy <= iy1)
-    out = [
-        Member(h, lon, lat, _kind_of(index, h))
-        for h, (lon, lat) in zip(hs[inside].tolist(), lonlat[inside].tolist(), strict=True)
-    ]
-    order = {name: i for i, name in enumerate(sorted({m.kind for m in out}))}
-    out.sort(key=lambda m: order[m.kind])
-    return out
-
-
-def _kind_of(index: FacilityIndex, handle: int) -> str:
-    cols = index.base_columns()
-    if handle < len(cols.kind):
-        return cols.kinds[int(cols.kind[handle])]
-    return index.facility(handle).kind
+    order = np.lexsort((h[inside], k[inside]))
+    empty_f = np.empty(0)
+    return Viewport(
+        zoom=zoom,
+        cells=cells,
+        covered=covered,
+        revision=index.revision,
+        kinds=tuple(kinds_table),
+        cluster_lon=empty_f,
+        cluster_lat=empty_f,
+        cluster_count=np.empty(0, dtype=np.int64),
+        cluster_kind=np.empty(0, dtype=np.int64),
+        member_handle=h[inside][order],
+        member_lon=x[inside][order],
+        member_lat=y[inside][order],
+        member_kind=k[inside][order],
+    )

@@ -1182,23 +1182,82 @@ def city_map(
         Header (Leaflet and the map stylesheet only), the map element, and one script
         that creates the map, an empty layer per kind and one for the districts in a
         layer control, and sets ``window.locatorCityMap`` for ``static/js/city-map.js``.
-        The page's size does not depend on the number of facilities.
+        The page's size does not depend on the number of facilities. Folium renders
+        one shell per tile provider, locale, view and settings (kept, 64 at most); the
+        counts are put into a kept shell per call.
 
     Raises
     ------
     ValueError
         On a malformed ``districts`` or an invalid ``view``.
     """
+    key = (
+        id(districts),
+        tiles,
+        locale,
+        demo,
+        None if view is None else tuple(float(v) for v in view),
+        tuple(sorted(urls.items())),
+        max_cluster_zoom,
+        tuple(k for k in counts if k not in KINDS),
+        asset_url("vendor/leaflet/leaflet.js"),
+    )
+    with _shell_lock:
+        hit = _shell_cache.get(key)
+    if hit is None or hit[0] is not districts:
+        parts = _city_shell(
+            districts,
+            tiles,
+            asset_url=asset_url,
+            urls=urls,
+            kinds=[k for k in KINDS] + sorted(k for k in counts if k not in KINDS),
+            locale=locale,
+            demo=demo,
+            view=view,
+            max_cluster_zoom=max_cluster_zoom,
+        )
+        with _shell_lock:
+            while len(_shell_cache) >= _SHELL_CACHE_SIZE:
+                _shell_cache.pop(next(iter(_shell_cache)))
+            _shell_cache[key] = (districts, parts)
+    else:
+        parts = hit[1]
+    script = str(parts.script)
+    for kind in [*KINDS, *counts]:
+        script = script.replace(_count_token(kind), f"{int(counts.get(kind, 0)):,}")
+    return MapParts(header=parts.header, html=parts.html, script=_trusted(script))
+
+
+_SHELL_CACHE_SIZE: Final = 64
+_shell_cache: dict[tuple[Any, ...], tuple[object, MapParts]] = {}
+_shell_lock = threading.Lock()
+
+
+def _count_token(kind: str) -> str:
+    """Stands for a kind's count in a kept shell (letters, digits and ``_`` only)."""
+    return "LOCATORCOUNT_" + re.sub(r"[^A-Za-z0-9_]", "_", kind) + "_END"
+
+
+def _city_shell(
+    districts: dict[str, Any] | None,
+    tiles: TileProvider,
+    *,
+    asset_url: Callable[[str], str],
+    urls: dict[str, str],
+    kinds: list[str],
+    locale: str,
+    demo: bool,
+    view: Sequence[float] | None,
+    max_cluster_zoom: int,
+) -> MapParts:
+    """:func:`city_map` rendered by Folium, with :func:`_count_token` for the counts."""
     m = _new_map(tiles, asset_url, locale, demo=demo)
     m.options["min_zoom"] = MAP_MIN_ZOOM
-    order = [k for k in KINDS if k in counts] + sorted(k for k in counts if k not in KINDS)
-    for k in KINDS:
-        if k not in order:
-            order.append(k)
+    order = kinds
     layers = []
     for kind in order:
         group = folium.FeatureGroup(
-            name=f"{_swatch(kind)}{_kind_label(kind, locale)} ({counts.get(kind, 0):,})",
+            name=f"{_swatch(kind)}{_kind_label(kind, locale)} ({_count_token(kind)})",
             overlay=True,
             control=True,
             show=True,

@@ -17,9 +17,11 @@ from __future__ import annotations
 from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass
 
+import numpy as np
+
 from locator.core import clusters
-from locator.core.domain import KINDS, Facility
-from locator.core.geo import Datum, from_wgs84, to_wgs84
+from locator.core.domain import Facility
+from locator.core.geo import Datum, from_wgs84_arrays, to_wgs84
 from locator.core.index import FacilityIndex
 from locator.errors import Msg, NotFoundError, ValidationError
 from locator.services.facilities import LocatorService
@@ -146,37 +148,32 @@ class CityMapService:
                 ),
                 param="bbox",
             ) from None
-        names = [k for k in KINDS]
-        for c in view.clusters:
-            if c.kind not in names:
-                names.append(c.kind)
-        for m in view.members:
-            if m.kind not in names:
-                names.append(m.kind)
-        code = {name: i for i, name in enumerate(names)}
-        out_clusters = []
-        for c in view.clusters:
-            lon, lat = from_wgs84(c.lon, c.lat, datum)
-            out_clusters.append(
-                (round(lon, CLUSTER_DECIMALS), round(lat, CLUSTER_DECIMALS), c.count, code[c.kind])
+        clon, clat = from_wgs84_arrays(view.cluster_lon, view.cluster_lat, datum)
+        out_clusters = list(
+            zip(
+                np.round(clon, CLUSTER_DECIMALS).tolist(),
+                np.round(clat, CLUSTER_DECIMALS).tolist(),
+                view.cluster_count.tolist(),
+                view.cluster_kind.tolist(),
+                strict=True,
             )
-        out_points = []
-        for m in view.members:
-            lon, lat = from_wgs84(m.lon, m.lat, datum)
-            out_points.append(
-                (
-                    round(lon, POINT_DECIMALS),
-                    round(lat, POINT_DECIMALS),
-                    index.facility_id(m.handle),
-                    code[m.kind],
-                )
+        )
+        mlon, mlat = from_wgs84_arrays(view.member_lon, view.member_lat, datum)
+        out_points = list(
+            zip(
+                [round(v, POINT_DECIMALS) for v in mlon.tolist()],  # as the GeoJSON answers round
+                [round(v, POINT_DECIMALS) for v in mlat.tolist()],
+                [index.facility_id(h) for h in view.member_handle.tolist()],
+                view.member_kind.tolist(),
+                strict=True,
             )
+        )
         return MapView(
             revision=view.revision,
             zoom=zoom,
             datum=datum,
             covered=view.covered,
-            kinds=tuple(names),
+            kinds=view.kinds,
             clusters=out_clusters,
             facilities=out_points,
         )
@@ -187,12 +184,11 @@ class CityMapService:
         From the pyramid's coarsest level and the overlay: no scan of the facilities.
         """
         view = clusters.viewport(self.locator.index, (-180.0, -90.0, 180.0, 90.0), clusters.MIN_ZOOM)
-        out: dict[str, int] = {}
-        for c in view.clusters:
-            out[c.kind] = out.get(c.kind, 0) + c.count
-        for m in view.members:
-            out[m.kind] = out.get(m.kind, 0) + 1
-        return out
+        n = len(view.kinds)
+        per_kind = np.bincount(view.cluster_kind, weights=view.cluster_count, minlength=n) + np.bincount(
+            view.member_kind, minlength=n
+        )
+        return {name: int(c) for name, c in zip(view.kinds, per_kind.tolist(), strict=True) if c}
 
     def facility(self, facility_id: str) -> Facility:
         """The facility a marker stands for, if the map shows it.
