@@ -115,7 +115,7 @@ def test_covering_cells_refuses_a_bbox_that_is_too_large() -> None:
 
 
 #: (bbox, zoom) pairs within MAX_CELLS: the whole region at low zooms, parts of it higher up.
-VIEWS = [(box, zoom) for box in BOXES for zoom in (3, 7, 10, 12, 14, 16) if box != BOXES[2] or zoom <= 10]
+VIEWS = [(box, zoom) for box in BOXES for zoom in (3, 7, 10, 12, 14, 16, 17) if box != BOXES[2] or zoom <= 10]
 VIEWS = [(box, zoom) for box, zoom in VIEWS if box != BOXES[1] or zoom <= 12]
 VIEWS = [(box, zoom) for box, zoom in VIEWS if box != BOXES[0] or zoom <= 14]
 
@@ -145,7 +145,7 @@ def test_kinds_filter() -> None:
     assert counts["union_home"] == expected_counts(FACILITIES, view.covered)["union_home"]
 
 
-@pytest.mark.parametrize("zoom", [17, 19])
+@pytest.mark.parametrize("zoom", [MAX_CLUSTER_ZOOM + 1, 19])
 def test_above_the_cluster_zooms_exactly_the_facilities_in_the_bbox(zoom: int) -> None:
     index = FacilityIndex(FACILITIES, revision=1)
     box = (116.297, 39.947, 116.303, 39.953)
@@ -233,7 +233,7 @@ def test_edits_give_exactly_the_answer_of_a_rebuilt_index() -> None:
         idx = idx.apply(changed, deleted, revision=2 + step)
         rebuilt = FacilityIndex(current.values(), revision=idx.revision)
         assert idx.overlay_size > 0
-        for box, zoom in ((BOXES[0], 10), (BOXES[0], 13), (BOXES[3], 16), (BOXES[3], 18)):
+        for box, zoom in ((BOXES[0], 10), (BOXES[0], 13), (BOXES[3], 16), (BOXES[3], 17), (BOXES[3], 18)):
             if True:
                 got, want = viewport(idx, box, zoom), viewport(rebuilt, box, zoom)
                 assert comparable(got, idx) == comparable(want, rebuilt), (step, zoom, box)
@@ -292,7 +292,7 @@ def test_answers_stay_bounded_at_a_million_facilities() -> None:
         assert int(level.count.sum()) == pyramid.size, zoom
     # a phone's view (412 x 915 px, whole tiles: up to 3 x 5 of them) over the densest part
     worst = 0
-    for zoom in range(clusters.MIN_ZOOM, MAX_CLUSTER_ZOOM + 1):
+    for zoom in range(clusters.MIN_ZOOM, clusters.PYRAMID_MAX_ZOOM + 1):
         world = 256 * 2**zoom
         x, y = clusters.mercator_xy(116.40, 39.95)
         tx, ty = int(float(x) * world // 256), int(float(y) * world // 256)
@@ -343,7 +343,7 @@ def test_viewport_answers_match_the_store(demo_app_factory: Callable[..., Flask]
         want = Counter(f.kind for f in rows if f.status != "removed" and w <= f.lon < e and s < f.lat <= n)
         assert got == want and sum(got.values()) > 50
     # above the cluster zooms: exactly the facilities, with their ids and positions
-    body = _json(client.get(clusters_url((116.33, 39.99, 116.34, 40.0), 17)))
+    body = _json(client.get(clusters_url((116.33, 39.99, 116.34, 40.0), MAX_CLUSTER_ZOOM + 1)))
     assert body["clusters"] == []
     w, s, e, n = body["covered"]
     rows = {
@@ -363,10 +363,10 @@ def test_positions_follow_the_tiles_datum(demo_app_factory: Callable[..., Flask]
     html = client.get("/map").get_data(as_text=True)
     assert '"datum":"gcj02"' in html
     wgs = (116.33, 39.99, 116.34, 40.0)
-    plain = _json(client.get(clusters_url(wgs, 17)))
+    plain = _json(client.get(clusters_url(wgs, MAX_CLUSTER_ZOOM + 1)))
     # the same place asked in GCJ-02: every facility comes back shifted, none lost
     sw, ne = from_wgs84(wgs[0], wgs[1], Datum.GCJ02), from_wgs84(wgs[2], wgs[3], Datum.GCJ02)
-    gcj = _json(client.get(clusters_url((*sw, *ne), 17, datum="gcj02")))
+    gcj = _json(client.get(clusters_url((*sw, *ne), MAX_CLUSTER_ZOOM + 1, datum="gcj02")))
     assert gcj["datum"] == "gcj02"
     shifted = {row[2]: row for row in gcj["facilities"]}
     for lon, lat, fid, _ in plain["facilities"]:
@@ -410,7 +410,7 @@ def test_cache_headers_follow_the_revision(demo_app_factory: Callable[..., Flask
     app = demo_app_factory()
     svc = app.extensions["locator"]
     client = app.test_client()
-    url = clusters_url((116.33, 39.99, 116.34, 40.0), 17)
+    url = clusters_url((116.33, 39.99, 116.34, 40.0), MAX_CLUSTER_ZOOM + 1)
     first = client.get(url)
     rev = first.get_json()["revision"]
     assert first.headers["ETag"] == f'W/"r{rev}"'
@@ -449,7 +449,11 @@ def test_an_edit_moves_a_facility_between_clusters_over_http(demo_app_factory: C
     svc = app.extensions["locator"]
     client = app.test_client()
     zoom = 13
-    f = svc.get(_json(client.get(clusters_url((116.33, 39.99, 116.34, 40.0), 17)))["facilities"][0][2])
+    f = svc.get(
+        _json(client.get(clusters_url((116.33, 39.99, 116.34, 40.0), MAX_CLUSTER_ZOOM + 1)))["facilities"][0][
+            2
+        ]
+    )
     target = (116.60, 40.20)  # far away, in another cell
 
     def count_near(lon: float, lat: float) -> int:

@@ -15,13 +15,16 @@ and a viewport costs a few binary searches.
 
 * **The pyramid** (:class:`Pyramid`, built once per index base with
   :meth:`locator.core.index.FacilityIndex.base_derived`) holds, for each zoom from
-  :data:`MIN_ZOOM` to :data:`MAX_CLUSTER_ZOOM` and each non-empty cell, the count, the
+  :data:`MIN_ZOOM` to :data:`PYRAMID_MAX_ZOOM` and each non-empty cell, the count, the
   mean longitude and latitude (WGS-84) and one member row, sorted by
   ``(kind, cell row, cell column)``, so that the cells of one row of a viewport are a
   contiguous run found by binary search. The finest level is counted from the
   facilities (``numpy.unique`` and ``bincount``), each coarser one from the level below
   (a cell is the sum of its four children), so building it is a few sorts of at most N
-  keys (measured with ``bench/map.py``).
+  keys (measured with ``bench/map.py``). The zooms above it, up to
+  :data:`MAX_CLUSTER_ZOOM`, are counted the same way from the facilities in view (a
+  latitude-band search of the index), so that the pyramid need not hold about one cell
+  per facility.
 * **Only the facilities the map shows**: every status except ``removed``
   (:data:`VISIBLE_STATUSES`), as the old map did.
 * **Edits** never rebuild it: an index is a base plus an overlay of the facilities
@@ -58,8 +61,16 @@ CELL_SHIFT: Final = 2
 CELL_PX: Final = 256 >> CELL_SHIFT
 #: Lowest zoom answered (the map's own lowest zoom).
 MIN_ZOOM: Final = 3
-#: Highest zoom answered with clusters; above it every facility is sent on its own.
-MAX_CLUSTER_ZOOM: Final = 16
+#: Highest zoom answered with clusters; above it every facility is sent on its own. 17, not
+#: 16: at zoom 17 a desktop view of the 1M bench store held 10,732 facilities (103 KB gzip,
+#: 39 ms); clustered, at most ``cells x kinds`` (``bench/map.py``). Every tile provider
+#: goes to zoom 18 at least, so a zoom-17 cluster can always be tapped open.
+MAX_CLUSTER_ZOOM: Final = 17
+#: Highest zoom kept in the pyramid. Zooms above it up to :data:`MAX_CLUSTER_ZOOM` are
+#: counted from the facilities in view (a few thousand at most at these zooms), which
+#: costs no memory per worker: a stored zoom-17 level would hold about one cell per
+#: facility at a national size (~28 MB per worker at 1M).
+PYRAMID_MAX_ZOOM: Final = 16
 #: Highest zoom answered (the highest tile zoom of any provider).
 MAX_ZOOM: Final = 19
 #: Most cells (of the requested zoom) one answer may cover: a 4,096 x 4,096 px view.
@@ -71,7 +82,7 @@ MAX_LAT: Final = 85.0511287798066
 #: Name of the pyramid among a base's derived data.
 DERIVED_NAME: Final = "city-map-pyramid"
 
-_FINE: Final = MAX_CLUSTER_ZOOM + CELL_SHIFT  # bits per axis of the finest cells
+_FINE: Final = PYRAMID_MAX_ZOOM + CELL_SHIFT  # bits per axis of the finest cells
 
 
 def mercator_xy(
@@ -151,7 +162,7 @@ def _key(
 
 @dataclass(frozen=True, slots=True)
 class Pyramid:
-    """Cell counts per zoom (:data:`MIN_ZOOM` .. :data:`MAX_CLUSTER_ZOOM`) of one index base.
+    """Cell counts per zoom (:data:`MIN_ZOOM` .. :data:`PYRAMID_MAX_ZOOM`) of one index base.
 
     Built by :func:`build_pyramid`; see the module docstring. ``kinds`` is the base's
     kind table (the codes in the keys).
@@ -176,7 +187,7 @@ class Pyramid:
         Parameters
         ----------
         zoom : int
-            :data:`MIN_ZOOM` .. :data:`MAX_CLUSTER_ZOOM`.
+            :data:`MIN_ZOOM` .. :data:`PYRAMID_MAX_ZOOM`.
         cells : (ix0, iy0, ix1, iy1)
             Inclusive cell rectangle (see :func:`covering_cells`).
         codes : sequence of int
@@ -232,13 +243,13 @@ def build_pyramid(cols: BaseColumns, statuses: Collection[str] = VISIBLE_STATUSE
     lon = cols.lon[rows]
     lat = cols.lat[rows]
     kind = cols.kind[rows].astype(np.int64)
-    ix, iy = cell_of(lon, lat, MAX_CLUSTER_ZOOM)
+    ix, iy = cell_of(lon, lat, PYRAMID_MAX_ZOOM)
     levels: dict[int, Level] = {}
     # The finest level from the facilities, each coarser level from the one below.
     keys = _key(kind, iy, ix, _FINE)
     count = np.ones(len(rows), dtype=np.int64)
     slon, slat, first = lon, lat, rows
-    for zoom in range(MAX_CLUSTER_ZOOM, MIN_ZOOM - 1, -1):
+    for zoom in range(PYRAMID_MAX_ZOOM, MIN_ZOOM - 1, -1):
         level = zoom + CELL_SHIFT
         uniq, at, inv = np.unique(keys, return_index=True, return_inverse=True)
         inv = inv.reshape(-1)
@@ -420,6 +431,8 @@ def viewport(
     wanted = None if kinds is None else frozenset(kinds)
     if zoom > MAX_CLUSTER_ZOOM:
         return _members_in(index, cells, covered, zoom, wanted)
+    if zoom > PYRAMID_MAX_ZOOM:
+        return _cells_of_members(_members_in(index, cells, covered, zoom, wanted))
     pyramid = pyramid_of(index)
     level_bits = zoom + CELL_SHIFT
     kinds_table = list(pyramid.kinds)
@@ -566,6 +579,42 @@ def _lone_base_row(index: FacilityIndex, key: int, level_bits: int, mask_bits: i
     if len(rows) != 1:
         raise AssertionError("a cell counted one facility but holds another number")  # pragma: no cover
     return int(rows[0])
+
+
+def _cells_of_members(view: Viewport) -> Viewport:
+    """``view`` (every facility a member) grouped by cell and kind: clusters and lone members.
+
+    Above :data:`PYRAMID_MAX_ZOOM`: the same cells and rules as the pyramid's levels, counted
+    from the facilities in view (``numpy.unique`` and ``bincount``); exact, the overlay
+    included, since ``view`` is.
+    """
+    level_bits = view.zoom + CELL_SHIFT
+    ix, iy = cell_of(view.member_lon, view.member_lat, view.zoom)
+    keys = _key(view.member_kind, iy, ix, level_bits)
+    uniq, at, inv = np.unique(keys, return_index=True, return_inverse=True)
+    inv = inv.reshape(-1)
+    n = len(uniq)
+    count = np.bincount(inv, minlength=n).astype(np.int64)
+    slon = np.bincount(inv, weights=view.member_lon, minlength=n)
+    slat = np.bincount(inv, weights=view.member_lat, minlength=n)
+    many = np.flatnonzero(count > 1)
+    lone = at[count == 1]
+    lone = lone[np.lexsort((view.member_handle[lone], view.member_kind[lone]))]
+    return Viewport(
+        zoom=view.zoom,
+        cells=view.cells,
+        covered=view.covered,
+        revision=view.revision,
+        kinds=view.kinds,
+        cluster_lon=slon[many] / count[many],
+        cluster_lat=slat[many] / count[many],
+        cluster_count=count[many],
+        cluster_kind=uniq[many] >> (2 * level_bits),
+        member_handle=view.member_handle[lone],
+        member_lon=view.member_lon[lone],
+        member_lat=view.member_lat[lone],
+        member_kind=view.member_kind[lone],
+    )
 
 
 def _members_in(

@@ -5,7 +5,7 @@ asks these endpoints for what the viewport needs, so neither the page nor any an
 with the number of facilities:
 
 * ``GET /api/v1/map/clusters?bbox=&zoom=[&kind=][&datum=]``: clusters per grid cell and
-  kind, single facilities where a cell holds one and above zoom 16
+  kind, single facilities where a cell holds one and above zoom 17
   (:mod:`locator.core.clusters`), compact JSON (:class:`~locator.http.schemas.MapClusters`);
 * ``GET /api/v1/map/facilities/<id>``: what a popup shows, fetched on tap;
 * ``GET /api/v1/map/districts?zoom=[&datum=]``: district boundaries simplified for the
@@ -24,6 +24,7 @@ from typing import Any
 
 from flask import Blueprint, Response, request
 
+from locator.core.clusters import MAX_CLUSTER_ZOOM
 from locator.formats import maps
 from locator.http.models import (
     FacilityPath,
@@ -79,8 +80,9 @@ _ERRORS = {400: problem("A parameter is invalid; `param` names it.")}
     description="Facilities the city map shows (every status but `removed`) in a bbox at a zoom level: "
     "per cell of a 64-px grid over the Web-Mercator tiles and per kind, a cell of two or more "
     "facilities is a cluster (mean position, count), a cell of one is that facility (id); above "
-    "zoom 16 every facility is on its own. The bbox is grown to whole cells (`covered`), so equal "
-    "views share cached answers. Positions are in `datum`. The weak ETag is the index revision.",
+    f"zoom {MAX_CLUSTER_ZOOM} every facility is on its own. The bbox is grown to whole cells "
+    "(`covered`), so equal views share cached answers. Positions are in `datum`. The weak ETag "
+    "is the index revision.",
     query=MapClustersParams,
     responses={
         **conditional_get(
