@@ -34,11 +34,20 @@ for page in $PAGES; do
 import json, statistics, sys
 page, work, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 scores = {"performance": [], "accessibility": []}
+metrics = {"first-contentful-paint": [], "largest-contentful-paint": [], "total-blocking-time": [],
+           "cumulative-layout-shift": [], "speed-index": [], "total-byte-weight": []}
 for i in range(1, runs + 1):
-    cats = json.load(open(f"{work}/run-{i}.json"))["categories"]
+    report = json.load(open(f"{work}/run-{i}.json"))
+    cats = report["categories"]
     for k in scores:
         scores[k].append(round(cats[k]["score"] * 100))
+    for k in metrics:
+        metrics[k].append(report["audits"][k]["numericValue"])
 print(f"{page:55s} accessibility {statistics.median(scores['accessibility']):5.0f}  "
       f"performance {statistics.median(scores['performance']):5.0f}  (runs: {scores})")
+m = {k: statistics.median(v) for k, v in metrics.items()}
+print(f"{'':55s} medians: FCP {m['first-contentful-paint']:.0f} ms, LCP {m['largest-contentful-paint']:.0f} ms, "
+      f"TBT {m['total-blocking-time']:.0f} ms, CLS {m['cumulative-layout-shift']:.3f}, "
+      f"Speed Index {m['speed-index']:.0f} ms, transfer {m['total-byte-weight'] / 1000:.0f} kB")
 PYEOF
 done

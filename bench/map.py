@@ -16,6 +16,9 @@ gunicorn's access log recording ``%(D)s`` (server time, request read to response
   whole tiles it touches) and a desktop's (1920 x 1080 px) centred on the densest part of
   the city (Tian'anmen and Wudaokou, alternately), at zooms 3-18: gzip bytes and server
   time, ``--rounds`` requests each.
+* **Whole requests in one process** (Flask's test client): the app's own time per
+  request, hooks and gzip included, without gunicorn, sockets or the other worker; on a
+  shared machine the served times above also hold the time spent waiting for a core.
 * **In-process**: the time to build the cluster pyramid of the index (done once per base,
   in the index keeper's background thread) and its memory; and a viewport answer while the
   index carries an overlay of 2,048 edited facilities (the largest overlay before a fold
@@ -32,6 +35,7 @@ import gzip
 import http.client
 import json
 import math
+import os
 import random
 import statistics
 import sys
@@ -223,6 +227,20 @@ def measure_served(n: int, rounds: int, code: Path = ROOT, label: str = "project
                     f"| {zoom} | {counts[0]} | {counts[1]} | {gz_max:,} | "
                     f"{statistics.median(times):.1f} / {p99:.1f} / {max(times):.1f} |"
                 )
+                if zoom == ZOOMS[-1]:
+                    ids = [row[2] for row in body["facilities"]]
+        # Popups: what a tap on a marker fetches (the ids of the last view's facilities).
+        start = log_lines(log)
+        gz_max = 0
+        for i in range(rounds):
+            status, gz, _, _, _ = fetch(port, f"/api/v1/map/facilities/{ids[i % len(ids)]}")
+            assert status == 200, status
+            gz_max = max(gz_max, gz)
+        times = sorted(t for ts in server_ms(log, start).values() for t in ts)
+        print(
+            f"\npopups (`/api/v1/map/facilities/<id>`), {rounds} facilities: {gz_max:,} gzip bytes at most, "
+        )
+        print(f"server ms median / max {statistics.median(times):.1f} / {max(times):.1f}")
     finally:
         server.stop()
 
@@ -245,7 +263,7 @@ def measure_in_process(n: int) -> None:
     print(
         f"pyramid build (once per base, background thread): {build_s:.2f} s, {pyramid.nbytes / 1e6:.1f} MB, "
         f"{sum(len(lv.keys) for lv in pyramid.levels.values()):,} cells over zooms "
-        f"{clusters.MIN_ZOOM}-{clusters.MAX_CLUSTER_ZOOM}"
+        f"{clusters.MIN_ZOOM}-{clusters.PYRAMID_MAX_ZOOM} (zoom {clusters.MAX_CLUSTER_ZOOM}: per request)"
     )
     rng = random.Random(5)
     handles = idx.handles(statuses={"open"})
@@ -272,6 +290,57 @@ def measure_in_process(n: int) -> None:
     store.close()
 
 
+def measure_requests(n: int, rounds: int) -> None:
+    """Whole requests in one process (Flask's test client): the app's own work per request,
+    request hooks and gzip included, without gunicorn, sockets or another worker."""
+    sys.path.insert(0, str(ROOT))
+    from locator import create_app
+
+    env = app_env(sqlite_store(n), CACHE / f"map-index-{n}")
+    app = create_app({k: v for k, v in env.items() if k.startswith("LOCATOR_")})
+    client = app.test_client()
+    headers = {"Accept-Encoding": "gzip", "Accept-Language": "zh-CN"}
+
+    def timed(paths: list[str]) -> tuple[float, float, int]:
+        times, size = [], 0
+        for path in paths:
+            t0 = time.perf_counter()
+            r = client.get(path, headers=headers)
+            times.append((time.perf_counter() - t0) * 1000)
+            assert r.status_code == 200, (path, r.status_code)
+            size = max(size, len(r.data))
+        return statistics.median(times), max(times), size
+
+    views = []
+    for size_name, size in (("phone", PHONE), ("desktop", DESKTOP)):
+        for zoom in (9, 12, 15, 17, 18):
+            paths = [
+                f"/api/v1/map/clusters?bbox={tile_bbox(*CENTRES[i % 2], zoom, size)}&zoom={zoom}"
+                for i in range(rounds)
+            ]
+            views.append((f"clusters, {size_name}, zoom {zoom}", paths))
+    ids = json.loads(client.get(views[4][1][0]).data)["facilities"]
+    rng = random.Random(7)
+    shared = []
+    for _ in range(rounds):
+        lon, lat = 116.2 + rng.random() * 0.4, 39.8 + rng.random() * 0.3
+        shared.append(f"/map?lon={lon:.5f}&lat={lat:.5f}&zoom={rng.randint(10, 17)}")
+    cases = [
+        ("`/map` (its Folium shell kept)", ["/map"] * rounds),
+        ("`/map?lon=&lat=&zoom=` (a shared view: a new shell, Folium renders it)", shared),
+        ("districts, zoom 8", ["/api/v1/map/districts?zoom=8"] * rounds),
+        *views,
+        ("popup", [f"/api/v1/map/facilities/{ids[i % len(ids)][2]}" for i in range(rounds)]),
+    ]
+    timed(["/map", views[0][1][0]])  # warm: the pyramid, the outlines, the shell
+    print(f"\n## whole requests in one process (Flask test client), N = {n:,}, {rounds} each")
+    print("| request | ms median / max | gzip bytes max |")
+    print("|---|---|---|")
+    for name, paths in cases:
+        med, worst, size = timed(paths)
+        print(f"| {name} | {med:.2f} / {worst:.2f} | {size:,} |")
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--sizes", default="25470,1000000")
@@ -284,7 +353,11 @@ def main() -> None:
         print(f"load average {quiet(wait_s=args.wait_quiet):.2f}")
     for n in sizes:
         measure_served(n, args.rounds)
+        print(
+            f"\nload average (1, 5, 15 min) after N = {n:,}: {', '.join(f'{v:.1f}' for v in os.getloadavg())}"
+        )
         measure_in_process(n)
+        measure_requests(n, args.rounds)
         if args.before:
             old = old_checkout(args.before)
             measure_served(n, min(args.rounds, 5), code=old, label=f"before ({args.before})")

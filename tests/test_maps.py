@@ -433,6 +433,28 @@ def test_city_map_opens_a_shared_view_without_fitting() -> None:
     assert "fitBounds" not in parts.script
     assert re.search(r"center:\s*\[39\.9925,\s*116\.3376\]", str(parts.script))
     assert re.search(r'"zoom":\s*15', str(parts.script))
+    # every shared view is put into one kept shell: its own centre and zoom, nothing else differs
+    other = maps.city_map(
+        DISTRICTS,
+        TILE_PROVIDERS["osm"],
+        asset_url=RecordingAssetUrl(),
+        urls=CITY_URLS,
+        counts={},
+        view=[40.01, 116.41, 12.5],
+    )
+    assert re.search(r"center:\s*\[40\.01,\s*116\.41\]", str(other.script))
+    assert re.search(r'"zoom":\s*12\.5,', str(other.script)) and "39.9925" not in other.script
+    strip = re.compile(r"center:\s*\[[^\]]*\]|\"zoom\":\s*[0-9.]+")
+    assert strip.sub("", str(other.script)) == strip.sub("", str(parts.script))
+    with pytest.raises(ValueError):
+        maps.city_map(
+            DISTRICTS,
+            TILE_PROVIDERS["osm"],
+            asset_url=RecordingAssetUrl(),
+            urls=CITY_URLS,
+            counts={},
+            view=[95, 116, 12],
+        )
 
 
 def test_district_lines_follow_the_datum_are_simplified_by_level_and_cached() -> None:

@@ -1191,12 +1191,19 @@ def city_map(
     ValueError
         On a malformed ``districts`` or an invalid ``view``.
     """
+    shown = None
+    if view is not None:
+        lat, lon, zoom = (float(v) for v in view)
+        lon, lat = _checked(lon, lat)
+        if not math.isfinite(zoom):
+            raise ValueError(f"zoom must be finite (got {zoom!r})")
+        shown = (lat, lon, zoom)
     key = (
         id(districts),
         tiles,
         locale,
         demo,
-        None if view is None else tuple(float(v) for v in view),
+        view is not None,  # the view itself is put into a kept shell per call, like the counts
         tuple(sorted(urls.items())),
         max_cluster_zoom,
         tuple(k for k in counts if k not in KINDS),
@@ -1216,6 +1223,8 @@ def city_map(
             view=view,
             max_cluster_zoom=max_cluster_zoom,
         )
+        if view is not None and not (_VIEW_CENTRE_TOKEN in parts.script and _VIEW_ZOOM_TOKEN in parts.script):
+            raise AssertionError("Folium rendered the view differently: update the view tokens")
         with _shell_lock:
             while len(_shell_cache) >= _SHELL_CACHE_SIZE:
                 _shell_cache.pop(next(iter(_shell_cache)))
@@ -1225,7 +1234,19 @@ def city_map(
     script = str(parts.script)
     for kind in [*KINDS, *counts]:
         script = script.replace(_count_token(kind), f"{int(counts.get(kind, 0)):,}")
+    if shown is not None:
+        lat, lon, zoom = shown
+        centre = f"[{round(lat, COORD_DECIMALS)!r}, {round(lon, COORD_DECIMALS)!r}]"
+        script = script.replace(_VIEW_CENTRE_TOKEN, centre).replace(_VIEW_ZOOM_TOKEN, f'"zoom": {zoom!r}')
     return MapParts(header=parts.header, html=parts.html, script=_trusted(script))
+
+
+#: What a kept shell's centre and zoom are rendered as (numbers no view has), replaced per
+#: call: Folium renders one shell for every shared view, not one per view (~50 ms each).
+_VIEW_TOKEN_LATLON: Final = (-89.123457, -179.654321)
+_VIEW_TOKEN_ZOOM: Final = 0.987654
+_VIEW_CENTRE_TOKEN: Final = f"[{_VIEW_TOKEN_LATLON[0]!r}, {_VIEW_TOKEN_LATLON[1]!r}]"
+_VIEW_ZOOM_TOKEN: Final = f'"zoom": {_VIEW_TOKEN_ZOOM!r}'
 
 
 _SHELL_CACHE_SIZE: Final = 64
@@ -1269,11 +1290,9 @@ def _city_shell(
     )
     outline.add_to(m)
     folium.LayerControl(collapsed=True).add_to(m)
-    if view is not None:
-        lat, lon, zoom = (float(v) for v in view)
-        lon, lat = _checked(lon, lat)
-        m.location = [round(lat, COORD_DECIMALS), round(lon, COORD_DECIMALS)]
-        m.options["zoom"] = zoom
+    if view is not None:  # tokens, replaced per call by city_map
+        m.location = list(_VIEW_TOKEN_LATLON)
+        m.options["zoom"] = _VIEW_TOKEN_ZOOM
     elif districts is not None:
         _, corners = _district_outlines(districts, tiles.datum)
         if corners:
