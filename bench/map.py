@@ -15,7 +15,7 @@ gunicorn's access log recording ``%(D)s`` (server time, request read to response
 * **Viewports**: what ``static/js/city-map.js`` asks for a phone's view (412 x 915 px, the
   whole tiles it touches) and a desktop's (1920 x 1080 px) centred on the densest part of
   the city (Tian'anmen and Wudaokou, alternately), at zooms 3-18: gzip bytes and server
-  time, ``--rounds`` requests each.
+  time, ``--rounds`` requests each; then ``--rounds`` popups (``/api/v1/map/facilities/<id>``).
 * **Whole requests in one process** (Flask's test client): the app's own time per
   request, hooks and gzip included, without gunicorn, sockets or the other worker; on a
   shared machine the served times above also hold the time spent waiting for a core.
@@ -25,7 +25,8 @@ gunicorn's access log recording ``%(D)s`` (server time, request read to response
   at 1M) next to one without.
 
 ``--before COMMIT`` measures ``/map`` of an older checkout too (the page that embedded every
-facility), at the sizes given.
+facility), at the sizes given. The load average is printed at the start and after each
+size: the machine is shared, and every served time includes waiting for a core.
 """
 
 from __future__ import annotations
