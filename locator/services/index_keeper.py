@@ -260,6 +260,7 @@ class IndexKeeper:
         self._init_locks()
         self._identity: str | None = None
         self._last_error = 0.0
+        self._warmers: list[Callable[[FacilityIndex], object]] = []
         _KEEPERS.add(self)
 
     def _init_locks(self) -> None:
@@ -272,6 +273,27 @@ class IndexKeeper:
     def fold_at(self) -> int:
         """Overlay size that starts a fold."""
         return self._fold_at if self._fold_at is not None else fold_threshold(self.index.base_size)
+
+    # -- data derived from each base ------------------------------------------------------
+
+    def add_warmer(self, warm: Callable[[FacilityIndex], object]) -> None:
+        """Run ``warm(index)`` on every new base before it is published, in the background.
+
+        For data derived from a base (:meth:`FacilityIndex.base_derived`, e.g. the city
+        map's cluster pyramid) that should be ready before a request needs it: it runs
+        when the background thread starts (for the index loaded at start-up) and in the
+        thread that folds or rebuilds a base, before the new index is published. A
+        request that comes first builds it itself (``base_derived`` makes it wait for
+        one build, never two). Errors are logged, never raised.
+        """
+        self._warmers.append(warm)
+
+    def _warm(self, idx: FacilityIndex) -> None:
+        for warm in list(self._warmers):
+            try:
+                warm(idx)
+            except Exception:
+                log.exception("warming derived index data failed")
 
     # -- snapshots ------------------------------------------------------------------------
 
@@ -513,6 +535,7 @@ class IndexKeeper:
         if prefix is not None:
             with self._file_lock(prefix, blocking=True):
                 new = self._save(prefix, new)
+        self._warm(new)
         with self._lock:
             cur = self.index
             self.index = new if cur is start else cur.with_base(new)
@@ -633,6 +656,7 @@ class IndexKeeper:
                         folded = self._save(prefix, folded)
                     else:
                         pass  # another worker is writing; keep this fold in memory
+            self._warm(folded)
             with self._lock:
                 cur = self.index
                 if cur._base is start._base:  # no other base was swapped in meanwhile
@@ -645,6 +669,10 @@ class IndexKeeper:
 
 def _watch(ref: weakref.ref[IndexKeeper], wake: threading.Event) -> None:
     """The background thread: catch up every ``poll_s`` (exits when the keeper is gone or stopped)."""
+    keeper = ref()
+    if keeper is not None and keeper.index.revision >= 0:
+        keeper._warm(keeper.index)  # the index loaded at start-up
+    del keeper
     while True:
         keeper = ref()
         if keeper is None or keeper.closed:

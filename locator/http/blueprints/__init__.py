@@ -3,6 +3,7 @@
 ========================  =====================================================
 ``api``                   ``/api/v1`` nearest, facilities, places, rider feedback
 ``sync``                  ``/api/v1/facilities`` change feed, ``/api/v1/export.geojson``
+``mapdata``               ``/api/v1/map/…`` the city map's viewport data, popups, outlines
 ``manage_api``            ``/api/v1`` management (bearer token or session)
 ``ogc``                   ``/ogc`` OGC API – Features
 ``apidocs``               ``/api/openapi.json``, ``/api/docs``
@@ -27,6 +28,7 @@ from locator.http.blueprints import (
     embed,
     manage,
     manage_api,
+    mapdata,
     offline,
     ogc,
     ops,
@@ -39,6 +41,7 @@ from locator.http.blueprints import (
 BLUEPRINTS = (
     api.bp,
     sync.bp,
+    mapdata.bp,
     manage_api.bp,
     ogc.bp,
     apidocs.bp,
