@@ -1,8 +1,9 @@
 #!/usr/bin/env bash
-# Lighthouse (npm, v13) on /, /nearest and /lite with mobile emulation (the default), against
-# Debian's Chromium and a locally served app with the demo layer and no tiles.
+# Lighthouse (npm, v13) on /, /nearest, /lite and /map with mobile emulation (the default), against
+# Debian's Chromium and a locally served app with the demo layer (25,470 facilities) and no tiles.
 # Prints accessibility and performance (median of RUNS runs) per page.
-#   bench/lighthouse.sh            # RUNS=3 PORT=5055 CHROME_PATH=/usr/bin/chromium PAGES="/ /lite"
+#   bench/lighthouse.sh                # RUNS=3 PORT=5055 CHROME_PATH=/usr/bin/chromium
+#   PAGES="/map /lite" bench/lighthouse.sh   # only some pages (space-separated paths)
 # Lighthouse is installed under a temp dir (not in the repository).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -21,8 +22,7 @@ export LOCATOR_DATABASE_URL="sqlite:///$work/locator.sqlite3" LOCATOR_TILES=none
 server_pid=$!
 for _ in $(seq 1 60); do curl -fs -o /dev/null "http://127.0.0.1:$PORT/" && break; sleep 1; done
 
-# PAGES (space-separated paths) overrides the default pages.
-read -r -a pages <<<"${PAGES:-/ /nearest?lon=116.3376&lat=39.9925&kind=warm_station /lite?lon=116.3376&lat=39.9925&kind=warm_station}"
+read -r -a pages <<<"${PAGES:-/ /nearest?lon=116.3376&lat=39.9925&kind=warm_station /lite?lon=116.3376&lat=39.9925&kind=warm_station /map}"
 for page in "${pages[@]}"; do
   for i in $(seq 1 "$RUNS"); do
     "$work/node_modules/.bin/lighthouse" "http://127.0.0.1:$PORT$page" --quiet \
@@ -34,11 +34,20 @@ for page in "${pages[@]}"; do
 import json, statistics, sys
 page, work, runs = sys.argv[1], sys.argv[2], int(sys.argv[3])
 scores = {"performance": [], "accessibility": []}
+metrics = {"first-contentful-paint": [], "largest-contentful-paint": [], "total-blocking-time": [],
+           "cumulative-layout-shift": [], "speed-index": [], "total-byte-weight": []}
 for i in range(1, runs + 1):
-    cats = json.load(open(f"{work}/run-{i}.json"))["categories"]
+    report = json.load(open(f"{work}/run-{i}.json"))
+    cats = report["categories"]
     for k in scores:
         scores[k].append(round(cats[k]["score"] * 100))
+    for k in metrics:
+        metrics[k].append(report["audits"][k]["numericValue"])
 print(f"{page:55s} accessibility {statistics.median(scores['accessibility']):5.0f}  "
       f"performance {statistics.median(scores['performance']):5.0f}  (runs: {scores})")
+m = {k: statistics.median(v) for k, v in metrics.items()}
+print(f"{'':55s} medians: FCP {m['first-contentful-paint']:.0f} ms, LCP {m['largest-contentful-paint']:.0f} ms, "
+      f"TBT {m['total-blocking-time']:.0f} ms, CLS {m['cumulative-layout-shift']:.3f}, "
+      f"Speed Index {m['speed-index']:.0f} ms, transfer {m['total-byte-weight'] / 1000:.0f} kB")
 PYEOF
 done

@@ -29,7 +29,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from locator import cli
 from locator.config import ConfigError, load_config
-from locator.http import auth, compression, i18n, limits, security
+from locator.http import auth, compression, i18n, limits, metrics, security
 from locator.http.blueprints import register_blueprints
 from locator.http.hooks import register_hooks
 from locator.http.problems import register_error_handlers
@@ -88,8 +88,9 @@ def create_app(test_config: dict[str, Any] | None = None) -> Flask:
     # 4. blueprints, one per URL area (the public API's shared limit is applied here)
     register_blueprints(app)
 
-    # 5. every app-wide request hook, in one ordered list
+    # 5. every app-wide request hook, in one ordered list; the index thread feeds the metrics
     register_hooks(app)
+    metrics.init_app(app)
 
     # 6. errors rendered once; 7. the command line
     register_error_handlers(app)

@@ -31,6 +31,8 @@ start-up with a message naming the variable (never a failure on the first reques
 ``LOCATOR_MAX_JSON_BYTES``      request-body caps (bytes): JSON API (default 64 KiB),
 ``LOCATOR_MAX_FORM_BYTES``      HTML forms (256 KiB), bulk uploads (16 MiB); a larger
 ``LOCATOR_MAX_UPLOAD_BYTES``    body gets 413 (see :mod:`locator.http.bodies`)
+``LOCATOR_IMPORT_MAX_ROWS``     the most rows one ``flask locator import`` takes
+                                (default 2,000,000; a larger file is refused)
 ``LOCATOR_UPLOAD_DIR``          where bulk uploads wait between dry run and apply
                                 (default ``instance/uploads``; shared storage when
                                 several app nodes serve ``/manage``)
@@ -42,13 +44,19 @@ Partners and the public API (see ``docs/partners.md``):
   ``memory://``, per process; with several workers use ``redis://…`` or
   ``memcached://…`` so that they share one count).
 * ``LOCATOR_RATELIMIT_KEYLESS``: public API allowance per client IP without a key
-  (default ``60 per minute``).
+  (default ``600 per minute``, counted per worker; see ``docs/partners.md``).
+* ``LOCATOR_RATELIMIT_SAME_ORIGIN``: the allowance of this site's own pages per client
+  IP (``Sec-Fetch-Site: same-origin``; default ``6000 per minute``, per worker).
 * ``LOCATOR_RATELIMIT_BURST``: burst rate per API key, on top of its daily quota
   (default ``20 per second``).
 * ``LOCATOR_PUBLIC_URL``: this site's address as users see it, ``scheme://host[:port]``:
   the only source of absolute URLs (embed snippets, OGC API and change-feed links); when
   set, requests for any other host (but ``localhost``/``127.0.0.1``) get 400. Unset:
   links are site-relative and the CLI's snippets use ``http://127.0.0.1:5000``.
+* ``LOCATOR_METRICS_TOKEN``: a bearer token (16+ characters) for ``/metrics`` from
+  elsewhere than the machine itself (default: none; loopback only).
+* ``LOCATOR_READY_MAX_LAG_S``: ``/readyz`` answers 503 when the index thread has not
+  reached an answering store for this long (default 10 s).
 * ``LOCATOR_TRUSTED_PROXIES``: how many reverse proxies in front of the app set
   ``X-Forwarded-For``/``X-Forwarded-Proto`` (default 0: none is trusted). With 1 behind
   nginx, the client's address (rate limits, pseudonyms) comes from the proxy's
@@ -164,13 +172,14 @@ def load_config(instance_path: Path, env: Mapping[str, str] | None = None) -> di
     cfg["LOCATOR_MAX_JSON_BYTES"] = int(_float(env, "LOCATOR_MAX_JSON_BYTES", 64 * 1024, 1024, 2**30))
     cfg["LOCATOR_MAX_FORM_BYTES"] = int(_float(env, "LOCATOR_MAX_FORM_BYTES", 256 * 1024, 1024, 2**30))
     cfg["LOCATOR_MAX_UPLOAD_BYTES"] = int(_float(env, "LOCATOR_MAX_UPLOAD_BYTES", 16 * 2**20, 1024, 2**31))
+    cfg["LOCATOR_IMPORT_MAX_ROWS"] = int(_float(env, "LOCATOR_IMPORT_MAX_ROWS", 2_000_000, 1, 1e9))
     cfg.update(_rate_config(env))
     cfg.update(_management_config(env))
     return cfg
 
 
 def _rate_config(env: Mapping[str, str]) -> dict[str, Any]:
-    """Rate limits (one Flask-Limiter, :mod:`locator.http.limits`) and the public URL."""
+    """Rate limits (:mod:`locator.http.limits`, :mod:`locator.http.access`) and the public URL."""
     cfg: dict[str, Any] = {}
     uri = (env.get("LOCATOR_RATELIMIT_STORAGE_URI") or "memory://").strip()
     # The schemes of the `limits` storages we support (their drivers are not bundled:
@@ -180,7 +189,8 @@ def _rate_config(env: Mapping[str, str]) -> dict[str, Any]:
         raise ConfigError("LOCATOR_RATELIMIT_STORAGE_URI must be memory://, redis://… or memcached://…")
     cfg["LOCATOR_RATELIMIT_STORAGE_URI"] = uri
     for name, default in (
-        ("LOCATOR_RATELIMIT_KEYLESS", "60 per minute"),
+        ("LOCATOR_RATELIMIT_KEYLESS", "600 per minute"),
+        ("LOCATOR_RATELIMIT_SAME_ORIGIN", "6000 per minute"),
         ("LOCATOR_RATELIMIT_BURST", "20 per second"),
         ("LOCATOR_FEEDBACK_RATE_LIMIT", "10 per minute;100 per day"),
         ("LOCATOR_LOGIN_RATE", "10 per minute"),
@@ -197,6 +207,11 @@ def _rate_config(env: Mapping[str, str]) -> dict[str, Any]:
         raise ConfigError("LOCATOR_PUBLIC_URL must be scheme://host[:port] (http or https, no path)")
     cfg["LOCATOR_PUBLIC_URL"] = public
     cfg["LOCATOR_TRUSTED_PROXIES"] = int(_float(env, "LOCATOR_TRUSTED_PROXIES", 0, 0, 10))
+    token = (env.get("LOCATOR_METRICS_TOKEN") or "").strip()
+    if token and len(token) < 16:
+        raise ConfigError("LOCATOR_METRICS_TOKEN must be at least 16 characters")
+    cfg["LOCATOR_METRICS_TOKEN"] = token
+    cfg["LOCATOR_READY_MAX_LAG_S"] = _float(env, "LOCATOR_READY_MAX_LAG_S", 10.0, 0.1, 3600.0)
     return cfg
 
 

@@ -49,6 +49,32 @@ def _rebuild_msg(template: str, values: dict[str, Any]) -> Msg:
     return Msg(template, **values)
 
 
+class Term(Msg):
+    """A word that carries its own Chinese and English (a domain label), for use inside a :class:`Msg`.
+
+    Domain labels (kinds, statuses, amenities…) are :class:`locator.core.domain.Label`
+    pairs, not catalogue entries. A ``Term`` *is* the English (like a ``Msg``), so a
+    message that holds one reads in English on the API and in logs; on pages the ``tr``
+    filter picks the language of the request (:func:`locator.http.i18n.translated`).
+
+    >>> t = Term("暂停开放", "Temporarily closed")
+    >>> str(Msg("status changed to %(s)s", s=t)), t.zh
+    ('status changed to Temporarily closed', '暂停开放')
+    """
+
+    zh: str
+    en: str
+
+    def __new__(cls, zh: str, en: str) -> Term:  # noqa: D102 (see the class)
+        self = str.__new__(cls, en)
+        self.template, self.values = en, {}
+        self.zh, self.en = zh, en
+        return self
+
+    def __reduce__(self) -> tuple[Any, ...]:
+        return (Term, (self.zh, self.en))
+
+
 class LocatorError(Exception):
     """Base error: an HTTP status, a stable machine code and a public message.
 
@@ -126,26 +152,69 @@ class ImportRejectedError(LocatorError):
     """A bulk import had invalid rows; nothing was stored (422).
 
     ``row_errors`` is a list of ``(row_number, field, reason)``; rows count from 1.
+    ``unlisted`` counts the bad rows found after the listed ones (an import lists at
+    most its first :data:`locator.services.facilities.MAX_LISTED_ERRORS`); the
+    problem document carries it as ``unlisted_errors``.
     """
 
     status = 422
     code = "import-rejected"
     title = "Import rejected"
 
-    def __init__(self, row_errors: list[tuple[int, str, str]]) -> None:
-        super().__init__(
-            Msg("%(n)s invalid row(s); nothing was imported", n=len(row_errors)),
-            errors=[{"row": r, "field": f, "reason": m} for r, f, m in row_errors],
+    def __init__(self, row_errors: list[tuple[int, str, str]], *, unlisted: int = 0) -> None:
+        total = len(row_errors) + unlisted
+        detail = (
+            Msg(
+                "%(n)s invalid row(s); nothing was imported; the first %(listed)s are listed",
+                n=total,
+                listed=len(row_errors),
+            )
+            if unlisted
+            else Msg("%(n)s invalid row(s); nothing was imported", n=total)
         )
+        extra: dict[str, Any] = {"errors": [{"row": r, "field": f, "reason": m} for r, f, m in row_errors]}
+        if unlisted:
+            extra["unlisted_errors"] = unlisted
+        super().__init__(detail, **extra)
         self.row_errors = row_errors
+        self.unlisted = unlisted
 
 
 class StoreUnavailableError(LocatorError):
-    """The database cannot be reached (503)."""
+    """The database cannot be reached, or did not answer in time (503, with ``Retry-After``).
+
+    Parameters
+    ----------
+    detail : str
+        As for :class:`LocatorError`.
+    retry_after_s : int
+        Seconds the client should wait before trying again (the ``Retry-After`` header).
+    """
 
     status = 503
     code = "store-unavailable"
     title = "Service unavailable"
+    #: Default ``Retry-After``, seconds.
+    RETRY_AFTER_S = 5
+
+    def __init__(
+        self, detail: str, *, param: str | None = None, retry_after_s: int | None = None, **extra: Any
+    ) -> None:
+        super().__init__(detail, param=param, **extra)
+        self.retry_after_s = self.RETRY_AFTER_S if retry_after_s is None else max(1, int(retry_after_s))
+        self.headers = {"Retry-After": str(self.retry_after_s)}
+
+
+class StoreBusyError(StoreUnavailableError):
+    """The database is up but another write holds it longer than a writer waits (503).
+
+    SQLite's ``database is locked`` after the busy timeout, PostgreSQL's lock wait
+    cancelled by ``statement_timeout``: for example a write sent while an import commits.
+    Nothing was written; the same request may be sent again after ``Retry-After``.
+    """
+
+    code = "store-busy"
+    RETRY_AFTER_S = 2
 
 
 class UnauthorizedError(LocatorError):

@@ -16,6 +16,7 @@ from openpyxl import Workbook, load_workbook
 
 from locator.core.domain import Facility
 from locator.core.geo import Datum, from_wgs84, geodesic_distance_m
+from locator.core.history import parse_reason
 from locator.errors import ImportRejectedError, ValidationError, VersionConflictError
 from locator.formats.bulk import export_csv, export_geojson, export_xlsx, read_upload
 from locator.services.management import ManagementService
@@ -318,7 +319,8 @@ def test_upload_dry_run_then_apply(app: Flask, mg: ManagementService, hd: FlaskC
     assert resp.status_code == 303
     assert "新增1个，更新1个" in hd.get("/manage").get_data(as_text=True)
     assert abs(mg.store.get(a.id).lon - (a.lon + 0.0003)) < 1e-9
-    assert mg.store.history(a.id)[-1].reason == "bulk upload stations.csv: 季度更新"
+    why = parse_reason(mg.store.history(a.id)[-1].reason)
+    assert (why.code, why.params, why.note) == ("bulk", {"file": "stations.csv"}, "季度更新")
     again = hd.post("/manage/bulk/apply", data={"csrf_token": page_csrf(hd), "upload": token})
     assert again.status_code == 400 and "已过期" in again.get_data(as_text=True)
 

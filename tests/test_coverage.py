@@ -461,8 +461,12 @@ def run(app: Flask, *args: str):  # type: ignore[no-untyped-def]
 
 
 def others(folder: Path, *expected: str) -> list[str]:
-    """Files in ``folder`` besides ``expected`` and the SQLite store's own files."""
-    return sorted(n for n in os.listdir(folder) if n not in expected and not n.startswith("grid.sqlite3"))
+    """Files in ``folder`` besides ``expected`` and the store's own files (SQLite, index snapshots)."""
+    return sorted(
+        n
+        for n in os.listdir(folder)
+        if n not in expected and not n.startswith("grid.sqlite3") and n != "index"
+    )
 
 
 def test_cli_on_the_hand_layout_gives_the_hand_answers(grid_app: Flask, tmp_path: Path) -> None:

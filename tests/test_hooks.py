@@ -11,7 +11,14 @@ from locator.http.hooks import register_hooks
 
 from .conftest import make_app
 
-BEFORE = ["request body cap", "partner API key", "rate limits", "CSRF token", "conditional nearest (304)"]
+BEFORE = [
+    "request timer",
+    "request body cap",
+    "partner API key",
+    "rate limits",
+    "CSRF token",
+    "conditional nearest (304)",
+]
 AFTER = [
     "rate-limit headers",
     "Retry-After only on 429/503",
@@ -23,6 +30,7 @@ AFTER = [
     "language cookie",
     "remember-me cookie",
     "compression",
+    "request metrics",
 ]
 
 NEAREST = "/api/v1/nearest?lon=116.3376&lat=39.9925&kind=warm_station&limit=3"

@@ -82,7 +82,9 @@ def test_log_in_place_a_pin_by_clicking_save_and_see_the_history(
     page.click("#save")
     assert "place the pin" in page.inner_text("#form-error")
     page.wait_for_selector("#pin-map[data-ready='1']")
-    # Tap the map: a pin appears; it must be confirmed before saving.
+    # Tap the map (scrolled into view, as a person would): a pin appears; it must be
+    # confirmed before saving.
+    page.locator("#pin-map").scroll_into_view_if_needed()
     box = page.locator("#pin-map").bounding_box()
     page.mouse.click(box["x"] + box["width"] * 0.6, box["y"] + box["height"] * 0.4)
     page.wait_for_selector(".leaflet-marker-icon.editor-pin")
@@ -102,7 +104,8 @@ def test_log_in_place_a_pin_by_clicking_save_and_see_the_history(
     page.click("#history-link")
     page.wait_for_url(f"**/manage/f/{fid}/history")
     entry = page.locator("#history li.entry").first
-    assert "create" in entry.inner_text() and "hd" in entry.inner_text() and "新站点" in entry.inner_text()
+    words = entry.inner_text()
+    assert "Created" in words and "Name: 浏览器新建的驿站" in words and "hd" in words and "新站点" in words
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / "manage-history.png"), full_page=True)
     # The two refused saves answer 400 (the browser logs that); nothing else may fail.
@@ -172,6 +175,7 @@ def test_done_when_haidian_manager_drags_a_pin(  # type: ignore[no-untyped-def]
         log_in(page, editor, "haidian-union", f"/manage/f/{f.id}/edit")
         page.wait_for_selector("#pin-map[data-ready='1']")
         pin = page.locator(".leaflet-marker-icon.editor-pin")
+        page.locator("#pin-map").scroll_into_view_if_needed()  # below the fold since "use my location"
         box = pin.bounding_box()
         x, y = box["x"] + box["width"] / 2, box["y"] + box["height"] - 4
         page.mouse.move(x, y)
@@ -226,7 +230,9 @@ def test_done_when_haidian_manager_drags_a_pin(  # type: ignore[no-untyped-def]
         page.click("#history-link")
         entry = page.locator("#history li.entry").first
         text = entry.inner_text()
-        assert "haidian-union" in text and "入口在东侧" in text and "lon" in text and "lat" in text
+        assert "haidian-union" in text and "入口在东侧" in text
+        said = re.search(r"Pin moved (\d+) m to the [a-z-]+", text)  # in words, not lon/lat
+        assert said and abs(int(said.group(1)) - moved_m) <= 1, (text, moved_m)
 
         # A Chaoyang facility is refused.
         resp = page.goto(f"{editor.url}/manage/f/{chaoyang.id}/edit")

@@ -242,7 +242,9 @@ def test_opening_hours_are_validated_with_a_plain_words_preview(app: Flask, hd: 
     )
     assert "08:00–18:00" in preview and "09:00–12:00" in preview and "不开放" in preview
     assert "全天开放" in hd.get("/manage/preview/hours?value=24/7").get_data(as_text=True)
-    assert "格式无效" in hd.get("/manage/preview/hours?value=sometimes").get_data(as_text=True)
+    bad = hd.get("/manage/preview/hours?value=sometimes").get_data(as_text=True)
+    assert "开放时间写法有误，第 1 个字符处（“sometimes”）：无法识别" in bad
+    assert "Failed to parse" not in bad and "expected" not in bad
 
 
 # --- editing ----------------------------------------------------------------------------------------
@@ -337,7 +339,7 @@ def test_history_page_and_restore(app: Flask, hd: FlaskClient) -> None:
     stored = mg(app).store.get(f.id)
     assert stored.name == f.name and stored.version == f.version + 2
     html = hd.get(f"/manage/f/{f.id}/history").get_data(as_text=True)
-    assert f"restore #{seqs[0]}" in html
+    assert f"恢复到第 {seqs[0]} 条记录后的状态" in html and "名称：第一次改名 →" in html
     stale = hd.post(
         f"/manage/f/{f.id}/restore", data={"csrf_token": page_csrf(hd), "seq": seqs[0], "version": version}
     )

@@ -11,6 +11,7 @@ from flask import Flask
 
 from locator.core.domain import Facility
 from locator.core.geo import Datum, from_wgs84, geodesic_distance_m
+from locator.core.history import parse_reason
 from locator.errors import ForbiddenError, NotFoundError, ValidationError, VersionConflictError
 from locator.services.management import FacilityFilter, ManagementService, normalise_name, similar_names
 from locator.stores.contract import User
@@ -221,8 +222,12 @@ def test_status_lifecycle(mg: ManagementService) -> None:
     assert removed.status == "removed" and removed.status_until is None
     reopened = mg.set_status(HD, f.id, "open")
     assert (reopened.status, reopened.status_until, reopened.status_reason) == ("open", None, "")
-    reasons = [e.reason for e in mg.store.history(f.id)[-3:]]
-    assert reasons == ["status: temporarily_closed: 装修", "status: removed: host closed", "status: open"]
+    reasons = [parse_reason(e.reason) for e in mg.store.history(f.id)[-3:]]
+    assert [(r.code, r.params["status"], r.note) for r in reasons] == [
+        ("status", "temporarily_closed", "装修"),
+        ("status", "removed", "host closed"),
+        ("status", "open", ""),
+    ]
 
 
 @pytest.mark.parametrize(
@@ -266,7 +271,9 @@ def test_restore_makes_a_new_change_with_the_old_values(mg: ManagementService) -
     assert (restored.name, restored.phone, restored.lon, restored.lat) == (f.name, f.phone, f.lon, f.lat)
     assert restored.amenities == f.amenities
     last = mg.store.history(f.id)[-1]
-    assert last.action == "update" and last.reason.startswith(f"restore #{first_seq}") and last.actor == "hd"
+    why = parse_reason(last.reason)
+    assert (last.action, last.actor, why.code, why.note) == ("update", "hd", "restore", "undo")
+    assert why.params == {"seq": first_seq, "version": f.version}
     assert len(mg.store.history(f.id)) == 4
 
 

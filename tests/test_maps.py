@@ -9,6 +9,7 @@ import re
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pytest
 from markupsafe import Markup
 
@@ -424,3 +425,91 @@ def test_vendored_packages_keep_their_licences() -> None:
         assert (STATIC / "vendor" / package / "LICENSE").is_file()
     for needle in ("1.9.4", "1.5.3", "sha512-", "BSD-2-Clause", "MIT"):
         assert needle in readme
+
+
+# --- (g) the city map's shell and outlines ---------------------------------------------------
+
+CITY_URLS = {
+    "clusters": "/api/v1/map/clusters",
+    "facility": "/api/v1/map/facilities/__id__",
+    "districts": "/api/v1/map/districts",
+    "nearest": "/nearest",
+    "facility_page": "/facility/__id__",
+}
+
+
+@pytest.mark.parametrize("provider", ["osm", "amap", "none"])
+def test_city_map_is_a_shell_without_cdn(provider: str) -> None:
+    tiles = TILE_PROVIDERS[provider]
+    url = RecordingAssetUrl()
+    parts = maps.city_map(
+        DISTRICTS, tiles, asset_url=url, urls=CITY_URLS, counts={"warm_station": 12345, "union_home": 2}
+    )
+    text = unescape_js(text_of(parts))
+    assert set(re.findall(r"https?://[^\s\"'<>`\\]+", text)) == ({tiles.url} if tiles.url else set())
+    assert "markercluster" not in text.lower() and "$(" not in str(parts.script)
+    served = {f"/static/{p}" for p in url.paths}
+    for link in re.findall(r"(?:src|href)=\"([^\"]+)\"", str(parts.header)):
+        assert link in served and (STATIC / link.removeprefix("/static/")).is_file()
+    assert parts.script.count("<script") == 1 and "window.locatorCityMap" in parts.script
+    assert "(12,345)" in text and "(2)" in text and "(0)" in text  # every kind has its layer
+    assert f'"datum":"{tiles.datum.value}"' in str(parts.script)
+    assert '"animate":false' in str(parts.script).replace(" ", "")  # no opening animation
+    # the view fits the districts, in the tiles' datum
+    w, s = from_wgs84(116.30, 39.97, tiles.datum)
+    assert leaflet_pair_re(w, s, OUTLINE_DECIMALS).search(str(parts.script))
+    assert DATA_ATTRIBUTION in parts.script
+
+
+def test_city_map_opens_a_shared_view_without_fitting() -> None:
+    parts = maps.city_map(
+        DISTRICTS,
+        TILE_PROVIDERS["osm"],
+        asset_url=RecordingAssetUrl(),
+        urls=CITY_URLS,
+        counts={},
+        view=[39.9925, 116.3376, 15],
+    )
+    assert "fitBounds" not in parts.script
+    assert re.search(r"center:\s*\[39\.9925,\s*116\.3376\]", str(parts.script))
+    assert re.search(r'"zoom":\s*15', str(parts.script))
+    # every shared view is put into one kept shell: its own centre and zoom, nothing else differs
+    other = maps.city_map(
+        DISTRICTS,
+        TILE_PROVIDERS["osm"],
+        asset_url=RecordingAssetUrl(),
+        urls=CITY_URLS,
+        counts={},
+        view=[40.01, 116.41, 12.5],
+    )
+    assert re.search(r"center:\s*\[40\.01,\s*116\.41\]", str(other.script))
+    assert re.search(r'"zoom":\s*12\.5,', str(other.script)) and "39.9925" not in other.script
+    strip = re.compile(r"center:\s*\[[^\]]*\]|\"zoom\":\s*[0-9.]+")
+    assert strip.sub("", str(other.script)) == strip.sub("", str(parts.script))
+    with pytest.raises(ValueError):
+        maps.city_map(
+            DISTRICTS,
+            TILE_PROVIDERS["osm"],
+            asset_url=RecordingAssetUrl(),
+            urls=CITY_URLS,
+            counts={},
+            view=[95, 116, 12],
+        )
+
+
+def test_district_lines_follow_the_datum_are_simplified_by_level_and_cached() -> None:
+    districts = copy.deepcopy(DISTRICTS)
+    osm = maps.district_lines(districts, Datum.WGS84, 3)
+    assert maps.district_lines(districts, Datum.WGS84, 3) is osm
+    gcj = maps.district_lines(districts, Datum.GCJ02, 3)
+    (flat,) = osm["lines"]
+    xy = np.cumsum(np.asarray(flat).reshape(-1, 2), axis=0) * osm["quantum"]
+    corners = {(round(x, 5), round(y, 5)) for x, y in xy.tolist()}
+    assert corners == {(116.30, 39.97), (116.37, 39.97), (116.37, 40.01), (116.30, 40.01)}
+    (gflat,) = gcj["lines"]
+    gxy = np.cumsum(np.asarray(gflat).reshape(-1, 2), axis=0) * gcj["quantum"]
+    want = from_wgs84(float(xy[0][0]), float(xy[0][1]), Datum.GCJ02)
+    assert abs(gxy[0][0] - want[0]) < 1e-5 and abs(gxy[0][1] - want[1]) < 1e-5
+    assert [maps.outline_level(z) for z in (3, 8, 9, 10, 11, 12, 13, 19)] == [0, 0, 1, 1, 2, 2, 3, 3]
+    with pytest.raises(ValueError):
+        maps.district_lines({"type": "Polygon"}, Datum.WGS84, 0)

@@ -383,6 +383,69 @@ def test_import_rejects_duplicate_ids_and_writes_nothing(store: FacilityStore) -
     assert store.count() == 0 and store.revision() == 0
 
 
+def test_an_import_streams_batches_into_one_revision(store: FacilityStore) -> None:
+    store.add(fac("b0"))
+    other = open_like(store)
+    try:
+        with store.importing(Actor("import", "big.csv")) as imp:
+            imp.add([fac(f"b{i}", name=f"N{i}") for i in range(0, 3)])
+            imp.add([])
+            imp.add([fac(f"b{i}", name=f"N{i}") for i in range(3, 7)])
+            assert imp.staged == 7
+            # staged, not written: every reader still sees the store as it was
+            assert other.count() == 1 and other.revision() == 1 and store.revision() == 1
+            assert other.get("b0").name == "Station"
+        assert imp.revision == 2
+    finally:
+        other.close()
+    assert store.revision() == 2 and store.count() == 7
+    assert {f.id: f.version for f in store.all()} == {"b0": 2, **{f"b{i}": 1 for i in range(1, 7)}}
+    assert store.count_changes_since(1) == 7 and store.count_changes_since(2) == 0
+    entries = [store.history(f"b{i}")[-1] for i in range(7)]
+    assert [(e.action, e.revision, e.actor, e.reason) for e in entries] == [
+        ("import", 2, "import", "big.csv")
+    ] * 7
+    assert [e.seq for e in entries] == sorted(e.seq for e in entries)  # in staging order
+    assert entries[0].changes == {"name": ["Station", "N0"]}
+
+
+def test_an_import_that_fails_or_repeats_an_id_across_batches_writes_nothing(store: FacilityStore) -> None:
+    store.add(fac("keep"))
+    with pytest.raises(ConflictError):
+        with store.importing() as imp:
+            imp.add([fac("x1"), fac("x2")])
+            imp.add([fac("x3"), fac("x1", name="again")])
+    with pytest.raises(RuntimeError):
+        with store.importing() as imp:
+            imp.add([fac("y1"), fac("keep", name="Replaced")])
+            raise RuntimeError("the reader failed half-way")
+    with store.importing() as imp:
+        pass  # nothing staged: no revision
+    assert imp.revision is None
+    assert ids(store.all()) == ["keep"] and store.get("keep").name == "Station"
+    assert store.revision() == 1 and store.history("x1") == [] and store.count_changes_since(0) == 1
+
+
+def test_an_import_rebases_on_writes_made_while_it_was_staged(store: FacilityStore) -> None:
+    a = store.add(fac("a"))
+    store.add(fac("gone"))
+    with store.importing() as imp:
+        imp.add([fac("a", name="Imported"), fac("gone", name="Back"), fac("new", name="New")])
+        store.update(a.replace(name="Edited meanwhile"), 1)  # not blocked by the import
+        store.delete("gone", 1)
+        store.add(fac("new", name="Created meanwhile"))
+    assert imp.revision == 6
+    assert {f.id: (f.name, f.version) for f in store.all()} == {
+        "a": ("Imported", 3),
+        "gone": ("Back", 1),
+        "new": ("New", 2),
+    }
+    assert store.history("a")[-1].changes == {"name": ["Edited meanwhile", "Imported"]}
+    assert store.history("gone")[-1].changes["name"] == [None, "Back"]
+    assert store.history("new")[-1].changes == {"name": ["Created meanwhile", "New"]}
+    assert store.changes_since(5).deleted_ids == []
+
+
 def test_single_writes_violating_the_schema_write_nothing(store: FacilityStore) -> None:
     with pytest.raises(INTEGRITY_ERRORS):
         store.add(BASE.replace(id="bad", kind="bogus"))

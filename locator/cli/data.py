@@ -14,7 +14,6 @@ from locator.core.areas import GEODATA
 from locator.core.geo import Datum
 from locator.errors import ImportRejectedError, LocatorError
 from locator.formats.bulk import export_csv, export_geojson, export_xlsx
-from locator.formats.readers import read_records
 from locator.services.facilities import LocatorService
 from locator.stores.contract import Actor
 
@@ -29,12 +28,15 @@ def _service() -> LocatorService:
 def _import(path: Path, datum: Datum, *, demo: bool | None, actor: Actor) -> int:
     svc = _service()
     try:
-        records = read_records(path)
-        count = svc.import_records(records, datum, actor, demo=demo)
+        count = svc.import_file(
+            path, datum, actor, demo=demo, max_rows=current_app.config["LOCATOR_IMPORT_MAX_ROWS"]
+        )
     except ImportRejectedError as exc:
         click.echo(f"Import rejected: {exc.detail}", err=True)
         for row, field, reason in exc.row_errors:
             click.echo(f"  row {row}: {field + ': ' if field else ''}{reason}", err=True)
+        if exc.unlisted:
+            click.echo(f"  … and {exc.unlisted} more invalid rows (not listed)", err=True)
         sys.exit(1)
     except LocatorError as exc:
         click.echo(f"Error: {exc.detail}", err=True)
@@ -74,7 +76,12 @@ def load_demo(if_empty: bool) -> None:
     help="Datum of the file's coordinates: wgs84 (GPS, OSM), gcj02 (AMap, Tencent), bd09 (Baidu).",
 )
 def import_file(path: Path, datum: str) -> None:
-    """Import facilities from GeoJSON, GeoPackage or CSV (lon/lat columns): all rows or none."""
+    """Import facilities from GeoJSON, GeoPackage or CSV (lon/lat columns): all rows or none.
+
+    The file is streamed (bounded memory) and committed in one short transaction at the
+    end, so a serving store keeps answering meanwhile. Files of more than
+    LOCATOR_IMPORT_MAX_ROWS rows (default 2,000,000) are refused.
+    """
     _service().store.init_schema()
     count = _import(path, Datum(datum), demo=None, actor=Actor("cli-import", reason=str(path.name)))
     click.echo(f"Imported {count} facilities from {path.name} ({datum}).")

@@ -9,10 +9,12 @@ from __future__ import annotations
 
 import functools
 import json
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import shapely
 from shapely.geometry import Point, shape
 from shapely.geometry.base import BaseGeometry
@@ -89,6 +91,31 @@ class AreaIndex:
         hits = [a for a in hits if a.geometry.covers(pt)]
         return min(hits, key=lambda a: a.code) if hits else None
 
+    def locate_many(self, lons: Sequence[float], lats: Sequence[float]) -> list[Area | None]:
+        """:meth:`locate` for many WGS-84 points at once (one vectorised tree query).
+
+        Parameters
+        ----------
+        lons, lats : sequence of float
+            Degrees, the same length.
+
+        Returns
+        -------
+        list of Area or None
+            One per point, as :meth:`locate` would answer.
+        """
+        found: list[Area | None] = [None] * len(lons)
+        if not len(lons):
+            return found
+        points = shapely.points(np.asarray(lons, dtype=float), np.asarray(lats, dtype=float))
+        # "covered_by": the point is covered by the area (boundary points count, as in locate)
+        where, which = self._tree.query(points, predicate="covered_by")
+        for i, j in zip(where.tolist(), which.tolist(), strict=True):
+            area, best = self.areas[j], found[i]
+            if best is None or area.code < best.code:
+                found[i] = area
+        return found
+
     def by_code(self, code: str) -> Area | None:
         """The area with this code, or None."""
         return next((a for a in self.areas if a.code == code), None)
@@ -159,3 +186,11 @@ class ServiceArea:
     def contains(self, lon: float, lat: float) -> bool:
         """True when the WGS-84 point is inside (or on the edge of) the service area."""
         return self.geometry is None or bool(self.geometry.covers(Point(lon, lat)))
+
+    def contains_many(self, lons: Sequence[float], lats: Sequence[float]) -> list[bool]:
+        """:meth:`contains` for many WGS-84 points (degrees) at once (vectorised ``covers``)."""
+        if self.geometry is None or not len(lons):
+            return [True] * len(lons)
+        points = shapely.points(np.asarray(lons, dtype=float), np.asarray(lats, dtype=float))
+        inside: list[bool] = shapely.covers(self.geometry, points).tolist()
+        return inside

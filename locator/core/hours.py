@@ -53,7 +53,8 @@ from zoneinfo import ZoneInfo
 import chinese_calendar
 import opening_hours
 
-from locator.errors import Msg, ValidationError
+from locator.core.hours_syntax import explain_parse_error
+from locator.errors import ValidationError
 
 TZ: Final = ZoneInfo("Asia/Shanghai")
 COUNTRY: Final = "CN"
@@ -71,11 +72,9 @@ def parse_opening_hours(value: str) -> opening_hours.OpeningHours:
     try:
         return opening_hours.OpeningHours(value, timezone=TZ, country=COUNTRY)
     except (opening_hours.ParserError, SyntaxError, ValueError) as exc:  # type: ignore[attr-defined]
-        first_line = str(exc).strip().splitlines()[0] if str(exc).strip() else Msg("syntax error")
-        raise ValidationError(
-            Msg("invalid opening_hours %(value)r: %(why)s", value=value, why=first_line),
-            param="opening_hours",
-        ) from None
+        # The parser's own text (grammar rule names, a caret drawing) never reaches a
+        # page: it is read for the position and turned into a sentence.
+        raise ValidationError(explain_parse_error(value, str(exc)), param="opening_hours") from None
 
 
 #: Days off of the State Council's notices (date -> holiday name), from chinese-calendar.

@@ -67,9 +67,10 @@ import bisect
 import itertools
 import math
 import os
-from collections.abc import Collection, Iterable, Mapping, Sequence
+import threading
+from collections.abc import Callable, Collection, Iterable, Mapping, Sequence
 from datetime import UTC, datetime, timedelta
-from typing import Any, Final, NamedTuple
+from typing import Any, Final, NamedTuple, TypeVar
 
 import numpy as np
 from numpy.typing import NDArray
@@ -97,6 +98,11 @@ def _status_mask(statuses: Collection[str]) -> int:
         if len(_STATUS_MASKS) < 64:
             _STATUS_MASKS[key] = mask
     return mask
+
+
+def status_mask(statuses: Collection[str]) -> int:
+    """Bit mask of the statuses as the index stores them (see :attr:`BaseColumns.status`)."""
+    return _status_mask(statuses)
 
 
 def amenity_mask(amenities: Iterable[str]) -> int:
@@ -582,6 +588,9 @@ class _Base:
             upd_order if upd_order is not None else np.argsort(updated, kind="stable").astype(np.int64)
         )
         self._objects: dict[int, Facility] = {}
+        #: Data derived from this base by other modules (see :meth:`FacilityIndex.base_derived`).
+        self.derived: dict[str, Any] = {}
+        self.derived_lock = threading.Lock()
         #: The snapshot file this base was loaded from, and its key (None: built in memory).
         self.source: Any = None
         self.key: dict[str, Any] = {}
@@ -969,6 +978,56 @@ class _Overlay:
 
 _EMPTY_OVERLAY: Final = _Overlay([])
 
+_T = TypeVar("_T")
+
+
+class BaseColumns(NamedTuple):
+    """Read-only columns of an index's base, for modules that derive data from it.
+
+    Attributes
+    ----------
+    token : object
+        The base itself, opaque: equal tokens mean the same rows (use it as a cache key).
+    lon, lat : ndarray of float64, shape (n,)
+        WGS-84 degrees, rows in id order (row ``r`` is handle ``r``).
+    kind : ndarray of uint8, shape (n,)
+        Codes into ``kinds``.
+    kinds : list of str
+    status : ndarray of int64, shape (n,)
+        One bit per status (test with :func:`status_mask`).
+    """
+
+    token: object
+    lon: NDArray[np.float64]
+    lat: NDArray[np.float64]
+    kind: NDArray[np.uint8]
+    kinds: list[str]
+    status: NDArray[np.int64]
+
+
+class OverlayColumns(NamedTuple):
+    """The overlay's live facilities as columns (changed or added since the base).
+
+    Attributes
+    ----------
+    handles : ndarray of int64, shape (m,)
+        Their handles in the index they came from.
+    lon, lat : ndarray of float64, shape (m,)
+        WGS-84 degrees.
+    kind : ndarray of int64, shape (m,)
+        Codes into ``kinds`` (the overlay's own table, not the base's).
+    kinds : list of str
+    status : ndarray of int64, shape (m,)
+        Status bits (see :func:`status_mask`).
+    """
+
+    handles: NDArray[np.int64]
+    lon: NDArray[np.float64]
+    lat: NDArray[np.float64]
+    kind: NDArray[np.int64]
+    kinds: list[str]
+    status: NDArray[np.int64]
+
 
 class FacilityIndex:
     """An immutable snapshot of every facility, for kNN and bbox queries.
@@ -1071,6 +1130,62 @@ class FacilityIndex:
     def pins(self) -> dict[str, int]:
         """Pinned facility ids and the revision each stays pinned until (see :meth:`patch`)."""
         return dict(self._pins)
+
+    # -- for modules that derive data from the index (e.g. the city map's clusters) --------
+
+    def base_columns(self) -> BaseColumns:
+        """The base's columns (every row, masked ones included: see :attr:`masked_rows`)."""
+        base = self._base
+        return BaseColumns(base, base.lon, base.lat, base.kind, base.kinds, base.status)
+
+    @property
+    def masked_rows(self) -> NDArray[np.int64]:
+        """Base rows (ascending) that the overlay replaces or deletes: not part of this index."""
+        return self._masked_rows
+
+    def overlay_columns(self) -> OverlayColumns:
+        """The overlay's live facilities (their states since the base), as columns."""
+        ov = self._ov
+        count = len(ov.ids)
+        return OverlayColumns(
+            np.arange(self._base.n, self._base.n + count, dtype=np.int64),
+            ov.lon,
+            ov.lat,
+            ov.kind,
+            list(ov.kinds),
+            ov.status,
+        )
+
+    def base_rows_in_box(
+        self, min_lon: float, min_lat: float, max_lon: float, max_lat: float
+    ) -> NDArray[np.int64]:
+        """Base rows (handles) inside a WGS-84 rectangle, edges inclusive, without the masked ones.
+
+        Array operations only (a binary search on latitude, a longitude mask); the
+        overlay's own facilities are not included (see :meth:`overlay_columns`).
+        """
+        rows = self._base.rows_in_box(min_lon, min_lat, max_lon, max_lat)
+        if self._masked is not None and len(rows):
+            rows = rows[~self._masked[rows]]
+        return rows
+
+    def base_derived(self, name: str, build: Callable[[BaseColumns], _T]) -> _T:
+        """``build(self.base_columns())``, computed once per base and kept with it.
+
+        Every index sharing this base (its overlays, :meth:`rebased` copies) gets the
+        same object; a fold starts a new base, hence a new one. Thread-safe: one caller
+        builds, the others wait for it. ``build`` must derive from the base alone (the
+        overlay is the caller's to apply).
+        """
+        base = self._base
+        hit = base.derived.get(name)
+        if hit is not None:
+            return hit
+        with base.derived_lock:
+            hit = base.derived.get(name)
+            if hit is None:
+                hit = base.derived[name] = build(self.base_columns())
+        return hit
 
     def handle(self, facility_id: str) -> int | None:
         """The handle of ``facility_id`` in this index, or None."""

@@ -16,22 +16,26 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import difflib
 import io
+import itertools
 import json
 import math
 import re
 import tempfile
 import zipfile
-from collections.abc import Iterable
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import Any, Final
 
 from openpyxl import Workbook, load_workbook
 
-from locator.core.domain import Facility
+from locator.core import domain
+from locator.core.domain import AMENITIES, HOST_TYPES, KINDS, STATUSES, Facility, Label
 from locator.errors import Msg, ValidationError
-from locator.formats.readers import read_records
+from locator.formats.readers import iter_records
 from locator.formats.serialize import facility_feature
 
 #: Upload types by file suffix.
@@ -124,7 +128,8 @@ def read_upload(filename: str, data: bytes) -> list[tuple[int, dict[str, Any]]]:
             path = Path(tmp) / f"upload{suffix}"
             path.write_bytes(data)
             try:
-                records = read_records(path)
+                # Streamed, and never more than one row past the cap (the body's size caps the file).
+                records = list(itertools.islice(iter_records(path), MAX_ROWS + 1))
             except ValidationError as exc:
                 raise ValidationError(_renamed(exc.detail, path.name, filename), param="file") from None
     if len(records) > MAX_ROWS:
@@ -295,3 +300,184 @@ def export_geojson(facilities: Iterable[Facility]) -> bytes:
     """An RFC 7946 FeatureCollection (WGS-84)."""
     body = {"type": "FeatureCollection", "features": [facility_feature(f) for f in facilities]}
     return json.dumps(body, ensure_ascii=False).encode("utf-8")
+
+
+# --- help for people filling the file in: the columns, their values, templates, suggestions ----
+
+
+@dataclass(frozen=True, slots=True)
+class BulkColumn:
+    """One column of a bulk file, as the bulk page and the templates explain it.
+
+    Attributes
+    ----------
+    name : str
+        The column name (the domain field).
+    required : bool
+        Required for a new row.
+    what : Msg
+        What the column holds (English; translated on pages).
+    values : mapping of key to Label, or None
+        The allowed keys (a controlled vocabulary) with their Chinese and English labels.
+    many : bool
+        The cell holds several keys separated by ``;``.
+    example : str
+        The template's example cell.
+    """
+
+    name: str
+    required: bool
+    what: Msg
+    values: Mapping[str, Label] | None = None
+    many: bool = False
+    example: str = ""
+
+
+def vocabularies() -> dict[str, Mapping[str, Label]]:
+    """The controlled vocabularies of the bulk columns: ``{column: {key: Label}}``."""
+    out: dict[str, Mapping[str, Label]] = {
+        "kind": KINDS,
+        "amenities": AMENITIES,
+        "host_type": HOST_TYPES,
+        "status": STATUSES,
+    }
+    access = getattr(domain, "ACCESS", None)  # the riders' access attribute (issue 13), once present
+    if access is not None:
+        out["access"] = access
+    return out
+
+
+def bulk_columns() -> list[BulkColumn]:
+    """Every column a bulk upload reads, in the templates' order."""
+    vocab = vocabularies()
+    columns = [
+        BulkColumn("id", False, Msg("a stored facility's id updates it; empty or unknown: a new facility")),
+        BulkColumn("kind", True, Msg("the kind of facility"), vocab["kind"], example="warm_station"),
+        BulkColumn("name", True, Msg("the name riders see"), example="示例·某银行网点暖心驿站（请替换）"),
+        BulkColumn("address", False, Msg("street address"), example="海淀区某某路1号"),
+        BulkColumn(
+            "lon",
+            True,
+            Msg(
+                "longitude, degrees, in the datum you declare when uploading (empty on an update: unchanged)"
+            ),
+            example="116.3376",
+        ),
+        BulkColumn("lat", True, Msg("latitude, degrees, in the same datum"), example="39.9925"),
+        BulkColumn(
+            "amenities",
+            False,
+            Msg("what riders can do there: keys separated by ;"),
+            vocab["amenities"],
+            many=True,
+            example="heating;toilet;drinking_water",
+        ),
+        BulkColumn(
+            "opening_hours",
+            False,
+            Msg(
+                "OSM opening_hours: Mo-Fr 08:00-18:00; Sa 09:00-12:00; PH off (the editor writes it for you)"
+            ),
+            example="Mo-Fr 08:00-18:00; Sa 09:00-12:00; PH off",
+        ),
+        BulkColumn(
+            "host_type", False, Msg("where the facility is hosted"), vocab["host_type"], example="bank"
+        ),
+        BulkColumn("phone", False, Msg("digits, spaces, +, -, ( and )"), example="010-12345678"),
+    ]
+    if "access" in vocab:
+        columns.append(
+            BulkColumn("access", False, Msg("how a rider gets in"), vocab["access"], example="walk_in")
+        )
+    columns += [
+        BulkColumn("status", False, Msg("open by default"), vocab["status"], example="open"),
+        BulkColumn("status_until", False, Msg("for temporarily_closed: the day it reopens (YYYY-MM-DD)")),
+        BulkColumn("status_reason", False, Msg("why it is closed or removed (required for removed)")),
+        BulkColumn(
+            "verified_at", False, Msg("when it was last checked (YYYY-MM-DD or an ISO date and time)")
+        ),
+        BulkColumn("source", False, Msg("where the row comes from")),
+    ]
+    return columns
+
+
+def template_csv() -> bytes:
+    """A CSV template (UTF-8 with BOM, for Excel): the header and one example row to replace."""
+    columns = bulk_columns()
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\r\n")
+    writer.writerow([c.name for c in columns])
+    writer.writerow([_defuse(c.example) for c in columns])
+    return ("\ufeff" + buf.getvalue()).encode("utf-8")
+
+
+def template_xlsx() -> bytes:
+    """An XLSX template: sheet 1 the header and an example row, sheet 2 every allowed value.
+
+    Sheet 1 lists single-key columns (kind, host_type, status…) as drop-down lists of their
+    keys (data validation); sheet 2 (``values``) gives each key with its Chinese and English
+    label. Only the first sheet is read back on upload.
+    """
+    from openpyxl.worksheet.datavalidation import DataValidation
+
+    columns = bulk_columns()
+    wb = Workbook()
+    ws = wb.active
+    assert ws is not None
+    ws.title = "facilities"
+    ws.append([c.name for c in columns])
+    for c, col in enumerate(columns, start=1):
+        cell = ws.cell(row=2, column=c, value=_defuse(col.example) or None)
+        cell.data_type = "s" if col.name not in _NUMERIC_COLUMNS else "n"
+        if col.name in _NUMERIC_COLUMNS and col.example:
+            cell.value = float(col.example)
+        if col.values is not None and not col.many:
+            letter = ws.cell(row=1, column=c).column_letter
+            dv = DataValidation(type="list", formula1='"' + ",".join(col.values) + '"', allow_blank=True)
+            dv.add(f"{letter}2:{letter}{MAX_ROWS + 1}")
+            ws.add_data_validation(dv)
+    values = wb.create_sheet("values")
+    values.append(["column", "key", "中文", "English"])
+    for col in columns:
+        for key, label in (col.values or {}).items():
+            values.append([col.name, key, label.zh, label.en])
+    buf = io.BytesIO()
+    wb.save(buf)
+    return buf.getvalue()
+
+
+_SPLIT_KEYS: Final = re.compile(r"[;；,，、|\s]+")
+
+
+def suggest_keys(column: str, value: Any) -> list[tuple[str, str]]:
+    """The closest allowed keys for the unknown keys of a cell: ``[(given, suggested key)]``.
+
+    A given item is compared with every key (``difflib.get_close_matches``, cutoff 0.6)
+    and with the keys' Chinese and English labels, so ``breastfeeding`` suggests
+    ``breastfeeding_room`` and ``哺乳间`` does too. Items with no close key are left out.
+
+    >>> suggest_keys("amenities", "toilet;breastfeeding")
+    [('breastfeeding', 'breastfeeding_room')]
+    >>> suggest_keys("kind", "warmstation")
+    [('warmstation', 'warm_station')]
+    """
+    vocab = vocabularies().get(column)
+    if vocab is None or value is None:
+        return []
+    items = value if isinstance(value, list | tuple) else _SPLIT_KEYS.split(str(value))
+    names: dict[str, str] = {}
+    for key, label in vocab.items():
+        names[key.lower()] = key
+        names.setdefault(label.zh.lower(), key)
+        names.setdefault(label.en.lower(), key)
+    out: list[tuple[str, str]] = []
+    for item in (str(i).strip() for i in items):
+        if not item or item in vocab:
+            continue
+        found = names.get(item.lower())
+        if found is None:
+            close = difflib.get_close_matches(item.lower(), list(names), n=1, cutoff=0.6)
+            found = names[close[0]] if close else None
+        if found is not None and (item, found) not in out:
+            out.append((item, found))
+    return out

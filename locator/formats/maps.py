@@ -38,6 +38,7 @@ from pathlib import Path
 from typing import Any, Final, cast
 
 import folium
+import numpy as np
 import shapely
 from branca.element import Figure
 from folium.plugins import FastMarkerCluster
@@ -58,10 +59,13 @@ __all__ = [
     "TILE_PROVIDERS",
     "MapParts",
     "TileProvider",
+    "city_map",
     "coverage_map",
+    "district_lines",
     "escape_text",
     "inline_asset_url",
     "nearest_map",
+    "outline_level",
     "overview_map",
     "standalone_page",
 ]
@@ -97,6 +101,8 @@ OUTLINE_TOLERANCE_DEG: Final = 1e-4
 #: Where the map looks when there is nothing to fit (Tian'anmen, WGS-84 lon, lat).
 BEIJING_CENTRE: Final = (116.3975, 39.9087)
 DEFAULT_ZOOM: Final = 11
+#: Lowest zoom of the city map (its data API answers from zoom 3).
+MAP_MIN_ZOOM: Final = 3
 #: Highest zoom ``fit_bounds`` may choose (e.g. for a single point).
 FIT_MAX_ZOOM: Final = 16
 
@@ -1097,6 +1103,334 @@ def overview_map(
 
     folium.LayerControl(collapsed=True).add_to(m)
     _fit(m, points)
+    return _render(m)
+
+
+# --- the city map: a shell whose script fetches what the viewport needs -------------------
+
+#: District outline detail per zoom band: ``(highest zoom, simplification tolerance,
+#: quantum)`` in degrees. At zoom 8 a pixel is ~470 m in Beijing, at 12 ~29 m; the finest
+#: band keeps the detail the embedded outlines had (1e-4 degrees, ~10 m).
+OUTLINE_LEVELS: Final = ((8, 2e-3, 1e-4), (10, 1e-3, 1e-4), (12, 3e-4, 1e-4), (99, 1e-4, 1e-5))
+
+_CITY_TEXT: Final[dict[str, Label]] = {
+    "details": Label("站点详情", "Details"),
+    "loading": Label("正在加载…", "Loading…"),
+    "failed": Label("加载失败，请稍后再试。", "Could not load; try again later."),
+    "closed": Label("暂停开放", "Temporarily closed"),
+}
+
+_lines_cache: dict[tuple[int, Datum, int], tuple[object, dict[str, Any]]] = {}
+_lines_lock = threading.Lock()
+_merged_cache: dict[int, tuple[object, Any]] = {}
+
+
+def outline_level(zoom: float) -> int:
+    """The :data:`OUTLINE_LEVELS` band (0-based) used at ``zoom``."""
+    for i, (highest, _, _) in enumerate(OUTLINE_LEVELS):
+        if zoom <= highest:
+            return i
+    return len(OUTLINE_LEVELS) - 1
+
+
+def _merged_boundaries(districts: dict[str, Any]) -> Any:
+    """Every district boundary as one MultiLineString, each shared edge once (cached per object)."""
+    entry = _merged_cache.get(id(districts))
+    if entry is not None and entry[0] is districts:
+        return entry[1]
+    if not isinstance(districts, dict) or districts.get("type") != "FeatureCollection":
+        raise ValueError("districts must be a GeoJSON FeatureCollection dict")
+    try:
+        geoms = [
+            shape(f["geometry"]).boundary
+            for f in districts.get("features") or []
+            if isinstance(f, dict) and f.get("geometry") is not None
+        ]
+    except (AttributeError, IndexError, KeyError, TypeError, ValueError, shapely.errors.ShapelyError):
+        raise ValueError("malformed GeoJSON geometry in districts") from None
+    merged = shapely.line_merge(shapely.union_all(geoms)) if geoms else shapely.MultiLineString()
+    _merged_cache.clear()
+    _merged_cache[id(districts)] = (districts, merged)
+    return merged
+
+
+def district_lines(districts: dict[str, Any], datum: Datum, level: int) -> dict[str, Any]:
+    """District boundaries for the city map, simplified for a zoom band, delta-encoded.
+
+    Parameters
+    ----------
+    districts : dict
+        GeoJSON FeatureCollection of district polygons, WGS-84 ``(lon, lat)``.
+    datum : Datum
+        The tiles' datum: vertices are shifted to it (display only).
+    level : int
+        Index into :data:`OUTLINE_LEVELS` (see :func:`outline_level`).
+
+    Returns
+    -------
+    dict
+        ``{"level": level, "quantum": q, "lines": [[x0, y0, dx1, dy1, …], …]}``: every
+        boundary shared by two districts once, simplified (Douglas-Peucker, in WGS-84)
+        with the band's tolerance, then shifted to ``datum``; vertex ``i`` of a line is
+        ``(x0 + dx1 + … + dxi, y0 + … + dyi) * q`` degrees ``(lon, lat)``. Cached per
+        ``(districts object, datum, level)``.
+
+    Raises
+    ------
+    ValueError
+        If ``districts`` is not a FeatureCollection of valid geometries, or ``level``
+        is out of range.
+    """
+    if not 0 <= level < len(OUTLINE_LEVELS):
+        raise ValueError(f"no outline level {level}")
+    key = (id(districts), datum, level)
+    with _lines_lock:
+        entry = _lines_cache.get(key)
+        if entry is not None and entry[0] is districts:
+            return entry[1]
+        merged = _merged_boundaries(districts)
+        _, tolerance, quantum = OUTLINE_LEVELS[level]
+        simple = merged.simplify(tolerance, preserve_topology=True)
+        lines = []
+        for part in getattr(simple, "geoms", [simple]):
+            coords = shapely.get_coordinates(part)
+            if not len(coords):
+                continue
+            if datum is not Datum.WGS84:
+                coords = np.asarray([from_wgs84(float(x), float(y), datum) for x, y in coords])
+            q = np.round(coords / quantum).astype(np.int64)
+            deltas = np.vstack([q[:1], np.diff(q, axis=0)])
+            keep = (deltas != 0).any(axis=1)
+            keep[0] = True
+            deltas = deltas[keep]
+            if len(deltas) > 1:
+                lines.append(deltas.ravel().tolist())
+        result = {"level": level, "quantum": quantum, "lines": lines}
+        while len(_lines_cache) >= 4 * len(OUTLINE_LEVELS):
+            _lines_cache.pop(next(iter(_lines_cache)))
+        _lines_cache[key] = (districts, result)
+        return result
+
+
+class _CityMapHook(folium.MacroElement):
+    """Hand the map, its layers and the page's settings to ``static/js/city-map.js``.
+
+    Renders ``window.locatorCityMap = {map, layers: {kind: layer}, districts, config}``
+    in the map script; the config is JSON (:func:`_js_literal`) of constants only.
+    """
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            window.locatorCityMap = {
+                map: {{ this._parent.get_name() }},
+                layers: {
+                    {%- for kind, layer in this.layers %}
+                    {{ kind|tojson }}: {{ layer.get_name() }}{{ "," if not loop.last }}
+                    {%- endfor %}
+                },
+                districts: {{ this.districts.get_name() }},
+                config: {{ this.config_js }}
+            };
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self, layers: list[tuple[str, Any]], districts: Any, config: dict[str, Any]) -> None:
+        super().__init__()
+        self._name = "CityMapHook"
+        self.layers = layers
+        self.districts = districts
+        self.config_js = _js_literal(config)
+
+
+def _kind_config(kind: str, locale: str) -> dict[str, Any]:
+    style = _kind_style(kind)
+    label = KINDS[kind].get(locale) if kind in KINDS else kind
+    return {
+        "label": label,
+        "labelHtml": _kind_label(kind, locale),
+        "colour": style.colour,
+        "svg": _shape_svg(style, _ICON_PX, escape_text(style.glyph.get(locale))),
+    }
+
+
+def city_map(
+    districts: dict[str, Any] | None,
+    tiles: TileProvider,
+    *,
+    asset_url: Callable[[str], str],
+    urls: dict[str, str],
+    counts: dict[str, int],
+    locale: str = "zh",
+    demo: bool = True,
+    view: Sequence[float] | None = None,
+    max_cluster_zoom: int = 16,
+) -> MapParts:
+    """The city map as a shell: no facility in the page; its script fetches the viewport.
+
+    Parameters
+    ----------
+    districts : dict or None
+        GeoJSON FeatureCollection of district polygons, WGS-84; only their extent is in
+        the page (the view fits it). The outlines themselves are fetched by zoom band
+        (:func:`district_lines`).
+    tiles : TileProvider
+        Base map; everything the script draws is in its datum.
+    asset_url : callable (str) -> str
+        Maps a path under ``static/`` to the URL the app serves it at.
+    urls : dict of str
+        ``clusters`` (viewport data), ``facility`` and ``facility_page`` (with ``__id__``
+        standing for the id), ``districts`` (outlines), ``nearest`` (the nearest page).
+        Site-relative; constants, not data.
+    counts : dict of str to int
+        Facilities shown per kind, for the layer names (layers in
+        :data:`locator.core.domain.KINDS` order, unknown kinds last).
+    locale : str, default "zh"
+    demo : bool, default True
+        Adds :data:`DEMO_ATTRIBUTION`; demo facilities' popups carry a notice either way.
+    view : (lat, lon, zoom), optional
+        Open at this view (Leaflet order, the tiles' datum) instead of fitting the districts.
+    max_cluster_zoom : int
+        Above it the data holds single facilities only (for the script's cluster taps).
+
+    Returns
+    -------
+    MapParts
+        Header (Leaflet and the map stylesheet only), the map element, and one script
+        that creates the map, an empty layer per kind and one for the districts in a
+        layer control, and sets ``window.locatorCityMap`` for ``static/js/city-map.js``.
+        The page's size does not depend on the number of facilities. Folium renders
+        one shell per tile provider, locale, view and settings (kept, 64 at most); the
+        counts are put into a kept shell per call.
+
+    Raises
+    ------
+    ValueError
+        On a malformed ``districts`` or an invalid ``view``.
+    """
+    shown = None
+    if view is not None:
+        lat, lon, zoom = (float(v) for v in view)
+        lon, lat = _checked(lon, lat)
+        if not math.isfinite(zoom):
+            raise ValueError(f"zoom must be finite (got {zoom!r})")
+        shown = (lat, lon, zoom)
+    key = (
+        id(districts),
+        tiles,
+        locale,
+        demo,
+        view is not None,  # the view itself is put into a kept shell per call, like the counts
+        tuple(sorted(urls.items())),
+        max_cluster_zoom,
+        tuple(k for k in counts if k not in KINDS),
+        asset_url("vendor/leaflet/leaflet.js"),
+    )
+    with _shell_lock:
+        hit = _shell_cache.get(key)
+    if hit is None or hit[0] is not districts:
+        parts = _city_shell(
+            districts,
+            tiles,
+            asset_url=asset_url,
+            urls=urls,
+            kinds=[k for k in KINDS] + sorted(k for k in counts if k not in KINDS),
+            locale=locale,
+            demo=demo,
+            view=view,
+            max_cluster_zoom=max_cluster_zoom,
+        )
+        if view is not None and not (_VIEW_CENTRE_TOKEN in parts.script and _VIEW_ZOOM_TOKEN in parts.script):
+            raise AssertionError("Folium rendered the view differently: update the view tokens")
+        with _shell_lock:
+            while len(_shell_cache) >= _SHELL_CACHE_SIZE:
+                _shell_cache.pop(next(iter(_shell_cache)))
+            _shell_cache[key] = (districts, parts)
+    else:
+        parts = hit[1]
+    script = str(parts.script)
+    for kind in [*KINDS, *counts]:
+        script = script.replace(_count_token(kind), f"{int(counts.get(kind, 0)):,}")
+    if shown is not None:
+        lat, lon, zoom = shown
+        centre = f"[{round(lat, COORD_DECIMALS)!r}, {round(lon, COORD_DECIMALS)!r}]"
+        script = script.replace(_VIEW_CENTRE_TOKEN, centre).replace(_VIEW_ZOOM_TOKEN, f'"zoom": {zoom!r}')
+    return MapParts(header=parts.header, html=parts.html, script=_trusted(script))
+
+
+#: What a kept shell's centre and zoom are rendered as (numbers no view has), replaced per
+#: call: Folium renders one shell for every shared view, not one per view (~50 ms each).
+_VIEW_TOKEN_LATLON: Final = (-89.123457, -179.654321)
+_VIEW_TOKEN_ZOOM: Final = 0.987654
+_VIEW_CENTRE_TOKEN: Final = f"[{_VIEW_TOKEN_LATLON[0]!r}, {_VIEW_TOKEN_LATLON[1]!r}]"
+_VIEW_ZOOM_TOKEN: Final = f'"zoom": {_VIEW_TOKEN_ZOOM!r}'
+
+
+_SHELL_CACHE_SIZE: Final = 64
+_shell_cache: dict[tuple[Any, ...], tuple[object, MapParts]] = {}
+_shell_lock = threading.Lock()
+
+
+def _count_token(kind: str) -> str:
+    """Stands for a kind's count in a kept shell (letters, digits and ``_`` only)."""
+    return "LOCATORCOUNT_" + re.sub(r"[^A-Za-z0-9_]", "_", kind) + "_END"
+
+
+def _city_shell(
+    districts: dict[str, Any] | None,
+    tiles: TileProvider,
+    *,
+    asset_url: Callable[[str], str],
+    urls: dict[str, str],
+    kinds: list[str],
+    locale: str,
+    demo: bool,
+    view: Sequence[float] | None,
+    max_cluster_zoom: int,
+) -> MapParts:
+    """:func:`city_map` rendered by Folium, with :func:`_count_token` for the counts."""
+    m = _new_map(tiles, asset_url, locale, demo=demo)
+    m.options["min_zoom"] = MAP_MIN_ZOOM
+    order = kinds
+    layers = []
+    for kind in order:
+        group = folium.FeatureGroup(
+            name=f"{_swatch(kind)}{_kind_label(kind, locale)} ({_count_token(kind)})",
+            overlay=True,
+            control=True,
+            show=True,
+        )
+        group.add_to(m)
+        layers.append((kind, group))
+    outline = folium.FeatureGroup(
+        name=escape_text(_TEXT["districts"].get(locale)), overlay=True, control=True, show=True
+    )
+    outline.add_to(m)
+    folium.LayerControl(collapsed=True).add_to(m)
+    if view is not None:  # tokens, replaced per call by city_map
+        m.location = list(_VIEW_TOKEN_LATLON)
+        m.options["zoom"] = _VIEW_TOKEN_ZOOM
+    elif districts is not None:
+        _, corners = _district_outlines(districts, tiles.datum)
+        if corners:
+            fit = folium.FitBounds(corners, padding=(24, 24), max_zoom=FIT_MAX_ZOOM)
+            fit.options["animate"] = False  # no opening animation for a shared view to race
+            m.add_child(fit)
+    config = {
+        "urls": {k: str(v) for k, v in urls.items()},
+        "datum": tiles.datum.value,
+        "maxClusterZoom": int(max_cluster_zoom),
+        "outlineZooms": [band[0] for band in OUTLINE_LEVELS],
+        "outlineStyle": _OUTLINE_STYLE,
+        "kinds": {kind: _kind_config(kind, locale) for kind in order},
+        "text": {
+            "demo": _TEXT["demo"].get(locale),
+            "nearest": _TEXT["nearest_link"].get(locale),
+            **{k: v.get(locale) for k, v in _CITY_TEXT.items()},
+        },
+    }
+    m.add_child(_CityMapHook(layers, outline, config))
     return _render(m)
 
 

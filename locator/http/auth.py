@@ -28,7 +28,7 @@ from flask import Flask, current_app, g, request
 from flask_login import AnonymousUserMixin, LoginManager, UserMixin, current_user
 from flask_wtf.csrf import CSRFProtect
 
-from locator.errors import Msg, UnauthorizedError
+from locator.errors import Msg, StoreUnavailableError, UnauthorizedError
 from locator.http.state import ACCOUNTS, accounts
 from locator.services.accounts import session_fingerprint
 from locator.stores.contract import User
@@ -58,7 +58,16 @@ class LoginUser(UserMixin):
 @login_manager.user_loader
 def _load_user(session_id: str) -> LoginUser | None:
     svc = current_app.extensions.get(ACCOUNTS)
-    user = svc.load_session_user(session_id) if svc is not None else None
+    if svc is None or g.get("locator_store_down"):
+        # Once this request found the store down, the user is anonymous for the rest of it:
+        # the 503 page is rendered, and Flask-Login's template context would load the user
+        # again (and fail again, inside the error handler: a bare 500).
+        return None
+    try:
+        user = svc.load_session_user(session_id)
+    except StoreUnavailableError:
+        g.locator_store_down = True
+        raise
     return LoginUser(user) if user is not None else None
 
 

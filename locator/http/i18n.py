@@ -14,7 +14,7 @@ from typing import Any
 from flask import Flask, Response, has_request_context, request
 from flask_babel import Babel, get_locale, gettext
 
-from locator.errors import Msg
+from locator.errors import Msg, Term
 
 LOCALES = ("zh", "en")
 LANG_COOKIE = "lang"
@@ -26,12 +26,15 @@ def translated(value: Any) -> Any:
     """A :class:`~locator.errors.Msg` in the request's language; anything else unchanged.
 
     Outside a request (CLI, logs) a ``Msg`` stays English. Placeholder values that are
-    themselves ``Msg`` (e.g. a label) are translated too. This is the ``tr`` filter.
+    themselves ``Msg`` (e.g. a label) are translated too; a :class:`~locator.errors.Term`
+    (a domain label) gives its own Chinese or English. This is the ``tr`` filter.
     """
     if not isinstance(value, Msg):
         return value
     if not has_request_context():
         return str(value)
+    if isinstance(value, Term):  # a domain label: its own two languages, not the catalogue
+        return value.zh if locale().startswith("zh") else value.en
     if not value.values:
         return str(gettext(value.template))
     return str(gettext(value.template, **{k: translated(v) for k, v in value.values.items()}))

@@ -27,6 +27,7 @@ one once, in ``components/schemas`` (:data:`CHOICES`), and every use refers to i
 
 from __future__ import annotations
 
+import math
 import re
 from collections.abc import Iterable, Mapping
 from datetime import datetime, timedelta, timezone
@@ -43,6 +44,7 @@ from pydantic import (
 from pydantic import ValidationError as PydanticValidationError
 from pydantic_core import PydanticCustomError
 
+from locator.core.clusters import CELL_PX, MAX_CELLS, MAX_CLUSTER_ZOOM
 from locator.core.domain import (
     ACCESS,
     ADDRESS_MAX,
@@ -319,6 +321,9 @@ _TEMPLATES: dict[str, str] = {
     "instant": Msg("%(name)s must be an ISO 8601 instant"),
     "list_of_strings": Msg("%(name)s must be a list of names"),
     "crs": Msg("%(name)s must be %(crs)s"),
+    "bbox_numbers": Msg("%(name)s must be 4 finite numbers: west,south,east,north"),
+    "bbox_range": Msg("%(name)s is out of range (longitude ±180, latitude ±90)"),
+    "bbox_order": Msg("%(name)s must have west <= east and south <= north"),
 }
 
 
@@ -645,6 +650,66 @@ class MapViewParams(QueryModel):
     lon: float = Field(ge=-180, le=180, allow_inf_nan=False, description="Longitude of the view's centre.")
     lat: float = Field(ge=-90, le=90, allow_inf_nan=False, description="Latitude of the view's centre.")
     zoom: float = Field(ge=MAP_ZOOM_MIN, le=MAP_ZOOM_MAX, allow_inf_nan=False, description="Zoom level.")
+
+
+def _bbox(value: Any) -> tuple[float, float, float, float]:
+    """``west,south,east,north`` (comma-separated, or a list) as four floats, checked."""
+    items = value.split(",") if isinstance(value, str) else value
+    if not isinstance(items, list | tuple) or len(items) != 4:
+        raise PydanticCustomError("bbox_numbers", "must be 4 finite numbers")
+    try:
+        w, s, e, n = (float(v) for v in items)
+    except (TypeError, ValueError):
+        raise PydanticCustomError("bbox_numbers", "must be 4 finite numbers") from None
+    if not all(math.isfinite(v) for v in (w, s, e, n)):
+        raise PydanticCustomError("bbox_numbers", "must be 4 finite numbers")
+    if not (-180 <= w <= 180 and -180 <= e <= 180 and -90 <= s <= 90 and -90 <= n <= 90):
+        raise PydanticCustomError("bbox_range", "is out of range")
+    if w > e or s > n:
+        raise PydanticCustomError("bbox_order", "west must not exceed east, nor south north")
+    return w, s, e, n
+
+
+_LON_SCHEMA = {"type": "number", "minimum": -180, "maximum": 180}
+_LAT_SCHEMA = {"type": "number", "minimum": -90, "maximum": 90}
+#: A ``west,south,east,north`` bbox in degrees (query string: comma-separated).
+BBox = Annotated[
+    tuple[float, float, float, float],
+    BeforeValidator(_bbox),
+    WithJsonSchema(
+        {
+            "type": "array",
+            "prefixItems": [_LON_SCHEMA, _LAT_SCHEMA, _LON_SCHEMA, _LAT_SCHEMA],
+            "minItems": 4,
+            "maxItems": 4,
+        }
+    ),
+]
+
+
+class MapClustersParams(QueryModel):
+    """``GET /api/v1/map/clusters``: what the city map shows of a bbox at a zoom level."""
+
+    bbox: BBox = Field(
+        description="west,south,east,north in `datum` degrees; grown to whole cells of the grid "
+        f"({CELL_PX} px cells of the Web-Mercator tiles at `zoom`), at most {MAX_CELLS} cells."
+    )
+    zoom: int = Field(
+        ge=MAP_ZOOM_MIN,
+        le=MAP_ZOOM_MAX,
+        description=f"Map zoom level; above {MAX_CLUSTER_ZOOM} every facility is sent on its own.",
+    )
+    kind: KindSet = Field(None, description="Facility kinds (default: all).")
+    datum: DatumParam = Field(
+        Datum.WGS84, description="Datum of `bbox` and of the positions answered (the map tiles' datum)."
+    )
+
+
+class MapDistrictsParams(QueryModel):
+    """``GET /api/v1/map/districts``: district boundaries drawn at a zoom level."""
+
+    zoom: int = Field(ge=MAP_ZOOM_MIN, le=MAP_ZOOM_MAX, description="Map zoom level (chooses the detail).")
+    datum: DatumParam = Field(Datum.WGS84, description="Datum of the coordinates answered.")
 
 
 class FacilityParams(QueryModel):

@@ -66,6 +66,11 @@ TAGS = (
     {"name": "sync", "description": "Change feed and full export for partners that mirror the data."},
     {"name": "ogc", "description": "OGC API – Features, Part 1: Core (GeoJSON, HTML)."},
     {"name": "embed", "description": "The embeddable map for partner sites."},
+    {
+        "name": "map",
+        "description": "The city map's own data (what `/map` fetches for its viewport): no key, no "
+        "keyless allowance, cacheable by index revision.",
+    },
     {"name": "meta", "description": "This document and its viewer."},
     {"name": "management", "description": MANAGEMENT_DESCRIPTION},
 )

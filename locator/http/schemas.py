@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeAlias
 
 from pydantic import BaseModel, ConfigDict, Field, WithJsonSchema
 
+from locator.core.history import REASON_CODES
 from locator.http.models import choice_ref
 
 #: ``[longitude, latitude]`` in degrees.
@@ -457,7 +458,15 @@ class HistoryEntry(Schema):
     version: int = Field(ge=0, description="After the change (0 for a delete).")
     action: Annotated[str, WithJsonSchema({"enum": ["create", "update", "delete", "import"]})]
     actor: str = Field(description="Account name, `import` or `rider-feedback`.")
-    reason: str
+    reason: str = Field(description="The person's own words (may be empty).")
+    reason_code: Annotated[str, WithJsonSchema({"enum": sorted(REASON_CODES)})] | None = Field(
+        description="What the system records beside the words: `verified`, `status`, `restore`, "
+        "`report`, `bulk`, `rider_confirmations`; null for a plain create, edit or delete."
+    )
+    reason_params: dict[str, Any] = Field(
+        description="The code's parameters: `status`; `seq`, `version`; `report`, `report_reason`, "
+        "`action`; `file`; `count`, `since`."
+    )
     at: DateTime
     changes: dict[str, Annotated[list[Any], Field(min_length=2, max_length=2)]] = Field(
         description="`{field: [old, new]}` (null for absent)."
@@ -501,6 +510,54 @@ class RiderReports(Schema):
     reports: list[RiderReport]
 
 
+# --- the city map -----------------------------------------------------------------------
+
+
+class MapClusters(Schema):
+    """What the city map shows of a bbox at a zoom level."""
+
+    revision: int = Field(ge=0, description="The index revision answered (also the ETag).")
+    zoom: int
+    datum: DatumRef = Field(description="Datum of every position below (the request's `datum`).")
+    covered: tuple[float, float, float, float] = Field(
+        description="west, south, east, north in WGS-84 degrees: the bbox grown to whole grid cells. "
+        "Every facility shown in it is counted exactly once below."
+    )
+    kinds: list[KindRef] = Field(description="Kind names; `kind` below is a position in this list.")
+    clusters: list[tuple[float, float, Annotated[int, Field(ge=2)], Annotated[int, Field(ge=0)]]] = Field(
+        description="[longitude, latitude, count, kind]: two or more facilities of one kind in one "
+        "cell, at their mean position."
+    )
+    facilities: list[tuple[float, float, str, Annotated[int, Field(ge=0)]]] = Field(
+        description="[longitude, latitude, id, kind]: facilities on their own (details: "
+        "`/api/v1/map/facilities/{facility_id}`)."
+    )
+
+
+class MapFacility(Schema):
+    """What the city map's popup shows of a facility (text as stored: insert it as text)."""
+
+    id: str
+    kind: KindRef
+    name: str
+    address: str
+    status: StatusRef
+    demo: bool
+    coordinates: Coordinates = Field(description="[longitude, latitude], WGS-84 degrees.")
+
+
+class MapDistricts(Schema):
+    """District boundaries for the city map, each shared edge once, delta-encoded."""
+
+    level: int = Field(ge=0, description="The detail level chosen for the zoom.")
+    datum: DatumRef
+    quantum: float = Field(gt=0, description="Degrees per coordinate unit.")
+    lines: list[list[int]] = Field(
+        description="Per line `[x0, y0, dx1, dy1, …]`: vertex i is (x0 + dx1 + … + dxi, y0 + … + dyi) "
+        "times `quantum`, as longitude, latitude degrees in `datum`."
+    )
+
+
 #: Every response model, in the order the document lists them.
 RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     Problem,
@@ -528,4 +585,7 @@ RESPONSE_MODELS: tuple[type[BaseModel], ...] = (
     FacilityWithWarnings,
     History,
     RiderReports,
+    MapClusters,
+    MapFacility,
+    MapDistricts,
 )

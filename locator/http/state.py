@@ -23,6 +23,7 @@ from locator.core.places import PlaceIndex, area_places, load_subway
 from locator.errors import Msg, StoreUnavailableError
 from locator.formats import maps
 from locator.services.accounts import AccountService
+from locator.services.citymap import CityMapService
 from locator.services.facilities import LocatorService
 from locator.services.feedback import FeedbackService
 from locator.services.live import LiveService
@@ -42,6 +43,7 @@ PLACES = "locator.places"
 THROTTLE = "locator.login_throttle"
 PLANNING = "locator.planning"
 LIVE = "locator.live"
+CITY_MAP = "locator.citymap"
 
 
 def init_state(app: Flask) -> None:
@@ -88,6 +90,14 @@ def init_state(app: Flask) -> None:
     assert isinstance(counters, Storage)  # config.py accepts synchronous storages only
     app.extensions[THROTTLE] = LoginThrottle(counters, app.config["LOCATOR_LOGIN_RATE"])
     app.extensions[PLANNING] = PlanningService(svc)  # reads its demand layers on first use
+    datum = _tiles_of(app.config).datum
+
+    def warm_outlines() -> None:
+        for level in range(len(maps.OUTLINE_LEVELS)):
+            maps.district_lines(district_outlines(), datum, level)
+
+    # Cluster pyramids per index base and the district outlines, built in the index thread.
+    app.extensions[CITY_MAP] = CityMapService(svc, warm_also=warm_outlines)
 
 
 def service() -> LocatorService:
@@ -140,6 +150,12 @@ def partners() -> PartnerService:
     return svc
 
 
+def city_map_service() -> CityMapService:
+    """The app's :class:`~locator.services.citymap.CityMapService` (the city map's data)."""
+    cm: CityMapService = current_app.extensions[CITY_MAP]
+    return cm
+
+
 def planning() -> PlanningService:
     """The app's :class:`~locator.services.planning.PlanningService` (the coverage planner)."""
     ps: PlanningService = current_app.extensions[PLANNING]
@@ -172,13 +188,17 @@ def district_outlines() -> dict[str, Any]:
 
 def tile_provider() -> maps.TileProvider:
     """The configured tile provider (see :mod:`locator.config`)."""
-    name = current_app.config["LOCATOR_TILES"]
+    return _tiles_of(current_app.config)
+
+
+def _tiles_of(config: Any) -> maps.TileProvider:
+    name = config["LOCATOR_TILES"]
     if name == "custom":
         return maps.TileProvider(
             name="custom",
-            url=current_app.config["LOCATOR_TILE_URL"],
-            attribution=current_app.config["LOCATOR_TILE_ATTRIBUTION"],
-            datum=Datum.parse(current_app.config["LOCATOR_TILE_DATUM"]),
+            url=config["LOCATOR_TILE_URL"],
+            attribution=config["LOCATOR_TILE_ATTRIBUTION"],
+            datum=Datum.parse(config["LOCATOR_TILE_DATUM"]),
         )
     return maps.TILE_PROVIDERS[name]
 

@@ -27,7 +27,7 @@ from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
 from zxcvbn import zxcvbn
 
-from locator.errors import Msg, NotFoundError, UnauthorizedError, ValidationError
+from locator.errors import ForbiddenError, Msg, NotFoundError, UnauthorizedError, ValidationError
 from locator.stores.contract import ROLES, AccountStore, ApiToken, User
 
 #: The one message for every failed login (unknown user, wrong password, inactive).
@@ -226,6 +226,74 @@ class AccountService:
     @staticmethod
     def _check_password(password: str, user_name: str = "") -> None:
         check_password(password, user_name)
+
+    # -- self-service and administration (the /manage account pages) ----------------
+
+    def list_users(self) -> list[User]:
+        """Every account, by name."""
+        return sorted(self.store.list_users(), key=lambda u: u.name)
+
+    def change_own_password(self, user: User, current: str, new: str) -> User:
+        """A user changes their own password, proving the current one.
+
+        Every session of the user ends (the caller logs the current session in again
+        with the returned account, so only the *other* sessions end).
+
+        Raises
+        ------
+        ValidationError
+            ``param="current_password"`` when the current password is wrong;
+            ``param="password"`` when the new one is refused (:func:`check_password`)
+            or is the current one.
+        """
+        try:
+            self.authenticate(user.name, current)
+        except UnauthorizedError:
+            raise ValidationError(Msg("the current password is wrong"), param="current_password") from None
+        if new == current:
+            raise ValidationError(Msg("the new password is the current one"), param="password")
+        return self.set_password(user.name, new)
+
+    @staticmethod
+    def _admin_on_other(admin: User, name: str) -> None:
+        if admin.role != "admin":
+            raise ForbiddenError(Msg("only administrators manage accounts"))
+        if admin.name == name:
+            raise ValidationError(Msg("use “My account” for your own account"), param="name")
+
+    def reset_password(self, admin: User, name: str, new: str) -> User:
+        """An administrator sets another user's password; every session of that user ends.
+
+        Raises
+        ------
+        ForbiddenError
+            Unless ``admin`` is an administrator.
+        ValidationError
+            For one's own account, or a refused password.
+        NotFoundError
+        """
+        self._admin_on_other(admin, name)
+        return self.set_password(name, new)
+
+    def set_active_by(self, admin: User, name: str, active: bool) -> User:
+        """An administrator deactivates or reactivates another user (:meth:`set_active`).
+
+        Raises
+        ------
+        ForbiddenError, ValidationError, NotFoundError
+        """
+        self._admin_on_other(admin, name)
+        return self.set_active(name, active)
+
+    def end_sessions_by(self, admin: User, name: str) -> User:
+        """An administrator ends every session of another user (tokens stay valid).
+
+        Raises
+        ------
+        ForbiddenError, ValidationError, NotFoundError
+        """
+        self._admin_on_other(admin, name)
+        return self.end_sessions(name)
 
     def create_token(self, user_name: str, label: str = "") -> tuple[ApiToken, str]:
         """Create a bearer token for ``user_name``.

@@ -18,7 +18,7 @@ import uuid
 from collections.abc import Iterable, Mapping, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, Final
 
 from locator.core.areas import AreaIndex, ServiceArea
 from locator.core.domain import Facility, NearestHit, NearestQuery, parse_amenities, validate_facility
@@ -33,7 +33,8 @@ from locator.errors import (
     StoreUnavailableError,
     ValidationError,
 )
-from locator.services.index_keeper import DEFAULT_POLL_S, IndexKeeper
+from locator.formats.readers import count_records, iter_records
+from locator.services.index_keeper import CHUNK, DEFAULT_POLL_S, IndexKeeper
 from locator.stores import open_store
 from locator.stores.contract import SYSTEM, Actor, Store
 
@@ -44,6 +45,12 @@ log = logging.getLogger(__name__)
 Record = Mapping[str, Any]
 
 IMPORT_ACTOR = Actor("import")
+#: Most bad rows an import lists; the others are counted (``ImportRejectedError.unlisted``).
+MAX_LISTED_ERRORS: Final = 1_000
+#: Rows validated and staged at a time (what an import holds in memory, besides the ids).
+IMPORT_BATCH: Final = 5_000
+#: Largest file an import accepts by default, rows (``LOCATOR_IMPORT_MAX_ROWS``).
+DEFAULT_IMPORT_MAX_ROWS: Final = 2_000_000
 
 
 def _missing(value: Any) -> bool:
@@ -244,24 +251,8 @@ class LocatorService:
             subdistrict=s.name if s else None,
         )
 
-    def build(self, record: Record, datum: Datum, *, base: Facility | None = None) -> Facility:
-        """Turn a record into a validated WGS-84 facility.
-
-        Parameters
-        ----------
-        record : mapping
-            Domain field names; ``lon``/``lat`` in ``datum`` degrees. With ``base``,
-            absent fields keep the base's values (a partial update).
-        datum : Datum
-            The datum of ``lon``/``lat`` in the record.
-        base : Facility, optional
-            The stored facility being changed.
-
-        Raises
-        ------
-        ValidationError
-            Naming the field at fault; coordinates outside the service area included.
-        """
+    def _build_unplaced(self, record: Record, datum: Datum, *, base: Facility | None = None) -> Facility:
+        """:meth:`build` without the service-area test and the district assignment."""
         values: dict[str, Any] = {}
         if base is None:
             fid = record.get("id")
@@ -302,10 +293,63 @@ class LocatorService:
             lon, lat = to_wgs84(lon, lat, datum)
             values["lon"], values["lat"] = lon, lat
         f = base.replace(**values) if base is not None else Facility(**values)
-        f = validate_facility(f)
+        return validate_facility(f)
+
+    def build(self, record: Record, datum: Datum, *, base: Facility | None = None) -> Facility:
+        """Turn a record into a validated WGS-84 facility.
+
+        Parameters
+        ----------
+        record : mapping
+            Domain field names; ``lon``/``lat`` in ``datum`` degrees. With ``base``,
+            absent fields keep the base's values (a partial update).
+        datum : Datum
+            The datum of ``lon``/``lat`` in the record.
+        base : Facility, optional
+            The stored facility being changed.
+
+        Raises
+        ------
+        ValidationError
+            Naming the field at fault; coordinates outside the service area included.
+        """
+        f = self._build_unplaced(record, datum, base=base)
         if not self.service_area.contains(f.lon, f.lat):
             raise ValidationError(Msg("location is outside the service area"), param="location")
         return self.assign_areas(f)
+
+    def build_many(self, records: Sequence[Record], datum: Datum) -> list[Facility | LocatorError]:
+        """:meth:`build` for many new facilities: the area tests vectorised (an import's batch).
+
+        Returns
+        -------
+        list of Facility or LocatorError
+            One per record, in order: the facility :meth:`build` returns, or the error
+            it raises (the same checks in the same order; only the service area and the
+            district/subdistrict point-in-polygon tests run once for the whole batch).
+        """
+        out: list[Facility | LocatorError] = []
+        for record in records:
+            try:
+                out.append(self._build_unplaced(record, datum))
+            except LocatorError as exc:
+                out.append(exc)
+        built = [(i, f) for i, f in enumerate(out) if isinstance(f, Facility)]
+        lons = [f.lon for _, f in built]
+        lats = [f.lat for _, f in built]
+        inside = self.service_area.contains_many(lons, lats)
+        districts = self.districts.locate_many(lons, lats)
+        subdistricts = self.subdistricts.locate_many(lons, lats)
+        for (i, f), ok, d, sub in zip(built, inside, districts, subdistricts, strict=True):
+            if not ok:
+                out[i] = ValidationError(Msg("location is outside the service area"), param="location")
+                continue
+            out[i] = f.replace(
+                district_adcode=d.code if d else None,
+                district_name=d.name if d else None,
+                subdistrict=sub.name if sub else None,
+            )
+        return out
 
     # -- writes -------------------------------------------------------------------
 
@@ -334,24 +378,92 @@ class LocatorService:
         self.written([stored])
         return stored
 
-    def import_records(
+    def import_file(
         self,
-        records: Sequence[tuple[int, Record]],
+        path: str | Path,
         datum: Datum,
         actor: Actor = IMPORT_ACTOR,
         *,
         demo: bool | None = None,
+        max_rows: int = DEFAULT_IMPORT_MAX_ROWS,
     ) -> int:
-        """Validate every record, then store all of them in one transaction, or none.
+        """Import a GeoJSON, GeoPackage or CSV file, streamed (see :meth:`import_records`).
+
+        The file's rows are counted first (cheaply, see
+        :func:`locator.formats.readers.count_records`): a file of more than ``max_rows``
+        is refused before anything is read into memory or staged.
 
         Parameters
         ----------
-        records : sequence of (row_number, record)
+        path : str or Path
+        datum : Datum
+            The datum of the file's coordinates.
+        actor : Actor
+        demo : bool, optional
+            Force the ``demo`` flag on every row.
+        max_rows : int
+            The most rows one import may hold (``LOCATOR_IMPORT_MAX_ROWS``).
+
+        Returns
+        -------
+        int
+            Number of facilities stored.
+
+        Raises
+        ------
+        ValidationError
+            The file cannot be read, or holds more than ``max_rows`` rows
+            (``param="path"``); nothing is stored.
+        ImportRejectedError
+            See :meth:`import_records`.
+        StoreUnavailableError
+        """
+        n = count_records(path, at_most=max_rows)
+        if n > max_rows:
+            raise ValidationError(
+                Msg(
+                    "%(file)s holds %(n)s rows; an import takes at most %(max)s "
+                    "(LOCATOR_IMPORT_MAX_ROWS): split the file; nothing was imported",
+                    file=Path(path).name,
+                    n=n,
+                    max=max_rows,
+                ),
+                param="path",
+            )
+        return self.import_records(iter_records(path), datum, actor, demo=demo, max_rows=max_rows)
+
+    def import_records(
+        self,
+        records: Iterable[tuple[int, Record]],
+        datum: Datum,
+        actor: Actor = IMPORT_ACTOR,
+        *,
+        demo: bool | None = None,
+        max_rows: int | None = None,
+        batch: int = IMPORT_BATCH,
+    ) -> int:
+        """Validate every record, then store all of them in one transaction, or none.
+
+        Records are consumed as a stream: validated and staged (see
+        :meth:`~locator.stores.contract.FacilityStore.importing`) ``batch`` at a
+        time, so memory holds one batch and the ids seen (for duplicates), whatever
+        the number of rows. Riders keep seeing the previous facilities until the final
+        transaction commits, and writes made meanwhile are not blocked except during
+        that transaction. After the first bad row nothing more is staged, but every
+        row is still checked, so that the report is complete.
+
+        Parameters
+        ----------
+        records : iterable of (row_number, record)
             Row numbers are reported in errors (1-based, as the reader counts them).
         datum : Datum
             The datum of every record's ``lon``/``lat``.
         demo : bool, optional
             Force the ``demo`` flag on every record.
+        max_rows : int, optional
+            Refuse the import when it reaches this many rows plus one.
+        batch : int
+            Rows validated and staged at a time.
 
         Returns
         -------
@@ -361,30 +473,73 @@ class LocatorService:
         Raises
         ------
         ImportRejectedError
-            Listing every bad row (number, field, reason); nothing is stored.
+            Listing the bad rows (number, field, reason) — the first
+            :data:`MAX_LISTED_ERRORS`, with the number of the others; nothing is stored.
+        ValidationError
+            The reader could not read the rest of the file, or it holds more than
+            ``max_rows`` rows; nothing is stored.
+        StoreUnavailableError
         """
         errors: list[tuple[int, str, str]] = []
-        built: list[Facility] = []
+        unlisted = 0
         first_row: dict[str, int] = {}
-        for row, record in records:
-            try:
+        rows = 0
+
+        def check(batch_rows: list[int], batch_records: list[Record]) -> list[Facility]:
+            """The batch's facilities, or nothing once any row of the import has failed."""
+            nonlocal unlisted
+            good: list[Facility] = []
+            for row, built in zip(batch_rows, self.build_many(batch_records, datum), strict=True):
+                error: tuple[int, str, str] | None = None
+                if isinstance(built, LocatorError):
+                    error = (row, built.param or "", built.detail)
+                else:
+                    seen = first_row.setdefault(built.id, row)
+                    if seen != row:
+                        dup = Msg("duplicate id %(id)r (first on row %(row)s)", id=built.id, row=seen)
+                        error = (row, "id", dup)
+                    else:
+                        good.append(built)
+                if error is None:
+                    continue
+                if len(errors) < MAX_LISTED_ERRORS:
+                    errors.append(error)
+                else:
+                    unlisted += 1
+            return [] if errors else good
+
+        with self.store.importing(actor) as staged:
+            batch_rows: list[int] = []
+            batch_records: list[Record] = []
+            for row, record in records:
+                rows += 1
+                if max_rows is not None and rows > max_rows:
+                    raise ValidationError(
+                        Msg(
+                            "the file holds more than %(max)s rows (LOCATOR_IMPORT_MAX_ROWS); "
+                            "nothing was imported",
+                            max=max_rows,
+                        ),
+                        param="path",
+                    )
                 rec = dict(record)
                 if demo is not None:
                     rec["demo"] = demo
-                f = self.build(rec, datum)
-            except LocatorError as exc:
-                errors.append((row, exc.param or "", exc.detail))
-                continue
-            if f.id in first_row:
-                dup = Msg("duplicate id %(id)r (first on row %(row)s)", id=f.id, row=first_row[f.id])
-                errors.append((row, "id", dup))
-                continue
-            first_row[f.id] = row
-            built.append(f)
-        if errors:
-            raise ImportRejectedError(errors)
-        if not records:
-            raise ImportRejectedError([(0, "", Msg("the file holds no rows"))])
-        count = self.store.import_many(built, actor)
-        self.refresh(force=True)
+                batch_rows.append(row)
+                batch_records.append(rec)
+                if len(batch_rows) >= batch:
+                    staged.add(check(batch_rows, batch_records))
+                    batch_rows, batch_records = [], []
+            staged.add(check(batch_rows, batch_records))
+            if errors:
+                raise ImportRejectedError(errors, unlisted=unlisted)
+            if not rows:
+                raise ImportRejectedError([(0, "", Msg("the file holds no rows"))])
+        count = staged.staged
+        if count <= CHUNK:
+            self.refresh(force=True)
+        else:
+            # A large change set: the background thread folds it (a process that only
+            # imported, such as the command line, never reads it back).
+            self.keeper.wake()
         return count

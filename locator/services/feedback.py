@@ -32,6 +32,7 @@ from datetime import date, datetime, timedelta
 from typing import Final
 
 from locator.core.domain import FEEDBACK_REASONS, FEEDBACK_VERDICTS, TEXT_MAX, Facility, Feedback
+from locator.core.history import encode_reason
 from locator.errors import Msg, ValidationError, VersionConflictError
 from locator.services.facilities import LocatorService
 from locator.stores.contract import Actor
@@ -192,7 +193,7 @@ class FeedbackService:
             clients = {x.client or f"#{x.id}" for x in recent if x.verdict == "confirm"}
             if len(clients) < CONFIRMATIONS_NEEDED:
                 return False, f
-            why = f"{len(clients)} rider confirmations since {since.isoformat()}"
+            why = encode_reason("rider_confirmations", count=len(clients), since=since.isoformat())
             actor = Actor(FEEDBACK_ACTOR, reason=why)
             try:
                 updated = store.update(f.replace(verified_at=now), f.version, actor)

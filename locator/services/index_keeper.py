@@ -44,7 +44,7 @@ import random
 import threading
 import time
 import weakref
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Final
@@ -247,6 +247,11 @@ class IndexKeeper:
         self.store = store
         self.snapshot_dir = snapshot_dir
         self.poll_s = max(MIN_POLL_S, poll_s)
+        #: The store revision the background thread last read, and when it last succeeded.
+        self.store_revision_seen = -1
+        self.checked_at: float | None = None
+        #: Called with the keeper after every successful round (e.g. to update metrics).
+        self.on_tick: list[Callable[[IndexKeeper], None]] = []
         self._fold_at = fold_at
         self.index = FacilityIndex([], revision=-1)
         self.running = False
@@ -255,6 +260,7 @@ class IndexKeeper:
         self._init_locks()
         self._identity: str | None = None
         self._last_error = 0.0
+        self._warmers: list[Callable[[FacilityIndex], object]] = []
         _KEEPERS.add(self)
 
     def _init_locks(self) -> None:
@@ -267,6 +273,27 @@ class IndexKeeper:
     def fold_at(self) -> int:
         """Overlay size that starts a fold."""
         return self._fold_at if self._fold_at is not None else fold_threshold(self.index.base_size)
+
+    # -- data derived from each base ------------------------------------------------------
+
+    def add_warmer(self, warm: Callable[[FacilityIndex], object]) -> None:
+        """Run ``warm(index)`` on every new base before it is published, in the background.
+
+        For data derived from a base (:meth:`FacilityIndex.base_derived`, e.g. the city
+        map's cluster pyramid) that should be ready before a request needs it: it runs
+        when the background thread starts (for the index loaded at start-up) and in the
+        thread that folds or rebuilds a base, before the new index is published. A
+        request that comes first builds it itself (``base_derived`` makes it wait for
+        one build, never two). Errors are logged, never raised.
+        """
+        self._warmers.append(warm)
+
+    def _warm(self, idx: FacilityIndex) -> None:
+        for warm in list(self._warmers):
+            try:
+                warm(idx)
+            except Exception:
+                log.exception("warming derived index data failed")
 
     # -- snapshots ------------------------------------------------------------------------
 
@@ -482,6 +509,7 @@ class IndexKeeper:
             self.start_up()
             return True
         current = self.store.revision()
+        self.store_revision_seen = current
         if current == start.revision:
             return True
         if current < start.revision:
@@ -489,6 +517,8 @@ class IndexKeeper:
             log.warning("store revision %s is behind the index's %s; rebuilding", current, start.revision)
             self.start_up()
             return True
+        if inline_limit is not None and self.store.count_changes_since(start.revision) > inline_limit:
+            return False  # a large change set (an import): never read inside a request
         changes: ChangeSet = self.store.changes_since(start.revision)
         if changes.revision == start.revision:
             return True
@@ -505,6 +535,7 @@ class IndexKeeper:
         if prefix is not None:
             with self._file_lock(prefix, blocking=True):
                 new = self._save(prefix, new)
+        self._warm(new)
         with self._lock:
             cur = self.index
             self.index = new if cur is start else cur.with_base(new)
@@ -565,12 +596,37 @@ class IndexKeeper:
         if thread is not None and thread is not threading.current_thread():
             thread.join(timeout=5)
 
+    def status(self) -> dict[str, float | int | None]:
+        """How current this worker's index is (for ``/readyz`` and the metrics).
+
+        Returns
+        -------
+        dict
+            ``revision`` (the index's), ``store_revision`` (the store's, as last seen by the
+            background thread), ``lag_revisions`` (how many revisions behind, >= 0),
+            ``facilities``, ``overlay`` (facilities in the overlay) and
+            ``seconds_since_check`` (since the thread last reached the store; None before).
+        """
+        idx = self.index
+        seen = self.store_revision_seen
+        return {
+            "revision": idx.revision,
+            "store_revision": seen,
+            "lag_revisions": max(0, seen - idx.revision) if seen >= 0 else 0,
+            "facilities": len(idx),
+            "overlay": idx.overlay_size,
+            "seconds_since_check": None if self.checked_at is None else time.monotonic() - self.checked_at,
+        }
+
     def _tick(self) -> float:
         """One round of the background thread; returns the seconds to wait."""
         try:
             with self._catchup_lock:
                 self._step()
+            self.checked_at = time.monotonic()
             self._maybe_fold()
+            for listener in list(self.on_tick):
+                listener(self)
             return self.poll_s
         except (StoreUnavailableError, NotFoundError) as exc:
             now = time.monotonic()
@@ -600,6 +656,7 @@ class IndexKeeper:
                         folded = self._save(prefix, folded)
                     else:
                         pass  # another worker is writing; keep this fold in memory
+            self._warm(folded)
             with self._lock:
                 cur = self.index
                 if cur._base is start._base:  # no other base was swapped in meanwhile
@@ -612,6 +669,10 @@ class IndexKeeper:
 
 def _watch(ref: weakref.ref[IndexKeeper], wake: threading.Event) -> None:
     """The background thread: catch up every ``poll_s`` (exits when the keeper is gone or stopped)."""
+    keeper = ref()
+    if keeper is not None and keeper.index.revision >= 0:
+        keeper._warm(keeper.index)  # the index loaded at start-up
+    del keeper
     while True:
         keeper = ref()
         if keeper is None or keeper.closed:

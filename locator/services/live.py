@@ -268,6 +268,10 @@ class LiveService:
             self.ensure_running()
         return self._map.get(facility_id)
 
+    def tracks(self, facility_id: str) -> bool:
+        """Whether anything live is known about the facility (:meth:`inputs` is not None)."""
+        return self.inputs(facility_id) is not None
+
     def tracked(self) -> int:
         """How many facilities the map holds."""
         return len(self._map)

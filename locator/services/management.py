@@ -20,7 +20,9 @@ Every refused action raises :class:`~locator.errors.ForbiddenError` before anyth
 written. Writes go through the store with the version the caller based them on, so a
 stale edit raises :class:`~locator.errors.VersionConflictError` and changes nothing.
 Every write is recorded in the store's append-only history with
-``Actor(user name, reason)``.
+``Actor(user name, reason)``; the reason is the manager's own words, or a reason record
+(a code and its parameters, :mod:`locator.core.history`) — never a sentence.
+:meth:`ManagementService.history_words` puts the history in words.
 """
 
 from __future__ import annotations
@@ -35,6 +37,7 @@ from typing import Any, Final
 
 from locator.core.domain import EDITABLE_FIELDS, KINDS, STATUSES, Facility, NearestQuery
 from locator.core.geo import Datum, geodesic_distance_m
+from locator.core.history import EntryWords, describe_entry, encode_reason
 from locator.core.hours import TZ
 from locator.core.index import FacilityIndex
 from locator.errors import (
@@ -44,9 +47,11 @@ from locator.errors import (
     LocatorError,
     Msg,
     NotFoundError,
+    Term,
     ValidationError,
     VersionConflictError,
 )
+from locator.formats.bulk import suggest_keys, vocabularies
 from locator.services.facilities import LocatorService
 from locator.stores.contract import (
     TRACKED_FIELDS,
@@ -220,6 +225,9 @@ class PlannedRow:
         Likely duplicates already stored (new or moved rows).
     file_duplicates : list of (int, float, tuple of str)
         Likely duplicates among the file's other rows: (row, metres, reasons).
+    suggestions : list of (str, str)
+        For an unknown key (kind, amenity, status…): (what the file says, the closest
+        allowed key), see :func:`locator.formats.bulk.suggest_keys`; ``error`` says it too.
     """
 
     row: int
@@ -232,6 +240,7 @@ class PlannedRow:
     changed: list[str] = field(default_factory=list)
     duplicates: list[NearbyWarning] = field(default_factory=list)
     file_duplicates: list[tuple[int, float, tuple[str, ...]]] = field(default_factory=list)
+    suggestions: list[tuple[str, str]] = field(default_factory=list)
 
 
 @dataclass(slots=True)
@@ -258,6 +267,25 @@ class ImportPlan:
     def count(self, action: str) -> int:
         """Number of rows with this action."""
         return sum(1 for r in self.rows if r.action == action)
+
+
+@dataclass(frozen=True, slots=True)
+class HistoryItem:
+    """A history entry and the same entry in words (:func:`locator.core.history.describe_entry`)."""
+
+    entry: HistoryEntry
+    words: EntryWords
+
+
+def with_suggestions(detail: str, column: str, suggestions: list[tuple[str, str]]) -> Msg:
+    """A row error followed by "did you mean breastfeeding_room (哺乳间)?"."""
+    labels = vocabularies().get(column, {})
+    words: Msg | str = ""
+    for _given, key in suggestions:
+        label = labels.get(key)
+        one = Msg("%(key)s (%(label)s)", key=key, label=Term(label.zh, label.en)) if label else key
+        words = one if not words else Msg("%(a)s, %(b)s", a=words, b=one)
+    return Msg("%(error)s — did you mean %(keys)s?", error=detail, keys=words)
 
 
 def jsonable(value: Any) -> Any:
@@ -520,17 +548,26 @@ class ManagementService:
                 )
         else:
             self.check(user, f, Msg("handle reports on"))
-        why = f"rider report #{report.id} ({report.reason})" + (f": {note.strip()}" if note.strip() else "")
+        why = {
+            "code": "report",
+            "note": note,
+            "report": report.id,
+            "report_reason": report.reason,
+            "action": action,
+        }
         if f is not None and action == "verified":
-            self.verify(user, f.id, reason=why)
+            self._write(user, f.id, {"verified_at": self.clock()}, None, why)
         elif f is not None and action in STATUSES:
-            self.set_status(user, f.id, action, until=until, reason=note.strip() or why)
+            # The facility's status reason is the manager's note (riders see it); the
+            # history records which report it answers.
+            self._write(user, f.id, self.status_fields(action, until, note), None, why)
         return self.store.resolve_report(report_id, resolution, action, self._actor(user, note))
 
     # -- writes -------------------------------------------------------------------
 
-    def _actor(self, user: User, reason: str) -> Actor:
-        return Actor(user.name, (reason or "").strip()[:500])
+    def _actor(self, user: User, note: str, code: str = "", **params: Any) -> Actor:
+        """Who and why, as the history stores it (:func:`locator.core.history.encode_reason`)."""
+        return Actor(user.name, encode_reason(code, (note or "").strip()[:500], **params))
 
     def prepare_create(self, user: User, record: Mapping[str, Any], datum: Datum) -> Facility:
         """Every check of :meth:`create`, without writing: the facility as it would be stored.
@@ -568,7 +605,7 @@ class ManagementService:
         ValidationError, ForbiddenError, ConflictError
         """
         built = self.prepare_create(user, record, datum)
-        stored = self.store.add(built, self._actor(user, reason or "created"))
+        stored = self.store.add(built, self._actor(user, reason))
         self.locator.written([stored])
         return stored
 
@@ -647,7 +684,7 @@ class ManagementService:
         NotFoundError, VersionConflictError
         """
         built = self.prepare_update(user, facility_id, changes, datum)
-        stored = self.store.update(built, expected_version, self._actor(user, reason or "edited"))
+        stored = self.store.update(built, expected_version, self._actor(user, reason))
         self.locator.written([stored])
         return stored
 
@@ -681,7 +718,8 @@ class ManagementService:
         """
         changes = self.status_fields(status, until, reason)
         reason = changes["status_reason"]
-        return self._write(user, facility_id, changes, expected_version, f"status: {status}", reason)
+        why = {"code": "status", "note": reason, "status": status}
+        return self._write(user, facility_id, changes, expected_version, why)
 
     def status_fields(
         self, status: Any, until: date | str | None, reason: Any, *, check_until: bool = True
@@ -735,7 +773,7 @@ class ManagementService:
         ForbiddenError, NotFoundError, VersionConflictError
         """
         changes = {"verified_at": self.clock()}
-        return self._write(user, facility_id, changes, expected_version, "verified", reason)
+        return self._write(user, facility_id, changes, expected_version, {"code": "verified", "note": reason})
 
     def _write(
         self,
@@ -743,14 +781,15 @@ class ManagementService:
         facility_id: str,
         changes: Mapping[str, Any],
         expected_version: int | None,
-        what: str,
-        reason: str,
+        why: Mapping[str, Any],
     ) -> Facility:
+        """Write ``changes`` with the reason record ``why`` (``code``, ``note``, parameters)."""
         base = self.store.get(facility_id)
         self.check(user, base, Msg("change"))
         built = self.locator.build(changes, Datum.WGS84, base=base)
         version = base.version if expected_version is None else expected_version
-        actor = self._actor(user, f"{what}: {reason}" if reason else what)
+        params = {k: v for k, v in why.items() if k not in {"code", "note"}}
+        actor = self._actor(user, str(why.get("note") or ""), str(why["code"]), **params)
         stored = self.store.update(built, version, actor)
         self.locator.written([stored])
         return stored
@@ -768,7 +807,7 @@ class ManagementService:
         ForbiddenError, NotFoundError, VersionConflictError
         """
         self.check_can_delete(user)
-        self.store.delete(facility_id, expected_version, self._actor(user, reason or "deleted"))
+        self.store.delete(facility_id, expected_version, self._actor(user, reason))
         self.locator.written(deleted_ids=[facility_id])
 
     # -- history ------------------------------------------------------------------
@@ -791,6 +830,21 @@ class ManagementService:
         if not entries:
             raise NotFoundError(Msg("no facility with id %(id)r", id=facility_id), param="id")
         return entries
+
+    def history_words(self, user: User, facility_id: str) -> list[HistoryItem]:
+        """The facility's history with every entry in words, newest first.
+
+        Each entry is described with the facility's state before it (replayed from the
+        older entries), so a move shows its geodesic distance and direction even when
+        only one coordinate changed. Raises as :meth:`history`.
+        """
+        state: dict[str, Any] = {}
+        out = []
+        for e in self.history(user, facility_id):
+            out.append(HistoryItem(e, describe_entry(e.action, e.actor, e.reason, e.changes, state)))
+            state = {} if e.action == "delete" else {**state, **{k: v[1] for k, v in e.changes.items()}}
+        out.reverse()
+        return out
 
     @staticmethod
     def state_after(entries: Iterable[HistoryEntry], seq: int) -> dict[str, Any]:
@@ -824,8 +878,8 @@ class ManagementService:
         """Make the facility look as it did right after history entry ``seq``: a new change.
 
         Restores :data:`RESTORED_FIELDS` (not the verification time); the result is
-        scope-checked like any edit, and recorded as ``update`` with the reason
-        ``restore #seq``.
+        scope-checked like any edit, and recorded as ``update`` with the reason record
+        ``restore`` (``seq``, ``version``).
 
         Raises
         ------
@@ -837,8 +891,11 @@ class ManagementService:
             raise NotFoundError(Msg("no restorable history entry %(seq)s", seq=seq), param="seq")
         state = self.state_after(entries, seq)
         changes = {name: state[name] for name in RESTORED_FIELDS if name != "source"}
-        note = f"restore #{seq} (version {entry.version})" + (f": {reason}" if reason else "")
-        return self.update(user, facility_id, changes, expected_version, Datum.WGS84, reason=note)
+        built = self.prepare_update(user, facility_id, changes, Datum.WGS84)
+        actor = self._actor(user, reason, "restore", seq=seq, version=entry.version)
+        stored = self.store.update(built, expected_version, actor)
+        self.locator.written([stored])
+        return stored
 
     def conflict(self, user: User, facility_id: str, based_on: int, mine: Mapping[str, Any]) -> Conflict:
         """Describe a refused stale edit: the stored facility, the base, both sides' changes.
@@ -947,6 +1004,9 @@ class ManagementService:
                     plan.expected[built.id] = None if existing is None else existing.version
             except LocatorError as exc:
                 item.action, item.param, item.error = "error", exc.param or "", exc.detail
+                item.suggestions = suggest_keys(item.param, rec.get(item.param)) if item.param else []
+                if item.suggestions:
+                    item.error = with_suggestions(exc.detail, item.param, item.suggestions)
         plan.ignored_columns = sorted(columns - set(IMPORT_FIELDS))
         self._file_duplicates(plan)
         return plan
@@ -981,12 +1041,15 @@ class ManagementService:
         *,
         dry_run_versions: Mapping[str, int | None] | None = None,
         reason: str = "",
+        file: str = "",
     ) -> ImportPlan:
         """Apply a bulk upload: every row is written, or none.
 
         The rows are planned again (validated and scope-checked against the store as it
         is now). With ``dry_run_versions`` (the ``expected`` of the dry run the manager
-        saw), a facility changed since that dry run refuses the whole upload.
+        saw), a facility changed since that dry run refuses the whole upload. ``reason``
+        (the manager's words) and ``file`` (the uploaded file's name) go into every
+        written facility's history (the reason record ``bulk``).
 
         Returns
         -------
@@ -1013,7 +1076,7 @@ class ManagementService:
                     )
         if not plan.to_write:
             return plan
-        actor = self._actor(user, reason or "bulk upload")
+        actor = self._actor(user, reason, "bulk", file=file) if file else self._actor(user, reason)
         self.store.write_batch(plan.to_write, plan.expected, actor)
         self.locator.refresh(force=True)
         return plan

@@ -29,7 +29,7 @@ import numpy as np
 
 from locator.core.domain import Facility
 from locator.core.index import FacilityIndex, updated_microseconds
-from locator.errors import Msg, ValidationError
+from locator.errors import Msg, StoreUnavailableError, ValidationError
 from locator.stores.contract import FacilityStore, ListFilter
 
 _EPOCH = datetime(1970, 1, 1, tzinfo=UTC)
@@ -143,13 +143,57 @@ class FeaturePage:
     matched: int
 
 
-def feature_page(store: FacilityStore, flt: ListFilter, limit: int, offset: int) -> FeaturePage:
+def feature_page(
+    store: FacilityStore, flt: ListFilter, limit: int, offset: int, *, index: FacilityIndex | None = None
+) -> FeaturePage:
     """Facilities matching ``flt`` in id order, ``limit`` from ``offset``, and the count of all.
 
-    Read from the store (the source of truth), so SQL does the filtering and paging.
+    Read from the store (the source of truth), so SQL does the filtering and paging. When
+    the store cannot be reached and ``index`` is given, the same page is answered from
+    the in-memory index (:func:`index_feature_page`), which is at most one polling
+    interval behind.
 
     Raises
     ------
     StoreUnavailableError
+        When the store cannot be reached and no index is given.
     """
-    return FeaturePage(store.list(flt, limit=limit, offset=offset), store.count(flt))
+    try:
+        return FeaturePage(store.list(flt, limit=limit, offset=offset), store.count(flt))
+    except StoreUnavailableError:
+        if index is None:
+            raise
+        return index_feature_page(index, flt, limit, offset)
+
+
+def index_feature_page(index: FacilityIndex, flt: ListFilter, limit: int, offset: int) -> FeaturePage:
+    """:func:`feature_page` from the in-memory index: the same filters, order and count.
+
+    Kinds, statuses and the bbox (WGS-84 degrees, edges inclusive) are column filters;
+    amenities, districts, ``modified_since`` and ids are checked on the facilities that
+    pass them (slower, and only used while the store is unreachable).
+    """
+    if flt.bbox is not None:
+        handles = index.bbox_handles(*flt.bbox, kinds=flt.kinds, statuses=flt.statuses)
+    else:
+        handles = index.handles(kinds=flt.kinds, statuses=flt.statuses)
+    if (
+        flt.amenities
+        or flt.district_adcodes is not None
+        or flt.modified_since is not None
+        or flt.ids is not None
+    ):
+
+        def keep(f: Facility) -> bool:
+            return (
+                flt.amenities <= f.amenities
+                and (flt.district_adcodes is None or f.district_adcode in flt.district_adcodes)
+                and (
+                    flt.modified_since is None
+                    or (f.updated_at is not None and f.updated_at > flt.modified_since)
+                )
+                and (flt.ids is None or f.id in flt.ids)
+            )
+
+        handles = [h for h in handles if keep(index.facility(h))]
+    return FeaturePage([index.facility(h) for h in handles[offset : offset + limit]], len(handles))

@@ -19,6 +19,12 @@ Semantics common to all operations
 * **History.** Every write appends :class:`HistoryEntry` records in the same transaction
   as the change itself (append-only; nothing updates or deletes them).
 * **Atomicity.** Every write is one transaction: all of it is stored or none of it.
+* **Imports that coexist with serving.** :meth:`FacilityStore.importing` stages an
+  import of any size in batches (bounded memory) without holding the write lock, and
+  writes it in one short final transaction: readers see the old facilities until it
+  commits, and concurrent writes wait only for that transaction (a writer that waits
+  longer than its timeout gets :class:`~locator.errors.StoreBusyError`, a 503 with
+  ``Retry-After``; nothing is half-written).
 * **Errors.** :class:`~locator.errors.NotFoundError` for an unknown id,
   :class:`~locator.errors.ConflictError` for a duplicate id,
   :class:`~locator.errors.StoreUnavailableError` when the database cannot be reached.
@@ -46,6 +52,7 @@ import abc
 import builtins
 import dataclasses
 from collections.abc import Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from pathlib import Path
@@ -124,6 +131,33 @@ class ChangeSet:
     revision: int
     changed: list[Facility]
     deleted_ids: list[str]
+
+
+class FacilityImport(abc.ABC):
+    """An import being staged; see :meth:`FacilityStore.importing`.
+
+    Attributes
+    ----------
+    staged : int
+        Facilities staged so far.
+    revision : int or None
+        The revision the import was committed with (None before the commit, and when
+        nothing was staged).
+    """
+
+    staged: int = 0
+    revision: int | None = None
+
+    @abc.abstractmethod
+    def add(self, facilities: Sequence[Facility]) -> None:
+        """Stage one batch (validated facilities; ``version``/``updated_at`` are ignored).
+
+        Raises
+        ------
+        ConflictError
+            If an id repeats, within the batch or across batches of this import.
+        StoreUnavailableError
+        """
 
 
 @dataclass(frozen=True, slots=True)
@@ -338,6 +372,31 @@ class FacilityStore(abc.ABC):
         and their version grows by 1. Returns the number of rows written. Nothing is
         written if anything fails.
         """
+
+    @abc.abstractmethod
+    def importing(self, actor: Actor = SYSTEM) -> AbstractContextManager[FacilityImport]:
+        """A streaming import, for any number of rows in bounded memory.
+
+        Inside the ``with`` block the caller stages batches with
+        :meth:`FacilityImport.add`; they are kept apart from the facilities (a staging
+        table) and take no write lock, so readers and writers carry on. When the block
+        ends normally, everything staged is written like :meth:`import_many` — inserted
+        or replaced, versions + 1, one revision, ``import`` history in staging order —
+        in one short transaction; if the block raises, nothing is written. A facility
+        written by someone else while the import was staged is replaced too, and its
+        history entry records the change from what was stored at the commit.
+
+        Raises
+        ------
+        StoreUnavailableError
+            :class:`~locator.errors.StoreBusyError` if the final transaction could
+            not take the write lock in time.
+        """
+
+    def count_changes_since(self, revision: int) -> int:
+        """How many facilities :meth:`changes_since` would return (changed + deleted), cheaply."""
+        changes = self.changes_since(revision)
+        return len(changes.changed) + len(changes.deleted_ids)
 
     @abc.abstractmethod
     def revision(self) -> int:

@@ -95,18 +95,15 @@ from psycopg_pool import ConnectionPool, PoolClosed, PoolTimeout
 from locator.core.domain import Facility, NearestHit, NearestQuery
 from locator.core.geo import R_MIN_M, geodesic_inverse
 from locator.core.hours import TZ, is_open
-from locator.errors import StoreUnavailableError, ValidationError
+from locator.errors import StoreBusyError, StoreUnavailableError, ValidationError
 from locator.stores import migrations
-from locator.stores.contract import SYSTEM, Actor
 from locator.stores.sql import (
     COLUMNS,
-    HISTORY_COLUMNS,
+    STAGE_COLUMNS,
     WRITE_COLUMNS,
     Row,
     Session,
     SQLStore,
-    check_unique_ids,
-    history_changes,
 )
 
 log = logging.getLogger(__name__)
@@ -126,6 +123,9 @@ RESET_PREFIX = "reset:"
 BREAKER_S = 2.0
 #: Key of the advisory lock that serialises schema migrations.
 _MIGRATION_LOCK = 0x6C6F6361746F72  # "locator"
+#: Key of the advisory lock an import's final transaction holds exclusively (facility
+#: writes take it shared, without waiting: see ``WRITE_BUMP_SQL``).
+_IMPORT_LOCK = 0x696D706F7274  # "import" = 115918758703732 (written out in WRITE_BUMP_SQL)
 
 #: Schema migrations: ``(version, name, script)``, applied in order, once each.
 MIGRATIONS: list[migrations.Migration] = migrations.load("postgis")
@@ -158,6 +158,8 @@ _PG_TYPES: dict[str, str] = {
 }
 #: PostgreSQL types of :data:`~locator.stores.sql.WRITE_COLUMNS`, for binary ``COPY``.
 _WRITE_TYPES = [_PG_TYPES[c] for c in WRITE_COLUMNS]
+#: ... and of :data:`~locator.stores.sql.STAGE_COLUMNS` (an import's staging table).
+_STAGE_TYPES = [*_WRITE_TYPES, "int8", "int8", "int4", "json"]
 if set(_PG_TYPES) != set(WRITE_COLUMNS):  # checked at import, also under python -O
     raise RuntimeError("every Facility field needs a PostgreSQL column type in _PG_TYPES")
 _COLS = sql.SQL(", ").join(map(sql.Identifier, COLUMNS))
@@ -272,6 +274,11 @@ class PostGISStore(SQLStore[PostGISSession]):
     BUMP_REVISION_SQL = "UPDATE store_revision SET value = value + 1 RETURNING value"
     LIVE_REVISION_SQL = "SELECT value FROM live_revision"
     BUMP_LIVE_REVISION_SQL = "UPDATE live_revision SET value = value + 1 RETURNING value"
+    # No row (and no wait for the row lock) while an import holds IMPORT_LOCK exclusively.
+    WRITE_BUMP_SQL = (
+        "UPDATE store_revision SET value = value + 1 "
+        "WHERE pg_try_advisory_xact_lock_shared(115918758703732) RETURNING value"  # _IMPORT_LOCK
+    )
     FOR_UPDATE = " FOR UPDATE"
     IN_CHUNK = 50_000
 
@@ -365,9 +372,10 @@ class PostGISStore(SQLStore[PostGISSession]):
             ) from None
         except PoolClosed:
             raise StoreUnavailableError("the store is closed") from None
-        except psycopg.errors.QueryCanceled as exc:  # a slow statement: the database is up
-            raise StoreUnavailableError(
-                f"the database ({self.where}) timed out: {_first_line(exc)}"
+        except psycopg.errors.QueryCanceled as exc:  # a slow statement or a lock wait: the database is up
+            raise StoreBusyError(
+                f"the database ({self.where}) did not finish in {self.timeout_s:g} s "
+                f"(busy, e.g. with an import being committed); nothing was written: {_first_line(exc)}"
             ) from None
         except psycopg.OperationalError as exc:
             log.warning("database error on %s: %s", self.where, _first_line(exc))
@@ -626,74 +634,51 @@ class PostGISStore(SQLStore[PostGISSession]):
             raise StoreUnavailableError(f"the database ({self.where}) is unavailable: {down}")
         return super().live_revision()
 
-    def import_many(self, facilities: Sequence[Facility], actor: Actor = SYSTEM) -> int:
-        """Insert or replace ``facilities`` in one transaction (see the contract).
+    # -- imports ------------------------------------------------------------------
 
-        Rows are streamed with ``COPY`` into a temporary table and merged with one
-        ``INSERT … ON CONFLICT``; history rows are streamed with ``COPY`` too, so an
-        import of a million rows is one transaction of a few statements. Its
-        statements may run for 30 s + 0.5 ms per row (at least ``timeout_s``) instead
-        of ``timeout_s``.
+    @contextmanager
+    def _staging(self) -> Iterator[PostGISSession]:
+        """A pooled connection holding the temporary table ``import_rows`` (dropped after).
 
-        Raises
-        ------
-        ConflictError
-            If ``facilities`` repeats an id (nothing is written).
-        psycopg.IntegrityError
-            If a row violates a schema constraint (nothing is written).
-        StoreUnavailableError
+        Staging writes only that table (no lock on ``facilities`` or the revision
+        counter), with binary ``COPY``.
         """
-        check_unique_ids(facilities, "import")
-        if not facilities:
-            return 0  # nothing to write: no revision, no notification
-        with self._write() as (s, revision, at):
-            cur = s.cur
-            # A bulk write gets 30 s plus 0.5 ms a row per statement (at least timeout_s).
-            budget_ms = round(1000 * max(self.timeout_s, 30 + len(facilities) / 2000))
-            cur.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(budget_ms)))
-            old = self._fetch_many(s, [f.id for f in facilities])
-            write_cols = sql.SQL(", ").join(map(sql.Identifier, WRITE_COLUMNS))
+        with self._connection() as conn:
+            cur = conn.cursor(row_factory=dict_row)
+            cols = sql.SQL(", ").join(map(sql.Identifier, WRITE_COLUMNS))
+            cur.execute("DROP TABLE IF EXISTS pg_temp.import_rows")
             cur.execute(
                 sql.SQL(
-                    "CREATE TEMPORARY TABLE import_rows ON COMMIT DROP AS "
-                    "SELECT {} FROM facilities WITH NO DATA"
-                ).format(write_cols)
+                    "CREATE TEMPORARY TABLE import_rows AS SELECT {}, NULL::bigint AS ord, "
+                    "NULL::bigint AS old_revision, NULL::integer AS old_version, NULL::json AS changes "
+                    "FROM facilities WITH NO DATA"
+                ).format(cols)
             )
-            versions: list[int] = []
-            with cur.copy(
-                sql.SQL("COPY import_rows ({}) FROM STDIN (FORMAT BINARY)").format(write_cols)
-            ) as copy:
-                copy.set_types(_WRITE_TYPES)
-                for f in facilities:
-                    prev = old.get(f.id)
-                    version = 1 if prev is None else prev.version + 1
-                    versions.append(version)
-                    copy.write_row(_facility_row(f.replace(updated_at=at, version=version), revision))
-            cur.execute(
-                sql.SQL(
-                    "INSERT INTO facilities ({cols}) SELECT {cols} FROM import_rows "
-                    "ON CONFLICT (id) DO UPDATE SET {sets}"
-                ).format(
-                    cols=write_cols,
-                    sets=sql.SQL(", ").join(
-                        sql.SQL("{c} = EXCLUDED.{c}").format(c=sql.Identifier(c)) for c in WRITE_COLUMNS[1:]
-                    ),
-                )
-            )
-            cur.execute("DELETE FROM tombstones t USING import_rows i WHERE t.id = i.id")
-            with cur.copy(
-                sql.SQL("COPY facility_history ({}) FROM STDIN (FORMAT BINARY)").format(
-                    sql.SQL(", ").join(map(sql.Identifier, HISTORY_COLUMNS))
-                )
-            ) as copy:
-                copy.set_types(["text", "int8", "int4", "text", "text", "text", "timestamptz", "json"])
-                for f, version in zip(facilities, versions, strict=True):
-                    # version and updated_at are not tracked fields: f diffs like the stored row
-                    changes = history_changes(old.get(f.id), f)
-                    copy.write_row(
-                        (f.id, revision, version, "import", actor.name, actor.reason, at, Json(changes))
-                    )
-        return len(facilities)
+            cur.execute("CREATE UNIQUE INDEX ON pg_temp.import_rows (id)")
+            try:
+                yield PostGISSession(cur)
+            finally:
+                if not conn.closed and conn.info.transaction_status == psycopg.pq.TransactionStatus.IDLE:
+                    conn.execute("DROP TABLE IF EXISTS pg_temp.import_rows")
+
+    def _stage(self, s: PostGISSession, rows: Sequence[Sequence[Any]]) -> None:
+        cols = sql.SQL(", ").join(map(sql.Identifier, STAGE_COLUMNS))
+        with s.cur.copy(sql.SQL("COPY import_rows ({}) FROM STDIN (FORMAT BINARY)").format(cols)) as copy:
+            copy.set_types(_STAGE_TYPES)
+            for row in rows:
+                copy.write_row(row)
+
+    @contextmanager
+    def _merging(self, s: PostGISSession, rows: int) -> Iterator[PostGISSession]:
+        """The final transaction; its statements may run 30 s + 0.5 ms a row (at least ``timeout_s``)."""
+        s.cur.execute("ANALYZE pg_temp.import_rows")  # a temporary table has no statistics otherwise
+        with s.cur.connection.transaction():
+            budget_ms = round(1000 * max(self.timeout_s, 30 + rows / 2000))
+            s.cur.execute(sql.SQL("SET LOCAL statement_timeout = {}").format(sql.Literal(budget_ms)))
+            # Facility writes that start from now on fail at once (503) instead of queueing
+            # for the revision lock; those already running finish first.
+            s.cur.execute("SELECT pg_advisory_xact_lock(%s)", (_IMPORT_LOCK,))
+            yield s
 
     # -- PostGIS-side nearest ----------------------------------------------------
 

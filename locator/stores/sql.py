@@ -40,6 +40,7 @@ import abc
 import builtins
 import dataclasses
 import logging
+import time
 from collections.abc import Collection, Iterable, Iterator, Mapping, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
@@ -47,13 +48,14 @@ from typing import Any, ClassVar, Generic, Protocol, TypeVar
 
 from locator.core.domain import Facility, Feedback
 from locator.core.live import LiveEvent
-from locator.errors import ConflictError, NotFoundError, VersionConflictError
+from locator.errors import ConflictError, NotFoundError, StoreBusyError, VersionConflictError
 from locator.stores.contract import (
     SYSTEM,
     Actor,
     ApiToken,
     ChangeSet,
     DoorKey,
+    FacilityImport,
     HistoryEntry,
     ListFilter,
     Partner,
@@ -127,6 +129,33 @@ def _marks(n: int) -> str:
 
 
 SELECT_FACILITIES = f"SELECT {_names(COLUMNS)} FROM facilities"
+#: The staging table of an import (a temporary table of the import's own connection):
+#: a facilities row (revision, version and updated_at are set when it is merged), its
+#: position in the import, the revision and version of the row it replaces (None: a new
+#: facility) and the history entry's ``changes`` against that row.
+STAGE_COLUMNS = (*WRITE_COLUMNS, "ord", "old_revision", "old_version", "changes")
+_STAGE_TABLE = "import_rows"
+#: The answer to a write sent while an import's final transaction runs (503).
+IMPORT_COMMITTING = "an import is being committed; nothing was written: try again in a few seconds"
+#: ``Retry-After`` of that answer, seconds.
+IMPORT_RETRY_AFTER_S = 5
+#: Merge the staging table into ``facilities``: parameters ``(updated_at, revision)``.
+MERGE_IMPORT = (
+    f"INSERT INTO facilities ({_names(WRITE_COLUMNS)}) SELECT "
+    + ", ".join(
+        {"updated_at": "?", "version": "coalesce(old_version, 0) + 1", "revision": "?"}.get(c, c)
+        for c in WRITE_COLUMNS
+    )
+    # in id order: the primary key's pages are filled one after another, not at random
+    + f" FROM {_STAGE_TABLE} WHERE true ORDER BY id ON CONFLICT (id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in WRITE_COLUMNS[1:])
+)
+#: The import's history entries, in staging order: parameters ``(revision, actor, reason, at)``.
+INSERT_IMPORT_HISTORY = (
+    f"INSERT INTO facility_history ({_names(HISTORY_COLUMNS)}) "
+    "SELECT id, ?, coalesce(old_version, 0) + 1, 'import', ?, ?, ?, changes "
+    f"FROM {_STAGE_TABLE} ORDER BY ord"
+)
 UPSERT_FACILITY = (
     f"INSERT INTO facilities ({_names(WRITE_COLUMNS)}) VALUES ({_marks(len(WRITE_COLUMNS))}) "
     "ON CONFLICT (id) DO UPDATE SET " + ", ".join(f"{c} = excluded.{c}" for c in WRITE_COLUMNS[1:])
@@ -199,6 +228,44 @@ def history_changes(old: Facility | None, new: Facility | None) -> dict[str, lis
     return field_changes(old, new)
 
 
+class SQLImport(FacilityImport):
+    """An import staged in a temporary table of its own connection (see :meth:`SQLStore.importing`)."""
+
+    def __init__(self, store: SQLStore[Any], s: Session, start_revision: int) -> None:
+        self.store = store
+        self.s = s
+        #: The store revision before the first staged row was read: a stored row that
+        #: changes after its state was staged has a revision above it.
+        self.start_revision = start_revision
+        self.staged = 0
+
+    def add(self, facilities: Sequence[Facility]) -> None:
+        ids = check_unique_ids(facilities, "import")
+        if not facilities:
+            return
+        store = self.store
+        current = store._current_many(self.s, ids)
+        rows = []
+        for f in facilities:
+            self.staged += 1
+            old, old_revision = current.get(f.id, (None, None))
+            rows.append(
+                (
+                    *store._facility_values(f, 0),
+                    self.staged,
+                    old_revision,
+                    None if old is None else old.version,
+                    store._json(history_changes(old, f)),
+                )
+            )
+        try:
+            store._stage(self.s, rows)
+        except Exception as exc:
+            if store._unique_violation(exc) is None:
+                raise
+            raise ConflictError("duplicate ids in one import", param="id") from exc
+
+
 def check_unique_ids(facilities: Sequence[Facility], what: str) -> builtins.list[str]:
     """The ids of ``facilities``, in order.
 
@@ -229,6 +296,10 @@ class SQLStore(Store, Generic[S]):
     BUMP_LIVE_REVISION_SQL: ClassVar[str]
     #: Take the next revision (``UPDATE … RETURNING value``); it also serialises writers.
     BUMP_REVISION_SQL: ClassVar[str]
+    #: What a facility write (not an import) takes its revision with: no row while an
+    #: import's final transaction runs (PostGIS: an advisory lock), so that the writer
+    #: fails at once instead of waiting for it. Default: :attr:`BUMP_REVISION_SQL`.
+    WRITE_BUMP_SQL: ClassVar[str] = ""
     #: Appended to a ``SELECT`` that reads rows a write transaction is about to change.
     FOR_UPDATE: ClassVar[str] = ""
     #: Most ids per :meth:`_in` clause when reading or writing many facilities.
@@ -307,6 +378,22 @@ class SQLStore(Store, Generic[S]):
     def _unique_violation(self, exc: BaseException) -> str | None:
         """The violated unique key's name (table/column) if ``exc`` is a unique violation, else None."""
 
+    @abc.abstractmethod
+    def _staging(self) -> AbstractContextManager[S]:
+        """A session on a connection of the import's own, holding the empty staging table.
+
+        Its statements autocommit; the temporary table ``import_rows``
+        (:data:`STAGE_COLUMNS`, unique ``id``) lives as long as the session.
+        """
+
+    @abc.abstractmethod
+    def _stage(self, s: S, rows: Sequence[Sequence[Any]]) -> None:
+        """Append rows (:data:`STAGE_COLUMNS` order) to the staging table, in one go."""
+
+    @abc.abstractmethod
+    def _merging(self, s: S, rows: int) -> AbstractContextManager[S]:
+        """The import's final write transaction, on the staging session (``rows`` staged)."""
+
     def _announce(self, s: S, revision: int) -> None:  # noqa: B027 - optional hook
         """Last statement of a facility write's transaction (PostGIS: ``NOTIFY``)."""
 
@@ -328,8 +415,9 @@ class SQLStore(Store, Generic[S]):
     def _write(self) -> Iterator[tuple[S, int, datetime]]:
         """A facility write: a transaction, its revision and its commit time (UTC)."""
         with self._transaction() as s:
-            row = s.one(self.BUMP_REVISION_SQL)
-            assert row is not None
+            row = s.one(self.WRITE_BUMP_SQL or self.BUMP_REVISION_SQL)
+            if row is None:
+                raise StoreBusyError(IMPORT_COMMITTING, retry_after_s=IMPORT_RETRY_AFTER_S)
             revision = int(row["value"])
             yield s, revision, datetime.now(UTC)
             self._announce(s, revision)
@@ -369,6 +457,16 @@ class SQLStore(Store, Generic[S]):
             for row in s.all(f"{SELECT_FACILITIES} WHERE {clause} ORDER BY id{self.FOR_UPDATE}", params):
                 f = self._facility(row)
                 found[f.id] = f
+        return found
+
+    def _current_many(self, s: S, ids: Sequence[str]) -> dict[str, tuple[Facility, int]]:
+        """The stored facilities among ``ids`` with their revisions (no locks)."""
+        found: dict[str, tuple[Facility, int]] = {}
+        for start in range(0, len(ids), self.IN_CHUNK):
+            clause, params = self._in("id", ids[start : start + self.IN_CHUNK])
+            for row in s.all(f"SELECT {_names(COLUMNS)}, revision FROM facilities WHERE {clause}", params):
+                f = self._facility(row)
+                found[f.id] = (f, int(row["revision"]))
         return found
 
     def _put_many(
@@ -564,17 +662,92 @@ class SQLStore(Store, Generic[S]):
             )
 
     def import_many(self, facilities: Sequence[Facility], actor: Actor = SYSTEM) -> int:
-        ids = check_unique_ids(facilities, "import")
+        """One batch imported through :meth:`importing` (the same staging and merge)."""
+        check_unique_ids(facilities, "import")
         if not facilities:
             return 0  # nothing to write: no revision, no notification
-        with self._write() as (s, revision, at):
-            old = self._fetch_many(s, ids)
-            stored = [
-                f.replace(version=old[f.id].version + 1 if f.id in old else 1, updated_at=at)
-                for f in facilities
-            ]
-            self._put_many(s, stored, old, revision, at, actor)
-        return len(facilities)
+        with self.importing(actor) as imp:
+            imp.add(facilities)
+        return imp.staged
+
+    @contextmanager
+    def importing(self, actor: Actor = SYSTEM) -> Iterator[FacilityImport]:
+        """Stage batches apart, then merge them in one short transaction (see the contract).
+
+        Staging (:meth:`SQLImport.add`) reads the rows each batch replaces (no lock),
+        computes their history entries and appends the batch to a temporary table of
+        the import's own connection. The merge then takes the write lock (the revision
+        counter), re-computes the history of any staged facility written by someone else
+        meanwhile (those with a revision above the one read before staging), and writes
+        everything with three set-based statements: the upsert into ``facilities``
+        (:data:`MERGE_IMPORT`), the tombstones' removal and the history
+        (:data:`INSERT_IMPORT_HISTORY`). Only those statements hold the lock.
+        """
+        with self._staging() as s:
+            row = s.one(self.REVISION_SQL)
+            assert row is not None
+            imp = SQLImport(self, s, int(row["value"]))
+            yield imp
+            if imp.staged:
+                imp.revision = self._merge_import(s, imp, actor)
+
+    def _merge_import(self, s: S, imp: SQLImport, actor: Actor) -> int:
+        with self._merging(s, imp.staged) as m:
+            row = m.one(self.BUMP_REVISION_SQL)
+            assert row is not None
+            locked = time.perf_counter()
+            revision = int(row["value"])
+            at = datetime.now(UTC)
+            self._restage_moved(m, imp.start_revision)
+            m.execute(MERGE_IMPORT, (self._instant(at), revision))
+            m.execute(f"DELETE FROM tombstones WHERE id IN (SELECT id FROM {_STAGE_TABLE})")
+            m.execute(INSERT_IMPORT_HISTORY, (revision, actor.name, actor.reason, self._instant(at)))
+            self._announce(m, revision)
+        log.info(
+            "import of %s facilities committed at revision %s on %s; write lock held %.2f s",
+            imp.staged,
+            revision,
+            self.where,
+            time.perf_counter() - locked,
+        )
+        self._saw_revision(revision)
+        return revision
+
+    def _restage_moved(self, s: S, since: int) -> None:
+        """Re-base the staged rows whose stored facility was written after ``since``.
+
+        Their old revision, old version and history ``changes`` are computed again from
+        what is stored now (the caller holds the write lock, so it cannot move again).
+        """
+        moved = s.all(
+            f"SELECT i.id AS id FROM facilities f JOIN {_STAGE_TABLE} i ON i.id = f.id "
+            "WHERE f.revision > ? AND f.revision IS DISTINCT FROM i.old_revision "
+            f"UNION SELECT i.id AS id FROM tombstones t JOIN {_STAGE_TABLE} i ON i.id = t.id "
+            "WHERE t.revision > ? AND i.old_revision IS NOT NULL",
+            (since, since),
+        )
+        ids = sorted(r["id"] for r in moved)
+        for start in range(0, len(ids), self.IN_CHUNK):
+            part = ids[start : start + self.IN_CHUNK]
+            current = self._current_many(s, part)
+            clause, params = self._in("id", part)
+            updates = []
+            for r in s.all(f"SELECT {_names(COLUMNS)} FROM {_STAGE_TABLE} WHERE {clause}", params):
+                new = self._facility(r)
+                old, old_revision = current.get(new.id, (None, None))
+                version = None if old is None else old.version
+                updates.append((old_revision, version, self._json(history_changes(old, new)), new.id))
+            s.many(
+                f"UPDATE {_STAGE_TABLE} SET old_revision = ?, old_version = ?, changes = ? WHERE id = ?",
+                updates,
+            )
+
+    def count_changes_since(self, revision: int) -> int:
+        with self._snapshot() as s:
+            changed = s.one("SELECT count(*) AS n FROM facilities WHERE revision > ?", (revision,))
+            deleted = s.one("SELECT count(*) AS n FROM tombstones WHERE revision > ?", (revision,))
+        assert changed is not None and deleted is not None
+        return int(changed["n"]) + int(deleted["n"])
 
     def write_batch(
         self,

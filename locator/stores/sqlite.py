@@ -17,7 +17,9 @@ fixed width ``YYYY-MM-DDTHH:MM:SS.ffffff+00:00``, so text order is time order;
 from __future__ import annotations
 
 import builtins
+import fcntl
 import json
+import logging
 import os
 import sqlite3
 import threading
@@ -28,9 +30,62 @@ from pathlib import Path
 from typing import Any
 
 from locator.core.domain import Facility
-from locator.errors import StoreUnavailableError, ValidationError
+from locator.errors import StoreBusyError, StoreUnavailableError, ValidationError
 from locator.stores import migrations
-from locator.stores.sql import COLUMNS, WRITE_COLUMNS, Row, Session, SQLStore
+from locator.stores.sql import (
+    COLUMNS,
+    IMPORT_COMMITTING,
+    IMPORT_RETRY_AFTER_S,
+    STAGE_COLUMNS,
+    WRITE_COLUMNS,
+    Row,
+    Session,
+    SQLStore,
+)
+
+log = logging.getLogger(__name__)
+
+#: How long an import's final transaction waits for the write lock, seconds (writers
+#: hold it for milliseconds; the import should take its turn rather than fail).
+IMPORT_LOCK_TIMEOUT_S = 60.0
+#: SQLite's own words for "another connection holds the lock" (SQLITE_BUSY, SQLITE_LOCKED).
+_BUSY = ("database is locked", "database table is locked", "database is busy")
+#: ... and for a database that cannot be used at all (I/O, permissions, full disk).
+_BROKEN = ("disk i/o error", "unable to open", "readonly database", "database or disk is full")
+
+
+def store_error(exc: sqlite3.OperationalError, where: str, timeout_s: float) -> Exception:
+    """The service error for a driver error, or ``exc`` itself if it is not about the database's state.
+
+    ``database is locked`` (another write held the lock longer than ``timeout_s``)
+    becomes :class:`~locator.errors.StoreBusyError` (503, ``Retry-After``); an I/O,
+    permission or full-disk error :class:`~locator.errors.StoreUnavailableError`.
+    Anything else (a bug: bad SQL, a missing table) is left as it is.
+    """
+    text = str(exc).lower()
+    if any(b in text for b in _BUSY):
+        log.warning("SQLite %s: %s after %.1f s", where, exc, timeout_s)
+        return StoreBusyError(
+            f"the database is busy with another write (such as an import being committed); "
+            f"nothing was written, try again in a few seconds ({exc})"
+        )
+    if any(b in text for b in _BROKEN):
+        log.warning("SQLite %s: %s", where, exc)
+        return StoreUnavailableError(f"the database cannot be used: {exc}")
+    return exc
+
+
+@contextmanager
+def _translated(where: str, timeout_s: float) -> Iterator[None]:
+    """Raise :func:`store_error` of any ``sqlite3.OperationalError`` raised in the block."""
+    try:
+        yield
+    except sqlite3.OperationalError as exc:
+        mapped = store_error(exc, where, timeout_s)
+        if mapped is exc:
+            raise
+        raise mapped from exc
+
 
 #: Schema migrations, applied in order once each (recorded in ``schema_migrations``).
 MIGRATIONS: list[migrations.Migration] = migrations.load("sqlite")
@@ -185,25 +240,111 @@ class SQLiteStore(SQLStore[SQLiteSession]):
         return session
 
     @contextmanager
-    def _begin(self, statement: str) -> Iterator[SQLiteSession]:
-        s = self._session()
-        s.conn.execute(statement)
-        try:
-            yield s
-        except BaseException:
-            s.conn.execute("ROLLBACK")
-            raise
-        s.conn.execute("COMMIT")
+    def _begin(self, statement: str, session: SQLiteSession | None = None) -> Iterator[SQLiteSession]:
+        """A transaction on ``session`` (default: the thread's); a busy database is a 503.
+
+        Writers queue for the lock for ``timeout_s``; one that waits longer (e.g. while
+        an import's final transaction runs) gets :class:`~locator.errors.StoreBusyError`
+        with nothing written.
+        """
+        timeout_s = self.timeout_s if session is None else IMPORT_LOCK_TIMEOUT_S
+        with _translated("write" if "IMMEDIATE" in statement else "read", timeout_s):
+            s = self._session() if session is None else session
+            s.conn.execute(statement)
+            try:
+                yield s
+            except BaseException:
+                if s.conn.in_transaction:
+                    s.conn.execute("ROLLBACK")
+                raise
+            s.conn.execute("COMMIT")
 
     @contextmanager
     def _read(self) -> Iterator[SQLiteSession]:
-        yield self._session()
+        with _translated("read", self.timeout_s):
+            yield self._session()
 
     def _snapshot(self) -> AbstractContextManager[SQLiteSession]:
         return self._begin("BEGIN")  # a read transaction: one snapshot (WAL)
 
     def _transaction(self) -> AbstractContextManager[SQLiteSession]:
+        if self._import_committing():
+            raise StoreBusyError(IMPORT_COMMITTING, retry_after_s=IMPORT_RETRY_AFTER_S)
         return self._begin("BEGIN IMMEDIATE")  # the write lock at once: writers queue
+
+    @property
+    def _import_lock_path(self) -> Path:
+        return self.path.with_name(self.path.name + "-import.lock")
+
+    def _import_committing(self) -> bool:
+        """True while an import's final transaction runs (it holds its lock file exclusively).
+
+        A write then fails at once instead of waiting up to ``timeout_s`` for the write
+        lock, so that it never holds a worker for seconds. Costs one ``open`` (and,
+        once a store has imported, one ``flock``) per write transaction.
+        """
+        try:
+            fd = os.open(self._import_lock_path, os.O_RDONLY)
+        except OSError:
+            return False
+        try:
+            fcntl.flock(fd, fcntl.LOCK_SH | fcntl.LOCK_NB)
+        except BlockingIOError:
+            return True
+        except OSError:
+            return False
+        finally:
+            os.close(fd)
+        return False
+
+    # -- imports --------------------------------------------------------------------------
+
+    @contextmanager
+    def _staging(self) -> Iterator[SQLiteSession]:
+        """A connection of the import's own; the staging table is in its ``temp`` database.
+
+        Writing a temporary table takes no lock on the store's file, so the staging
+        phase never blocks a writer. The connection waits up to
+        :data:`IMPORT_LOCK_TIMEOUT_S` for the write lock of the final transaction.
+        """
+        if self._closed:
+            raise StoreUnavailableError("the store is closed")
+        with _translated("import", IMPORT_LOCK_TIMEOUT_S):
+            conn = sqlite3.connect(
+                self.path, timeout=IMPORT_LOCK_TIMEOUT_S, isolation_level=None, check_same_thread=False
+            )
+            try:
+                conn.row_factory = sqlite3.Row
+                conn.execute("PRAGMA foreign_keys=ON")
+                conn.execute("PRAGMA temp_store=FILE")  # the staged rows spill to disk, not memory
+                conn.execute("PRAGMA temp.cache_size=-32768")  # 32 MiB of page cache for them
+                conn.execute(
+                    "CREATE TEMP TABLE import_rows AS SELECT "
+                    + ", ".join(WRITE_COLUMNS)
+                    + ", NULL AS ord, NULL AS old_revision, NULL AS old_version, NULL AS changes "
+                    "FROM facilities WHERE 1 = 0"
+                )
+                conn.execute("CREATE UNIQUE INDEX temp.import_rows_id ON import_rows (id)")
+                yield SQLiteSession(conn)
+            finally:
+                conn.close()
+
+    def _stage(self, s: SQLiteSession, rows: Sequence[Sequence[Any]]) -> None:
+        marks = ", ".join("?" * len(STAGE_COLUMNS))
+        insert = f"INSERT INTO import_rows ({', '.join(STAGE_COLUMNS)}) VALUES ({marks})"
+        with self._begin("BEGIN", s):  # one transaction of the temp database only
+            s.conn.executemany(insert, rows)
+
+    @contextmanager
+    def _merging(self, s: SQLiteSession, rows: int) -> Iterator[SQLiteSession]:
+        """The final transaction, with the import lock file held exclusively (:meth:`_import_committing`)."""
+        fd = os.open(self._import_lock_path, os.O_RDWR | os.O_CREAT, 0o644)
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX)  # one import commits at a time
+            with self._begin("BEGIN IMMEDIATE", s) as m:
+                yield m
+        finally:
+            os.close(fd)  # releases the lock
 
     # -- migrations ---------------------------------------------------------------------
 

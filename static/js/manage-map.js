@@ -6,6 +6,15 @@
  * A placed or moved pin must be confirmed (pin_confirmed) before the form is saved —
  * the server refuses an unconfirmed pin too. Every text that comes from data is
  * inserted as text or as server-escaped HTML, never built into HTML here.
+ *
+ * "Use my location": the browser's position is WGS-84 (the Geolocation API's datum); it
+ * is converted to the map's datum by the server (/manage/convert) before the pin is
+ * placed. A fix whose accuracy is worse than data-gps-limit metres is not used unless the
+ * manager taps "use it anyway" (the form then says pin_accuracy_ok=1; the server checks
+ * it too). Either way the pin still has to be confirmed at the entrance.
+ *
+ * Tiles that fail to load (no connection, a blocked tile server) show a notice: the pin,
+ * GPS and typed coordinates work without them.
  */
 (function () {
   "use strict";
@@ -23,25 +32,54 @@
   var nearby = document.getElementById("nearby");
   var kind = document.getElementById("kind");
   var name = document.getElementById("name");
+  var source = document.getElementById("pin-source");
+  var accuracyField = document.getElementById("pin-accuracy");
+  var accuracyOk = document.getElementById("pin-accuracy-ok");
+  var tilesNote = document.getElementById("tiles-note");
+  var gpsLimit = parseFloat((script && script.dataset.gpsLimit) || "50");
 
   var map = L.map(el, { center: config.centre, zoom: config.zoom, maxZoom: config.tiles.max_zoom || 19 });
   el.dataset.ready = "1";
   window.locatorPinMap = map;
+  var tilesLoaded = 0;
+  var tilesFailed = 0;
+  function showTilesNote() {
+    if (tilesNote && tilesLoaded === 0) {
+      tilesNote.textContent = msg("TilesFailed") || tilesNote.textContent;
+      tilesNote.hidden = false;
+      el.dataset.tiles = "failed";
+    }
+  }
   if (config.tiles.url) {
-    L.tileLayer(config.tiles.url, {
+    var layer = L.tileLayer(config.tiles.url, {
       subdomains: config.tiles.subdomains || "abc",
       maxZoom: config.tiles.max_zoom || 19,
       attribution: escapeText(config.tiles.attribution || "")
-    }).addTo(map);
+    });
+    layer.on("tileerror", function () { tilesFailed += 1; showTilesNote(); });
+    layer.on("tileload", function () {
+      tilesLoaded += 1;
+      el.dataset.tiles = "loaded";
+      if (tilesNote) { tilesNote.hidden = true; }
+    });
+    layer.addTo(map);
+  } else {
+    el.dataset.tiles = "none";
   }
   map.attributionControl.setPrefix(false);
 
   var marker = null;
+  var circle = null;
+  // A pin 49 px tall (Leaflet's own image, drawn larger): a tap target of at least 44 px.
+  var pinIcon = el.dataset.icon ? L.icon({
+    iconUrl: el.dataset.icon, iconRetinaUrl: el.dataset.icon, shadowUrl: el.dataset.shadow,
+    iconSize: [30, 49], iconAnchor: [15, 49], shadowSize: [49, 49], shadowAnchor: [15, 49]
+  }) : new L.Icon.Default();
   function ensureMarker(latlng) {
     if (marker) { marker.setLatLng(latlng); return marker; }
-    marker = L.marker(latlng, { draggable: true, autoPan: true, title: "pin", keyboard: true }).addTo(map);
+    marker = L.marker(latlng, { draggable: true, autoPan: true, title: "pin", keyboard: true, icon: pinIcon }).addTo(map);
     marker.getElement().classList.add("editor-pin");
-    marker.on("dragend", function () { moved(marker.getLatLng(), true, false); });
+    marker.on("dragend", function () { setSource("map"); moved(marker.getLatLng(), true, false); });
     return marker;
   }
   if (config.pin) { ensureMarker(config.pin); }
@@ -49,13 +87,20 @@
   // Until a pin is placed or moved there is nothing to confirm.
   if (!config.moved && confirmBox) { confirmBox.disabled = true; }
 
-  function moved(latlng, fromMap, first) {
+  function setSource(kindOfPin, accuracy, accepted) {
+    if (source) { source.value = kindOfPin; }
+    if (accuracyField) { accuracyField.value = accuracy === undefined ? "" : String(Math.round(accuracy)); }
+    if (accuracyOk) { accuracyOk.value = accepted ? "1" : ""; }
+    if (kindOfPin !== "gps" && circle) { map.removeLayer(circle); circle = null; }
+  }
+
+  function moved(latlng, fromMap, first, text) {
     lonField.value = latlng.lng.toFixed(7);
     latField.value = latlng.lat.toFixed(7);
     if (fromMap && coords) { coords.value = ""; }
     confirmBox.disabled = false;
     confirmBox.checked = false;
-    setStatus(first ? msg("Placed") : msg("Moved"));
+    setStatus(text || (first ? msg("Placed") : msg("Moved")));
     el.dataset.pinLat = latField.value;
     el.dataset.pinLon = lonField.value;
     checkNearby();
@@ -64,6 +109,7 @@
   map.on("click", function (e) {
     var first = !marker;
     ensureMarker(e.latlng);
+    setSource("map");
     moved(e.latlng, true, first);
   });
 
@@ -71,6 +117,13 @@
     confirmBox.addEventListener("change", function () {
       if (confirmBox.checked) { setStatus(msg("Confirmed")); }
     });
+  }
+
+  function convert(lon, lat, from) {
+    var url = el.dataset.convertUrl + "?" + new URLSearchParams({
+      coords: lon + ", " + lat, from: from, to: config.datum
+    });
+    return fetch(url, { credentials: "same-origin" }).then(function (r) { return r.json(); });
   }
 
   var show = document.getElementById("coords-show");
@@ -88,13 +141,80 @@
           var first = !marker;
           ensureMarker(latlng);
           map.setView(latlng, Math.max(map.getZoom(), 17));
+          setSource("typed");
           moved(latlng, false, first);
         })
         .catch(function () { setStatus(msg("BadCoords")); });
     });
   }
 
-  var timer = null;
+  // --- use my location -----------------------------------------------------------------
+  var locate = document.getElementById("locate");
+  var gpsStatus = document.getElementById("gps-status");
+  var poor = document.getElementById("gps-poor");
+  var poorText = document.getElementById("gps-poor-text");
+  var pending = null;  // a fix worse than the limit, waiting for "use it anyway"
+  function gpsSay(text) { if (gpsStatus) { gpsStatus.textContent = text; } }
+  function fill(template, m) {
+    return template.replace("{m}", String(Math.round(m))).replace("{limit}", String(Math.round(gpsLimit)));
+  }
+  function placeFix(fix, accepted) {
+    var c = fix.coords;
+    convert(c.longitude.toFixed(7), c.latitude.toFixed(7), "wgs84")
+      .then(function (body) {
+        if (body.error) { gpsSay(msg("GpsFailed")); return; }
+        var latlng = L.latLng(body.lat, body.lon);
+        var first = !marker;
+        ensureMarker(latlng);
+        map.setView(latlng, Math.max(map.getZoom(), 18));
+        if (circle) { map.removeLayer(circle); }
+        circle = L.circle(latlng, { radius: c.accuracy, interactive: false, weight: 1 }).addTo(map);
+        setSource("gps", c.accuracy, accepted);
+        el.dataset.gpsAccuracy = String(Math.round(c.accuracy));
+        moved(latlng, true, first, fill(msg("GpsPlaced"), c.accuracy));
+        gpsSay(fill(msg("GpsPlaced"), c.accuracy));
+      })
+      .catch(function () { gpsSay(msg("GpsFailed")); });
+  }
+  function requestFix() {
+    if (poor) { poor.hidden = true; }
+    pending = null;
+    gpsSay(msg("GpsWaiting"));
+    navigator.geolocation.getCurrentPosition(function (fix) {
+      if (fix.coords.accuracy > gpsLimit) {
+        pending = fix;
+        if (poorText) { poorText.textContent = fill(msg("GpsPoor"), fix.coords.accuracy); }
+        if (poor) { poor.hidden = false; }
+        gpsSay("");
+        el.dataset.gpsAccuracy = String(Math.round(fix.coords.accuracy));
+        return;
+      }
+      placeFix(fix, false);
+    }, function (err) {
+      gpsSay(err && err.code === 1 ? msg("GpsDenied") : msg("GpsFailed"));
+    }, { enableHighAccuracy: true, timeout: 20000, maximumAge: 0 });
+  }
+  if (locate) {
+    if (!("geolocation" in navigator)) {
+      gpsSay(msg("GpsUnsupported"));
+    } else {
+      locate.hidden = false;
+      locate.addEventListener("click", requestFix);
+      var accept = document.getElementById("gps-accept");
+      var retry = document.getElementById("gps-retry");
+      if (accept) {
+        accept.addEventListener("click", function () {
+          if (!pending) { return; }
+          if (poor) { poor.hidden = true; }
+          placeFix(pending, true);
+          pending = null;
+        });
+      }
+      if (retry) { retry.addEventListener("click", requestFix); }
+    }
+  }
+
+  // --- likely duplicates ----------------------------------------------------------------
   function checkNearby() {
     if (!nearby || !lonField.value) { return; }
     var url = el.dataset.checkUrl + "?" + new URLSearchParams({
@@ -110,21 +230,6 @@
     if (!input) { return; }
     input.addEventListener("change", checkNearby);
   });
-
-  var hours = document.getElementById("opening_hours");
-  var preview = document.getElementById("hours-preview");
-  if (hours && preview) {
-    hours.addEventListener("input", function () {
-      clearTimeout(timer);
-      timer = setTimeout(function () {
-        var url = hours.dataset.previewUrl + "?" + new URLSearchParams({ value: hours.value });
-        fetch(url, { credentials: "same-origin" })
-          .then(function (r) { return r.ok ? r.text() : ""; })
-          .then(function (html) { preview.innerHTML = html; })  // server-rendered, escaped
-          .catch(function () {});
-      }, 300);
-    });
-  }
 
   function setStatus(text) { if (status) { status.textContent = text; } }
   function escapeText(text) {

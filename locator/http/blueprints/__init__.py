@@ -3,12 +3,14 @@
 ========================  =====================================================
 ``api``                   ``/api/v1`` nearest, facilities, places, rider feedback
 ``sync``                  ``/api/v1/facilities`` change feed, ``/api/v1/export.geojson``
+``mapdata``               ``/api/v1/map/…`` the city map's viewport data, popups, outlines
 ``manage_api``            ``/api/v1`` management (bearer token or session)
 ``ogc``                   ``/ogc`` OGC API – Features
 ``apidocs``               ``/api/openapi.json``, ``/api/docs``
 ``embed``                 ``/embed/map``, ``/embed``
 ``web`` (pages.py)        ``/``, ``/nearest``, ``/lite``, ``/map``, ``/places``, ``/facility/…``
 ``offline``               ``/sw.js``, ``/manifest.webmanifest``
+``ops``                   ``/healthz``, ``/readyz``, ``/metrics`` (operator only)
 ``auth``                  ``/login``, ``/logout``
 ``manage``                ``/manage…`` (station managers' pages)
 ``plan``                  ``/plan…`` (the coverage planner: admins, district managers)
@@ -19,7 +21,6 @@ from __future__ import annotations
 
 from flask import Flask
 
-from locator.http.access import PUBLIC_API_BLUEPRINTS, public_api_limit
 from locator.http.blueprints import (
     api,
     apidocs,
@@ -27,8 +28,10 @@ from locator.http.blueprints import (
     embed,
     manage,
     manage_api,
+    mapdata,
     offline,
     ogc,
+    ops,
     pages,
     plan,
     sync,
@@ -38,12 +41,14 @@ from locator.http.blueprints import (
 BLUEPRINTS = (
     api.bp,
     sync.bp,
+    mapdata.bp,
     manage_api.bp,
     ogc.bp,
     apidocs.bp,
     embed.bp,
     pages.bp,
     offline.bp,
+    ops.bp,
     auth.bp,
     manage.bp,
     plan.bp,
@@ -51,8 +56,6 @@ BLUEPRINTS = (
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount every blueprint; the public API's blueprints share one rate limit."""
+    """Mount every blueprint (the public API's shared allowance: :mod:`locator.http.access`)."""
     for bp in BLUEPRINTS:
-        if bp.name in PUBLIC_API_BLUEPRINTS:
-            public_api_limit(bp)  # idempotent: the same limit group each time
         app.register_blueprint(bp)

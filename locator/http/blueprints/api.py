@@ -8,8 +8,14 @@ from typing import Any
 
 from flask import Blueprint, Response, json, request
 
-from locator.formats.serialize import facility_etag, facility_feature, nearest_collection, places_collection
+from locator.formats.serialize import (
+    facility_etag,
+    facility_feature,
+    nearest_collection_json,
+    places_collection,
+)
 from locator.http.auth import csrf
+from locator.http.caching import answering_index
 from locator.http.feedback import client_of_request, submit_feedback
 from locator.http.limits import feedback_limit
 from locator.http.models import (
@@ -37,7 +43,7 @@ from locator.http.operations import (
     query,
 )
 from locator.http.params import nearest_query
-from locator.http.responses import geojson_response
+from locator.http.responses import geojson_bytes, geojson_response
 from locator.http.sameorigin import anonymous_write
 from locator.http.schemas import (
     CheckinReceipt,
@@ -66,11 +72,25 @@ def _iso(value: datetime | None) -> str | None:
     responses=public_get(ok(NearestCollection, "Facilities in ascending distance.", GEOJSON)),
 )
 def nearest() -> Response:
-    """K nearest facilities in geodesic metres (see README for parameters)."""
+    """K nearest facilities in geodesic metres (see README for parameters).
+
+    Answered from the index the request's ETag was made from, written straight from its
+    columns and pre-encoded properties (:func:`nearest_collection_json`).
+    """
     parsed = nearest_query(query(NearestParams), datetime.now(UTC))
-    hits = service().nearest(parsed.query)
-    body = nearest_collection(hits, parsed.echo, parsed.datum, parsed.at, live=live().of(parsed.at))
-    return geojson_response(body)
+    idx = answering_index()
+    rows = idx.nearest_rows(parsed.query)
+    live_svc = live()
+    body = nearest_collection_json(
+        idx,
+        rows,
+        parsed.echo,
+        parsed.datum,
+        parsed.at,
+        live=live_svc.of(parsed.at),
+        live_tracked=live_svc.tracks,
+    )
+    return geojson_bytes(body)
 
 
 @bp.get("/facilities/<facility_id>")

@@ -29,16 +29,29 @@ from pathlib import Path
 from typing import Any
 
 from babel.dates import format_skeleton
-from flask import Blueprint, current_app, flash, redirect, render_template, request, url_for
+from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
-from flask_login import login_required
+from flask_login import login_required, login_user
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
 from locator.core.domain import ACCESS, AMENITIES, FEEDBACK_REASONS, HOST_TYPES, KINDS, STATUSES, Facility
 from locator.core.geo import Datum, from_wgs84, to_wgs84, valid_lonlat
 from locator.core.hours import TZ
+from locator.core.hours_editor import (
+    APPOINTMENT,
+    DAY_WORDS,
+    EDITOR_DAYS,
+    MAX_ROWS,
+    RowInput,
+    WeekHours,
+    compose,
+    decompose,
+    describe_value,
+    same_hours,
+    week_from_rows,
+)
 from locator.core.hours_preview import preview_hours
 from locator.errors import (
     ConflictError,
@@ -50,11 +63,19 @@ from locator.errors import (
     ValidationError,
     VersionConflictError,
 )
-from locator.formats.bulk import export_csv, export_geojson, export_xlsx, read_upload
-from locator.http.auth import safe_next, session_user
+from locator.formats.bulk import (
+    bulk_columns,
+    export_csv,
+    export_geojson,
+    export_xlsx,
+    read_upload,
+    template_csv,
+    template_xlsx,
+)
+from locator.http.auth import LoginUser, safe_next, session_user
 from locator.http.i18n import locale, translated
 from locator.http.models import REPORT_ID_MAX, form_int
-from locator.http.state import management, tile_provider
+from locator.http.state import accounts, login_throttle, management, tile_provider
 from locator.services.management import Conflict, FacilityFilter, NearbyWarning, jsonable
 from locator.stores.contract import User
 
@@ -103,6 +124,17 @@ DUPLICATE_REASON_LABELS = {
     "same_kind": _l("same kind within 30 m"),
     "similar_name": _l("similar name within 200 m"),
 }
+#: The hours editor's day chips (one character in Chinese: 一 … 日, 节假日).
+DAY_CHIPS = {
+    "mo": _l("Mo"),
+    "tu": _l("Tu"),
+    "we": _l("We"),
+    "th": _l("Th"),
+    "fr": _l("Fr"),
+    "sa": _l("Sa"),
+    "su": _l("Su"),
+    "ph": _l("Holidays"),
+}
 FORM_FIELDS = ("kind", "name", "address", "amenities", "opening_hours", "phone", "host_type", "access")
 PAGE_SIZE = 100
 #: Centre of the editing map before a pin is placed (Tiananmen, WGS-84).
@@ -143,6 +175,9 @@ def _manage_globals() -> dict[str, object]:
         "action_names": HISTORY_ACTION_LABELS,
         "duplicate_reasons": DUPLICATE_REASON_LABELS,
         "display_value": display_value,
+        "day_chips": DAY_CHIPS,
+        "bulk_columns": bulk_columns(),
+        "day_words": {k.lower(): v for k, v in DAY_WORDS.items()},
         "day_label": day_label,
         "locale": locale(),
         "stale_days": int(current_app.config.get("LOCATOR_STALE_DAYS", 90)),
@@ -178,10 +213,112 @@ def day_label(day: date) -> str:
 
 
 def form_record(form: MultiDict[str, str]) -> dict[str, Any]:
-    """The facility fields of a submitted form (strings stripped, amenities a list)."""
+    """The facility fields of a submitted form (strings stripped, amenities a list).
+
+    Raises
+    ------
+    ValidationError
+        The hours editor's rows do not make opening hours (see :func:`form_hours`).
+    """
     rec: dict[str, Any] = {k: (form.get(k) or "").strip() for k in FORM_FIELDS if k != "amenities"}
     rec["amenities"] = sorted({a for a in form.getlist("amenities") if a})
+    rec["opening_hours"] = form_hours(form)
     return rec
+
+
+# --- the opening-hours editor -------------------------------------------------------------
+#
+# The editor's fields: ``hours_mode`` (``editor`` or ``raw``); per row ``i`` (0 …
+# MAX_ROWS-1) ``h{i}_days`` (checkboxes ``mo`` … ``su``, ``ph``), ``h{i}_start`` and
+# ``h{i}_end`` (``HH:MM``, paired by position, several per row), ``h{i}_allday`` and
+# ``h{i}_closed``; and ``h_ph_closed``, ``h_appointment``. In ``raw`` mode (or when a
+# client sends no ``hours_mode``) the ``opening_hours`` field is taken as it is.
+
+
+def form_hours_rows(form: MultiDict[str, str]) -> tuple[list[RowInput], bool, bool]:
+    """The editor rows of a submitted form, and its flags (closed on public holidays, by appointment)."""
+    rows = [
+        RowInput(
+            days=form.getlist(f"h{i}_days"),
+            starts=form.getlist(f"h{i}_start"),
+            ends=form.getlist(f"h{i}_end"),
+            all_day=form.get(f"h{i}_allday") == "1",
+            closed=form.get(f"h{i}_closed") == "1",
+        )
+        for i in range(MAX_ROWS)
+    ]
+    return rows, form.get("h_ph_closed") == "1", form.get("h_appointment") == "1"
+
+
+def form_hours(form: MultiDict[str, str]) -> str:
+    """The ``opening_hours`` a form asks for: composed from the editor's rows, or the raw field.
+
+    Raises
+    ------
+    ValidationError
+        ``param="opening_hours"``, naming the editor row at fault.
+    """
+    if form.get("hours_mode") == "editor":
+        rows, ph_closed, appointment = form_hours_rows(form)
+        return compose(week_from_rows(rows, ph_closed=ph_closed, appointment=appointment))
+    return (form.get("opening_hours") or "").strip()
+
+
+def hours_editor(values: dict[str, Any], form: MultiDict[str, str] | None) -> dict[str, Any]:
+    """What the hours editor shows: its mode, rows (plus a spare one) and flags.
+
+    From a submitted form, the rows as submitted (so a refused save loses nothing);
+    otherwise the stored value read back (:func:`~locator.core.hours_editor.decompose`),
+    or the raw mode when the editor cannot express it.
+    """
+    rows: list[dict[str, Any]] = []
+    if form is not None and form.get("hours_mode") in {"editor", "raw"}:
+        submitted, ph_closed, appointment = form_hours_rows(form)
+        mode = str(form.get("hours_mode"))
+        for r in submitted:
+            spans = [(a, b) for a, b in zip(r.starts, r.ends, strict=False) if a or b]
+            if r.days or spans or r.all_day or r.closed:
+                days = {d.lower() for d in r.days}
+                rows.append({"days": days, "spans": spans, "all_day": r.all_day, "closed": r.closed})
+        expressible = True
+    else:
+        week = decompose(values.get("opening_hours") or "")
+        expressible = week is not None
+        week = week or WeekHours()
+        mode = "editor" if expressible else "raw"
+        ph_closed, appointment = week.ph_closed, week.appointment
+        for rule in week.rules:
+            rows.append(
+                {
+                    "days": {d.lower() for d in rule.days},
+                    "spans": [(s.start, s.end_input) for s in rule.spans],
+                    "all_day": rule.all_day,
+                    "closed": rule.closed,
+                }
+            )
+    if len(rows) < MAX_ROWS:
+        rows.append({"days": set(), "spans": [], "all_day": False, "closed": False})
+    for row in rows:
+        row["spans"] = [*row["spans"], ("", "")]
+    return {
+        "mode": mode,
+        "rows": rows,
+        "ph_closed": ph_closed,
+        "appointment": appointment,
+        "expressible": expressible,
+        "days": [d.lower() for d in EDITOR_DAYS],
+        "max_rows": MAX_ROWS,
+    }
+
+
+def hours_preview_context(value: str, error: LocatorError | None = None) -> dict[str, Any]:
+    """The preview fragment's context: the week evaluated and in words, and an editor error."""
+    return {
+        "hours": preview_hours(value, datetime.now(UTC)),
+        "hours_words": describe_value(value) if value else None,
+        "hours_error": error.detail if error is not None else None,
+        "appointment_comment": APPOINTMENT,
+    }
 
 
 _PAIR_SPLIT = re.compile(r"[,，;；\s]+")
@@ -256,14 +393,64 @@ def form_location(form: MultiDict[str, str], *, required: bool) -> tuple[float, 
         return None
     if not confirmed:
         raise ValidationError(Msg("confirm the pin position before saving"), param="pin_confirmed")
+    if not coords and form.get("pin_source") == "gps":
+        check_gps_fix(form)
     return lon, lat, datum
+
+
+#: A pin placed from a GPS fix less accurate than this (metres, the accuracy radius the
+#: browser reports) needs the manager's explicit confirmation.
+GPS_ACCURACY_LIMIT_M = 50.0
+
+
+def check_gps_fix(form: MultiDict[str, str]) -> None:
+    """Refuse a pin taken from a GPS fix worse than :data:`GPS_ACCURACY_LIMIT_M`, unless confirmed.
+
+    The page's "use my location" (``static/js/manage-map.js``) sends ``pin_source=gps``,
+    the fix's ``pin_accuracy_m`` and, once the manager accepted a poor fix,
+    ``pin_accuracy_ok=1``; dragging the pin afterwards makes it a map pin again.
+
+    Raises
+    ------
+    ValidationError
+        ``param="pin_accuracy_ok"``.
+    """
+    try:
+        accuracy = float(form.get("pin_accuracy_m") or "nan")
+    except ValueError:
+        accuracy = float("nan")
+    if not accuracy <= GPS_ACCURACY_LIMIT_M and form.get("pin_accuracy_ok") != "1":
+        raise ValidationError(
+            Msg(
+                "the GPS position is only accurate to %(m)s m (worse than %(limit)s m): "
+                "confirm that you want it, or drag the pin to the entrance",
+                m="?" if accuracy != accuracy else f"{accuracy:.0f}",
+                limit=f"{GPS_ACCURACY_LIMIT_M:.0f}",
+            ),
+            param="pin_accuracy_ok",
+        )
 
 
 def form_values(form: MultiDict[str, str] | None, f: Facility | None = None) -> dict[str, Any]:
     """Values to fill the form with: the submitted form, else the facility, else blanks."""
     if form is not None:
-        values: dict[str, Any] = form_record(form)
-        for key in ("lon", "lat", "coords", "coords_datum", "pin_confirmed", "reason", "version"):
+        try:
+            values: dict[str, Any] = form_record(form)
+        except ValidationError:  # the editor's rows are shown as submitted, with the error
+            values = {k: (form.get(k) or "").strip() for k in FORM_FIELDS if k != "amenities"}
+            values["amenities"] = sorted({a for a in form.getlist("amenities") if a})
+        for key in (
+            "lon",
+            "lat",
+            "coords",
+            "coords_datum",
+            "pin_confirmed",
+            "pin_source",
+            "pin_accuracy_m",
+            "pin_accuracy_ok",
+            "reason",
+            "version",
+        ):
             values[key] = form.get(key, "")
         return values
     if f is not None:
@@ -311,11 +498,17 @@ def editor_map(f: Facility | None, values: dict[str, Any], user: User) -> dict[s
 
 
 def _changes(base: Facility, rec: dict[str, Any]) -> dict[str, Any]:
-    """The form fields that differ from the stored facility."""
+    """The form fields that differ from the stored facility.
+
+    Opening hours the editor writes differently but that mean the same (``08:00-20:00``
+    read back as ``Mo-Su 08:00-20:00``) are not a change.
+    """
     out = {}
     for key, value in rec.items():
-        if jsonable(getattr(base, key)) != value:
-            out[key] = value
+        stored = jsonable(getattr(base, key))
+        if stored == value or (key == "opening_hours" and same_hours(stored, value)):
+            continue
+        out[key] = value
     return out
 
 
@@ -383,9 +576,10 @@ def _render_form(
     conflict: Conflict | None = None,
     based_on: int | None = None,
     status: int = 200,
+    form: MultiDict[str, str] | None = None,
 ) -> tuple[str, int]:
     user = account()
-    now = datetime.now(UTC)
+    hours_error = error if error is not None and error.param == "opening_hours" else None
     return (
         render_template(
             "manage/facility_form.html",
@@ -394,7 +588,9 @@ def _render_form(
             error=error,
             warnings=warnings or [],
             editor=editor_map(f, values, user),
-            hours=preview_hours(values.get("opening_hours", ""), now),
+            hours_editor=hours_editor(values, form),
+            **hours_preview_context(values.get("opening_hours", ""), hours_error),
+            gps_limit_m=GPS_ACCURACY_LIMIT_M,
             stale=f is not None and management().is_stale(f),
             conflict=conflict,
             conflict_rows=conflict_rows(conflict) if conflict else [],
@@ -402,6 +598,18 @@ def _render_form(
         ),
         status,
     )
+
+
+def _preview_form(f: Facility | None, form: MultiDict[str, str], values: dict[str, Any]) -> tuple[str, int]:
+    """“Preview the hours” without JavaScript: the form again, as submitted, with the week in words.
+
+    Nothing is saved; an editor error is shown beside the editor.
+    """
+    try:
+        form_hours(form)
+    except ValidationError as exc:
+        return _render_form(f, values, error=exc, status=200, form=form)
+    return _render_form(f, values, form=form)
 
 
 @bp.route("/new", methods=["GET", "POST"])
@@ -417,6 +625,8 @@ def new_facility() -> tuple[str, int] | Response:
     form = request.form
     values = form_values(form)
     try:
+        if form.get("preview") == "hours":
+            return _preview_form(None, form, values)
         rec = form_record(form)
         loc = form_location(form, required=True)
         assert loc is not None
@@ -424,12 +634,12 @@ def new_facility() -> tuple[str, int] | Response:
             built = mg.prepare_create(user, {**rec, "lon": loc[0], "lat": loc[1]}, loc[2])
             found = _warnings(built.lon, built.lat, built.kind, built.name)
             if found:
-                return _render_form(None, values, warnings=found)
+                return _render_form(None, values, warnings=found, form=form)
         stored = mg.create(user, {**rec, "lon": loc[0], "lat": loc[1]}, loc[2], reason=form.get("reason", ""))
     except ValidationError as exc:
-        return _render_form(None, values, error=exc, status=400)
+        return _render_form(None, values, error=exc, status=400, form=form)
     except ForbiddenError as exc:
-        return _render_form(None, values, error=exc, status=403)
+        return _render_form(None, values, error=exc, status=403, form=form)
     flash(_("Created “%(name)s”.", name=stored.name), "success")
     return redirect(url_for("manage.edit_facility", facility_id=stored.id), code=303)
 
@@ -450,6 +660,8 @@ def edit_facility(facility_id: str) -> tuple[str, int] | Response:
     except ValueError:
         raise ValidationError(Msg("the form lacks its version; reload the page"), param="version") from None
     try:
+        if form.get("preview") == "hours":
+            return _preview_form(base, form, values)
         rec = form_record(form)
         loc = form_location(form, required=False)
         datum = loc[2] if loc is not None else None
@@ -465,14 +677,14 @@ def edit_facility(facility_id: str) -> tuple[str, int] | Response:
             built = mg.prepare_update(user, facility_id, changes, datum)
             found = _warnings(built.lon, built.lat, built.kind, built.name, base.id)
             if found:
-                return _render_form(base, values, warnings=found)
+                return _render_form(base, values, warnings=found, form=form)
         stored = mg.update(user, facility_id, changes, version, datum, reason=form.get("reason", ""))
     except VersionConflictError:  # someone saved between our read and our write
         return _conflict_page(user, base.id, version, rec, loc)
     except ValidationError as exc:
-        return _render_form(base, values, error=exc, status=400)
+        return _render_form(base, values, error=exc, status=400, form=form)
     except ForbiddenError as exc:
-        return _render_form(base, values, error=exc, status=403)
+        return _render_form(base, values, error=exc, status=403, form=form)
     flash(_("Saved “%(name)s” (version %(v)s).", name=stored.name, v=stored.version), "success")
     return redirect(url_for("manage.edit_facility", facility_id=facility_id), code=303)
 
@@ -584,9 +796,21 @@ def verify(facility_id: str) -> Response:
 @bp.get("/preview/hours")
 @login_required
 def hours_fragment() -> str:
-    """The plain-words preview of ``?value=`` (an HTML fragment)."""
-    value = request.args.get("value", "")[:500]
-    return render_template("manage/_hours_preview.html", hours=preview_hours(value, datetime.now(UTC)))
+    """The hours preview (an HTML fragment) of ``?value=``, or of the editor's fields.
+
+    With ``hours_mode=editor`` and the editor's fields (see :func:`form_hours`) the value
+    is composed first; the fragment then carries it in ``data-value`` of
+    ``#hours-composed`` for the page's script to put in the raw field.
+    """
+    args = request.args
+    error: ValidationError | None = None
+    try:
+        value = form_hours(args) if args.get("hours_mode") == "editor" else args.get("value", "")[:500]
+    except ValidationError as exc:
+        value, error = "", exc
+    return render_template(
+        "manage/_hours_preview.html", composed=value, **hours_preview_context(value, error)
+    )
 
 
 @bp.get("/preview/nearby")
@@ -631,20 +855,19 @@ def convert() -> Response:
 @bp.get("/f/<facility_id>/history")
 @login_required
 def history(facility_id: str) -> str:
-    """Who changed what, when and why; “restore this version” on each entry."""
+    """Who changed what, when and why, in words (:meth:`ManagementService.history_words`).
+
+    “Restore this version” on each entry but the newest.
+    """
     user = account()
     mg = management()
-    entries = mg.history(user, facility_id)
+    items = mg.history_words(user, facility_id)
     try:
         current: Facility | None = mg.store.get(facility_id)
     except LocatorError:
         current = None
     return render_template(
-        "manage/history.html",
-        facility_id=facility_id,
-        current=current,
-        entries=list(reversed(entries)),
-        tz=TZ,
+        "manage/history.html", facility_id=facility_id, current=current, items=items, tz=TZ
     )
 
 
@@ -719,6 +942,20 @@ def bulk() -> str:
     return render_template("manage/bulk.html", plan=None, error=None, upload=None, meta=None)
 
 
+@bp.get("/bulk/template.<fmt>")
+@login_required
+def bulk_template(fmt: str) -> Response:
+    """A template to fill in: CSV (header and an example row) or XLSX (plus every allowed value)."""
+    if fmt not in {"csv", "xlsx"}:
+        raise NotFoundError(Msg("templates: csv, xlsx"), param="format")
+    body, mimetype = (
+        (template_csv(), _EXPORTS["csv"][0]) if fmt == "csv" else (template_xlsx(), _EXPORTS["xlsx"][0])
+    )
+    resp = Response(body, mimetype=mimetype)
+    resp.headers["Content-Disposition"] = f'attachment; filename="facilities-template.{fmt}"'
+    return resp
+
+
 @bp.post("/bulk/dry-run")
 @login_required
 def bulk_dry_run() -> tuple[str, int]:
@@ -777,7 +1014,8 @@ def bulk_apply() -> tuple[str, int] | Response:
             records,
             Datum.parse(meta["datum"]),
             dry_run_versions=meta["versions"],
-            reason=f"bulk upload {meta['filename']}: {request.form.get('reason', '')}".rstrip(": "),
+            reason=request.form.get("reason", ""),
+            file=meta["filename"],
         )
     except (ImportRejectedError, VersionConflictError, ValidationError) as exc:
         return render_template("manage/bulk.html", plan=None, error=exc, upload=None, meta=meta), exc.status
@@ -887,3 +1125,79 @@ def stale() -> str:
     mg = management()
     items = mg.stale(account())
     return render_template("manage/stale.html", items=items[:500], total=len(items), days=mg.stale_days)
+
+
+# --- accounts: one's own password, and the administrator's list -------------------------------
+
+
+@bp.route("/account", methods=["GET", "POST"])
+@login_required
+def my_account() -> tuple[str, int] | Response:
+    """Change one's own password (current + new, twice); the user's *other* sessions end.
+
+    A wrong current password counts against the login throttle (per address and per user
+    name), so this form cannot be used to guess passwords faster than the login form.
+    """
+    user = account()
+    if request.method == "GET":
+        return render_template("manage/account.html", error=None), 200
+    form = request.form
+    throttle = login_throttle()
+    keys = throttle.keys(request.remote_addr or "unknown", user.name)
+    throttle.check(*keys)
+    try:
+        if (form.get("password") or "") != (form.get("password2") or ""):
+            raise ValidationError(Msg("the two new passwords differ"), param="password2")
+        updated = accounts().change_own_password(
+            user, form.get("current_password") or "", form.get("password") or ""
+        )
+    except ValidationError as exc:
+        if exc.param == "current_password":
+            throttle.failed(*keys)
+        return render_template("manage/account.html", error=exc), 400
+    # The new password hash changed the session fingerprint: every session of this user
+    # ended. Log this one in again, so that only the *other* sessions end.
+    session.clear()
+    login_user(LoginUser(updated))
+    session.permanent = True
+    flash(_("Password changed. Your other sessions (other phones and computers) were logged out."), "success")
+    return redirect(url_for("manage.my_account"), code=303)
+
+
+@bp.get("/users")
+@login_required
+def users() -> str:
+    """Administrators: every account, with deactivate/reactivate, reset password, end sessions."""
+    user = account()
+    if user.role != "admin":
+        raise ForbiddenError(Msg("only administrators manage accounts"))
+    areas = {a.code: a.name for a in management().locator.districts.areas}
+    return render_template("manage/users.html", users=accounts().list_users(), areas=areas, tz=TZ)
+
+
+@bp.post("/users/<name>/<any(deactivate, activate, 'end-sessions', 'reset-password'):action>")
+@login_required
+def user_action(name: str, action: str) -> Response:
+    """One administrator action on another account; each ends that user's sessions but reactivation."""
+    admin = account()
+    svc = accounts()
+    try:
+        if action == "reset-password":
+            if (request.form.get("password") or "") != (request.form.get("password2") or ""):
+                raise ValidationError(Msg("the two new passwords differ"), param="password2")
+            svc.reset_password(admin, name, request.form.get("password") or "")
+            done = _("New password set for %(name)s; their sessions were ended.", name=name)
+        elif action == "end-sessions":
+            svc.end_sessions_by(admin, name)
+            done = _("Every session of %(name)s was ended.", name=name)
+        else:
+            svc.set_active_by(admin, name, action == "activate")
+            if action == "activate":
+                done = _("%(name)s can log in again.", name=name)
+            else:
+                done = _("%(name)s is deactivated: logged out everywhere, tokens stopped.", name=name)
+    except ValidationError as exc:
+        flash(_("%(name)s: %(why)s", name=name, why=translated(exc.detail)), "error")
+        return redirect(url_for("manage.users") + f"#user-{name}", code=303)
+    flash(done, "success")
+    return redirect(url_for("manage.users") + f"#user-{name}", code=303)

@@ -400,7 +400,8 @@ def items(collection_id: str) -> Response:
     )
     limit = min(params.limit, OGC_LIMIT_MAX)
     offset = params.offset
-    page = feature_page(service().store, flt, limit, offset)
+    svc = service()
+    page = feature_page(svc.store, flt, limit, offset, index=svc.index)
     now = datetime.now(UTC)
     kept = {k: v for k, v in args.items() if k != "f"}
     json_type = GEOJSON

@@ -15,11 +15,12 @@ from flask import Blueprint, redirect, render_template, request, url_for
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
+from locator.core.clusters import MAX_CLUSTER_ZOOM
 from locator.core.domain import AMENITIES, FEEDBACK_REASONS, KINDS, STATUSES, NearestHit
 from locator.core.geo import from_wgs84, geodesic_inverse, to_wgs84
 from locator.core.hours import CALENDAR_YEARS
 from locator.core.riders import closer_worth_noting, need_toggles, ranked_nearest
-from locator.errors import Msg, ValidationError
+from locator.errors import Msg, StoreUnavailableError, ValidationError
 from locator.formats import maps
 from locator.http import present
 from locator.http.feedback import client_of_request, submit_feedback
@@ -30,6 +31,7 @@ from locator.http.params import ParsedNearest, parse_nearest
 from locator.http.sameorigin import anonymous_write
 from locator.http.state import (
     asset_url,
+    city_map_service,
     district_outlines,
     feedback_service,
     live,
@@ -395,7 +397,11 @@ def facility(facility_id: str) -> str:
         origin = (parsed.query.lon, parsed.query.lat)
         dist, bearing = geodesic_inverse([origin[0]], [origin[1]], [f.lon], [f.lat])
         hit = NearestHit(f, float(dist[0]), float(bearing[0]) % 360.0, 1)
-    problems = feedback_service().recent_problems(f.id, now)
+    try:
+        problems = feedback_service().recent_problems(f.id, now)
+        reports_unavailable = False
+    except StoreUnavailableError:  # the page itself comes from the index: keep serving it
+        problems, reports_unavailable = [], True
     here: dict[str, Any] = {k: v for k, v in args.items() if k in {"lon", "lat", "start"}}
     loc = locale()
     r = present.facility_view(
@@ -411,6 +417,7 @@ def facility(facility_id: str) -> str:
         "facility.html",
         r=r,
         problems=[(FEEDBACK_REASONS[p.reason].get(loc), max(0, (now - p.at).days)) for p in problems],
+        reports_unavailable=reports_unavailable,
         reasons=[(k, v.get(loc)) for k, v in FEEDBACK_REASONS.items()],
         next_url=url_for("web.facility", facility_id=f.id, **here),
         thanks=thanks(),
@@ -489,25 +496,34 @@ def map_view(args: dict[str, str], tiles: maps.TileProvider) -> list[float] | No
 
 @bp.get("/map")
 def city_map() -> str:
-    """Every open facility of the city, clustered per kind, with district outlines.
+    """Every facility of the city the map shows, clustered per kind, with district outlines.
 
-    ``?lon=&lat=&zoom=[&datum=]`` reopens a shared view (see :func:`map_view`).
+    A shell whose size does not grow with the data: ``static/js/city-map.js`` fetches the
+    viewport's clusters, popups and outlines from ``/api/v1/map/…``. ``?lon=&lat=&zoom=
+    [&datum=]`` reopens a shared view (see :func:`map_view`).
     """
     args = page_args()
-    view = map_view(args, tile_provider())
-    svc = service()
-    facilities = [f for f in svc.index.facilities() if f.status != "removed"]
-    loc = locale()
     tiles = tile_provider()
-    parts = maps.overview_map(
-        facilities,
+    view = map_view(args, tiles)
+    counts = city_map_service().totals()
+    parts = maps.city_map(
         district_outlines(),
         tiles,
         asset_url=asset_url,
-        locale=loc,
+        urls={
+            "clusters": url_for("mapdata.clusters"),
+            "facility": url_for("mapdata.facility", facility_id="__id__"),
+            "districts": url_for("mapdata.districts"),
+            "nearest": url_for("web.nearest"),
+            "facility_page": url_for("web.facility", facility_id="__id__"),
+        },
+        counts=counts,
+        locale=locale(),
+        view=view,
+        max_cluster_zoom=MAX_CLUSTER_ZOOM,
     )
     return render_template(
-        "map.html", map_parts=parts, count=len(facilities), view=view, tiles_datum=tiles.datum.value
+        "map.html", map_parts=parts, count=sum(counts.values()), view=view, tiles_datum=tiles.datum.value
     )
 
 
