@@ -256,6 +256,11 @@ class PostGISStore(SQLStore[PostGISSession]):
     timeout_s : float
         Seconds: the longest wait for a pooled connection, the ``statement_timeout``,
         and (rounded up, at least 2 s, as libpq requires) the ``connect_timeout``.
+    poll_s : float, optional
+        Follow the revision by reading the counter every ``poll_s`` seconds instead of
+        ``LISTEN`` (a hot standby accepts no ``LISTEN`` and receives no ``NOTIFY``): for
+        a read-only follower on a standby (``LOCATOR_DATABASE_READ_URL``). None (the
+        default): ``LISTEN`` on ``locator_changes``.
 
     Raises
     ------
@@ -270,8 +275,17 @@ class PostGISStore(SQLStore[PostGISSession]):
     FOR_UPDATE = " FOR UPDATE"
     IN_CHUNK = 50_000
 
-    def __init__(self, url: str, *, pool_min: int = 1, pool_max: int = 10, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_min: int = 1,
+        pool_max: int = 10,
+        timeout_s: float = 5.0,
+        poll_s: float | None = None,
+    ) -> None:
         self.url = url
+        self.poll_s = poll_s
         self.timeout_s = float(timeout_s)
         self.where = describe_url(url)
         try:
@@ -442,6 +456,8 @@ class PostGISStore(SQLStore[PostGISSession]):
 
     def _listen_connect(self) -> psycopg.Connection[Any]:
         conn = psycopg.Connection.connect(self.url, **self._kwargs)
+        if self.poll_s is not None:
+            return conn  # polling: a standby refuses LISTEN
         try:
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._wake_channel)))
@@ -488,6 +504,8 @@ class PostGISStore(SQLStore[PostGISSession]):
             try:
                 self._catch_up(conn)
                 delay = 0.1
+                while self.poll_s is not None and not self._stop.wait(self.poll_s):
+                    self._catch_up(conn)
                 while not self._stop.is_set():
                     for note in conn.notifies(timeout=HEARTBEAT_S):
                         if note.channel == CHANNEL:
@@ -849,7 +867,7 @@ class PostGISStore(SQLStore[PostGISSession]):
             return
         self._closed = True
         self._stop.set()
-        if self._thread.is_alive() and self._listening:
+        if self._thread.is_alive() and self._listening and self.poll_s is None:
             # Wake the listener out of its wait for notifications.
             try:
                 with self._pool.connection(timeout=1.0) as conn:
