@@ -132,7 +132,9 @@ def load_config(instance_path: Path, env: Mapping[str, str] | None = None) -> di
     cfg["LOCATOR_DATABASE_URL"] = url
     read_url = (env.get("LOCATOR_DATABASE_READ_URL") or "").strip()
     if read_url and (url.startswith("sqlite") or not read_url.startswith(("postgresql://", "postgres://"))):
-        raise ConfigError("LOCATOR_DATABASE_READ_URL needs a postgresql:// URL, and LOCATOR_DATABASE_URL on PostGIS")
+        raise ConfigError(
+            "LOCATOR_DATABASE_READ_URL needs a postgresql:// URL, and LOCATOR_DATABASE_URL on PostGIS"
+        )
     cfg["LOCATOR_DATABASE_READ_URL"] = read_url or None
 
     area = env.get("LOCATOR_SERVICE_AREA", "")

@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import pwd
+import re
 import shutil
 import signal
 import socket
@@ -44,7 +45,11 @@ REPL_PASSWORD = "drill-replication-pw"
 
 def missing_tools() -> list[str]:
     """Debian packages the drill needs that are not installed."""
-    missing = [pkg for tool, pkg in TOOLS.items() if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists()]
+    missing = [
+        pkg
+        for tool, pkg in TOOLS.items()
+        if shutil.which(tool) is None and not Path(f"/usr/sbin/{tool}").exists()
+    ]
     if not (PG_BIN / "postgres").exists():
         missing.append("postgresql-15")
     return missing
@@ -188,7 +193,9 @@ class Cluster:
 
     # -- processes -------------------------------------------------------------------------
 
-    def spawn(self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None) -> Proc:
+    def spawn(
+        self, name: str, argv: list[str], env: dict[str, str] | None = None, cwd: Path | None = None
+    ) -> Proc:
         log = self.base / f"{name}.log"
         fh = log.open("ab")
         popen = subprocess.Popen(  # noqa: S603 - fixed programs
@@ -240,8 +247,10 @@ class Cluster:
         )
         wait_for(
             "etcd",
-            lambda: requests.get(f"http://127.0.0.1:{self.etcd_port}/health", timeout=2).json().get("health")
-            == "true",
+            lambda: (
+                requests.get(f"http://127.0.0.1:{self.etcd_port}/health", timeout=2).json().get("health")
+                == "true"
+            ),
         )
 
     def _patroni_config(self, node: PgNode, peers: str) -> str:
@@ -350,8 +359,22 @@ class Cluster:
 
     def psql(self, node: PgNode, sql: str, db: str = "postgres") -> str:
         out = subprocess.run(  # noqa: S603
-            [*_as_postgres(), str(PG_BIN / "psql"), "-h", "127.0.0.1", "-p", str(node.port), "-U", "postgres",
-             "-d", db, "-v", "ON_ERROR_STOP=1", "-qAtc", sql],
+            [
+                *_as_postgres(),
+                str(PG_BIN / "psql"),
+                "-h",
+                "127.0.0.1",
+                "-p",
+                str(node.port),
+                "-U",
+                "postgres",
+                "-d",
+                db,
+                "-v",
+                "ON_ERROR_STOP=1",
+                "-qAtc",
+                sql,
+            ],
             env={**os.environ, "PGPASSWORD": SU_PASSWORD},
             capture_output=True,
             text=True,
@@ -375,8 +398,19 @@ class Cluster:
         self.redis_port = self.redis_port or free_port()
         self.redis = self.spawn(
             "redis",
-            ["redis-server", "--bind", "127.0.0.1", "--port", str(self.redis_port), "--save", "",
-             "--appendonly", "no", "--dir", str(self.base)],
+            [
+                "redis-server",
+                "--bind",
+                "127.0.0.1",
+                "--port",
+                str(self.redis_port),
+                "--save",
+                "",
+                "--appendonly",
+                "no",
+                "--dir",
+                str(self.base),
+            ],
         )
         wait_for("redis", lambda: socket.create_connection(("127.0.0.1", self.redis_port), 1).close() or True)
 
@@ -417,8 +451,14 @@ class Cluster:
     def prepare_data(self, facilities_file: Path) -> None:
         self.flask("init-db")
         self.flask("import", str(facilities_file), "--datum", "wgs84")
-        self.flask("create-user", "drill-admin", "--role", "admin", "--password-stdin",
-                   stdin="drill passphrase long enough 2026\n")
+        self.flask(
+            "create-user",
+            "drill-admin",
+            "--role",
+            "admin",
+            "--password-stdin",
+            stdin="drill passphrase long enough 2026\n",
+        )
         self.token = self.flask("create-token", "drill-admin", "--label", "drill").strip().splitlines()[-1]
 
     def start_apps(self) -> None:
@@ -441,12 +481,22 @@ class Cluster:
             )
             self.apps.append(node)
         for node in self.apps:
-            wait_for(f"app {node.name}", lambda n=node: requests.get(n.url + "/readyz", timeout=3).ok, timeout_s=120)
+            wait_for(
+                f"app {node.name}",
+                lambda n=node: requests.get(n.url + "/readyz", timeout=3).ok,
+                timeout_s=120,
+            )
 
     def nginx_conf(self) -> str:
         tpl = (ROOT / "deploy" / "nginx" / "locator.conf").read_text()
-        upstreams = "\n".join(f"    server 127.0.0.1:{n.port} max_fails=2 fail_timeout=5s;" for n in self.apps)
-        site = tpl.replace("    server 127.0.0.1:8001 max_fails=2 fail_timeout=5s;\n    server 127.0.0.1:8002 max_fails=2 fail_timeout=5s;", upstreams)
+        upstreams = "\n".join(
+            f"    server 127.0.0.1:{n.port} max_fails=2 fail_timeout=5s;" for n in self.apps
+        )
+        site = re.sub(
+            r"(?m)^    server 127\.0\.0\.1:800\d .*\n(    server 127\.0\.0\.1:800\d .*\n)*",
+            upstreams + "\n",
+            tpl,
+        )
         site = site.replace("listen 127.0.0.1:8080;", f"listen 127.0.0.1:{self.nginx_port};")
         tmp = self.base / "nginx"
         return (
@@ -469,7 +519,9 @@ class Cluster:
         conf = self.base / "nginx" / "nginx.conf"
         conf.write_text(self.nginx_conf())
         nginx = shutil.which("nginx") or "/usr/sbin/nginx"
-        self.nginx = self.spawn("nginx", [nginx, "-p", str(self.base / "nginx"), "-c", str(conf), "-g", "daemon off;"])
+        self.nginx = self.spawn(
+            "nginx", [nginx, "-p", str(self.base / "nginx"), "-c", str(conf), "-g", "daemon off;"]
+        )
         wait_for("nginx", lambda: requests.get(self.front + "/healthz", timeout=3).ok)
 
     @property

@@ -93,7 +93,9 @@ def record(name: str, value: Any) -> None:
 @pytest.fixture(scope="module")
 def cluster(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Cluster]:
     if os.environ.get("LOCATOR_CLUSTER_TESTS") != "1":
-        pytest.skip("the cluster drill runs only with LOCATOR_CLUSTER_TESTS=1 (about 2 minutes, needs root or postgres)")
+        pytest.skip(
+            "the cluster drill runs only with LOCATOR_CLUSTER_TESTS=1 (about 2.5 minutes; root or postgres)"
+        )
     missing = missing_tools()
     if missing:
         skip_or_fail(f"the cluster drill needs Debian packages: apt-get install {' '.join(missing)}")
@@ -153,8 +155,12 @@ def test_1_cluster_is_up_behind_nginx(cluster: Cluster) -> None:
     apps = cluster.psql(standby, "SELECT count(*) FROM pg_stat_activity WHERE usename = 'locator'")
     assert int(apps) >= 1, "node B does not read from the standby"
     # nginx: both nodes serve, gzip and the app's cache headers pass through.
-    r = requests.get(cluster.front + "/api/v1/nearest", params={"lon": BASE_LON, "lat": BASE_LAT, "limit": 50},
-                     headers={"Accept-Encoding": "gzip"}, timeout=10)
+    r = requests.get(
+        cluster.front + "/api/v1/nearest",
+        params={"lon": BASE_LON, "lat": BASE_LAT, "limit": 50},
+        headers={"Accept-Encoding": "gzip"},
+        timeout=10,
+    )
     assert r.status_code == 200
     assert r.headers.get("Content-Encoding") == "gzip"
     assert r.headers.get("Cache-Control")
@@ -192,7 +198,8 @@ def test_2_edit_through_a_visible_through_b_within_1s(cluster: Cluster) -> None:
 
 
 def test_3_partner_quota_is_one_count_across_nodes(cluster: Cluster) -> None:
-    out = cluster.flask("partner", "add", "drill-partner", "--origin", "https://drill.example", "--quota", "5/day")
+    origin = "https://drill.example"
+    out = cluster.flask("partner", "add", "drill-partner", "--origin", origin, "--quota", "5/day")
     key = re.search(r"^\s+(\S{20,})\s*$", out, re.M)
     assert key, out
     codes = []
@@ -299,7 +306,9 @@ def test_5_primary_killed_during_edits_and_rider_queries(cluster: Cluster) -> No
         wait_for("edits flowing", lambda: sum(1 for _, s, _ in write_log if s == 200) >= 10, timeout_s=30)
         killed_at = time.monotonic()
         cluster.kill_node(primary)
-        wait_for("a write failing", lambda: any(t > killed_at and s != 200 for t, s, _ in write_log), timeout_s=30)
+        wait_for(
+            "a write failing", lambda: any(t > killed_at and s != 200 for t, s, _ in write_log), timeout_s=30
+        )
         wait_for(
             "writes succeeding after the promotion",
             lambda: any(t > killed_at and s == 200 for t, s, _ in write_log[-5:]) and write_log[-1][1] == 200,
