@@ -433,8 +433,8 @@ class Cluster:
         env.update(extra)
         return env
 
-    def flask(self, *args: str, stdin: str | None = None) -> str:
-        env = self.app_env(LOCATOR_INDEX_DIR="none")
+    def flask(self, *args: str, stdin: str | None = None, **env_extra: str) -> str:
+        env = self.app_env(LOCATOR_INDEX_DIR="none", **env_extra)
         out = subprocess.run(  # noqa: S603
             [sys.executable, "-m", "flask", "--app", "app", "locator", *args],
             cwd=ROOT,

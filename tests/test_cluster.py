@@ -31,6 +31,7 @@ import json
 import os
 import re
 import statistics
+import subprocess
 import threading
 import time
 from collections.abc import Iterator
@@ -209,6 +210,22 @@ def test_3_partner_quota_is_one_count_across_nodes(cluster: Cluster) -> None:
     assert codes == [200] * 5 + [429] * 5, codes
     # Through nginx too (the counter is the same key in Redis).
     assert nearest(cluster.front, 0, **{"X-API-Key": key.group(1)}).status_code == 429
+
+
+# -- backup from the standby ---------------------------------------------------------------
+
+
+def test_backup_from_the_standby(cluster: Cluster, tmp_path: Path) -> None:
+    standby = next(n for n in cluster.pg if cluster.roles()[n.name] == "replica")
+    before = cluster.psql(standby, "SELECT value FROM store_revision", db="locator")
+    out = tmp_path / "standby.dump"
+    cluster.flask("backup", str(out), LOCATOR_DATABASE_URL=cluster.db_url("standby"))
+    listing = subprocess.run(  # noqa: S603
+        ["pg_restore", "--list", str(out)], capture_output=True, text=True, check=True, timeout=60  # noqa: S607
+    ).stdout
+    assert "TABLE DATA public facilities" in listing
+    # Nothing was written on the standby (it cannot be), and the primary did not move.
+    assert cluster.psql(standby, "SELECT value FROM store_revision", db="locator") == before
 
 
 # -- 4 (issue's 5). Redis down ------------------------------------------------------------

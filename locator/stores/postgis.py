@@ -563,12 +563,18 @@ class PostGISStore(SQLStore[PostGISSession]):
         All pending steps run in one transaction under an advisory lock, so
         concurrent callers (several workers starting) apply each step exactly once.
 
+        On a hot standby nothing is written: the schema is only checked to be
+        complete (so that ``flask locator backup`` and read-only nodes can use a standby).
+
         Raises
         ------
         StoreUnavailableError
             If the database is unreachable, or PostGIS is not installed and cannot
-            be created by this role.
+            be created by this role, or it is a standby whose schema lacks a migration.
         """
+        if self._in_recovery():
+            self._check_standby_schema()
+            return
         try:
             super().init_schema()
         except (
@@ -580,6 +586,34 @@ class PostGISStore(SQLStore[PostGISSession]):
                 f"PostGIS is not available in {self.where}: {_first_line(exc)} "
                 "(install PostGIS and run CREATE EXTENSION postgis as a superuser)"
             ) from None
+
+    def _in_recovery(self) -> bool:
+        """True on a hot standby (read-only: nothing to migrate there)."""
+        with self._read() as s:
+            row = s.one("SELECT pg_is_in_recovery() AS standby")
+        return bool(row and row["standby"])
+
+    def _check_standby_schema(self) -> None:
+        """On a standby: the primary's migrations must all have arrived (backups, read-only use).
+
+        Raises
+        ------
+        StoreUnavailableError
+            If the standby's schema lacks a migration (migrate on the primary first).
+        """
+        try:
+            with self._read() as s:
+                done = {int(r["version"]) for r in s.all("SELECT version FROM schema_migrations")}
+                row = s.one(self.REVISION_SQL)
+        except psycopg.errors.UndefinedTable:
+            done, row = set(), None
+        missing = [v for v, _, _ in MIGRATIONS if v not in done]
+        if missing or row is None:
+            raise StoreUnavailableError(
+                f"{self.where} is a standby without this version's schema (missing migrations "
+                f"{missing}); run init-db against the primary first"
+            )
+        self._saw_revision(int(row["value"]))
 
     # -- reads and writes that differ ----------------------------------------------
 
