@@ -221,7 +221,11 @@ def test_backup_from_the_standby(cluster: Cluster, tmp_path: Path) -> None:
     out = tmp_path / "standby.dump"
     cluster.flask("backup", str(out), LOCATOR_DATABASE_URL=cluster.db_url("standby"))
     listing = subprocess.run(  # noqa: S603
-        ["pg_restore", "--list", str(out)], capture_output=True, text=True, check=True, timeout=60  # noqa: S607
+        ["pg_restore", "--list", str(out)],
+        capture_output=True,
+        text=True,
+        check=True,
+        timeout=60,  # noqa: S607
     ).stdout
     assert "TABLE DATA public facilities" in listing
     # Nothing was written on the standby (it cannot be), and the primary did not move.
