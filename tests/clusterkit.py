@@ -420,7 +420,9 @@ class Cluster:
             {
                 "LOCATOR_DATABASE_URL": self.db_url(),
                 "LOCATOR_SECRET_KEY": "drill-secret-key-0123456789abcdef",
-                "LOCATOR_RATELIMIT_STORAGE_URI": f"redis://127.0.0.1:{self.redis_port}",
+                "LOCATOR_RATELIMIT_STORAGE_URI": (
+                    f"redis://127.0.0.1:{self.redis_port}/0?socket_connect_timeout=0.5&socket_timeout=0.5"
+                ),
                 "LOCATOR_TRUSTED_PROXIES": "1",
                 "LOCATOR_RATELIMIT_KEYLESS": "100000 per minute",
                 "LOCATOR_DB_TIMEOUT_S": "2",

@@ -115,6 +115,9 @@ log = logging.getLogger(__name__)
 CHANNEL = "locator_changes"
 #: Seconds between the listener's catch-up reads when no notification arrives.
 HEARTBEAT_S = 5.0
+#: Seconds between revision reads when the listener's connection is on a hot standby
+#: (no LISTEN there) and no ``poll_s`` was given.
+STANDBY_POLL_S = 0.1
 #: Radius of the sphere PostGIS uses for geography ``<->`` and sphere ``ST_Distance``:
 #: the WGS-84 mean radius ``(2a + b) / 3``, metres.
 R_SPHERE_M = (2 * 6378137.0 + 6356752.314245179) / 3
@@ -260,7 +263,9 @@ class PostGISStore(SQLStore[PostGISSession]):
         Follow the revision by reading the counter every ``poll_s`` seconds instead of
         ``LISTEN`` (a hot standby accepts no ``LISTEN`` and receives no ``NOTIFY``): for
         a read-only follower on a standby (``LOCATOR_DATABASE_READ_URL``). None (the
-        default): ``LISTEN`` on ``locator_changes``.
+        default): ``LISTEN`` on ``locator_changes``, or, when the connection turns out
+        to be on a standby (``pg_is_in_recovery()``, checked at every connection),
+        polling every :data:`STANDBY_POLL_S` seconds.
 
     Raises
     ------
@@ -322,6 +327,7 @@ class PostGISStore(SQLStore[PostGISSession]):
         self._down_until = 0.0  # time.monotonic() until which calls fail fast
         self._stop = threading.Event()
         self._wake_channel = f"locator_wake_{uuid.uuid4().hex[:16]}"
+        self._poll_every: float | None = poll_s  # set at every (re)connection
 
         # The listener's first connection doubles as the start-up probe: it fails
         # fast with libpq's own reason (refused, authentication, unknown database).
@@ -456,9 +462,15 @@ class PostGISStore(SQLStore[PostGISSession]):
 
     def _listen_connect(self) -> psycopg.Connection[Any]:
         conn = psycopg.Connection.connect(self.url, **self._kwargs)
-        if self.poll_s is not None:
-            return conn  # polling: a standby refuses LISTEN
         try:
+            if self.poll_s is not None:
+                self._poll_every = self.poll_s
+                return conn
+            standby = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            if standby is not None and standby[0]:
+                self._poll_every = STANDBY_POLL_S  # a standby refuses LISTEN
+                return conn
+            self._poll_every = None
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._wake_channel)))
         except BaseException:
@@ -504,7 +516,7 @@ class PostGISStore(SQLStore[PostGISSession]):
             try:
                 self._catch_up(conn)
                 delay = 0.1
-                while self.poll_s is not None and not self._stop.wait(self.poll_s):
+                while self._poll_every is not None and not self._stop.wait(self._poll_every):
                     self._catch_up(conn)
                 while not self._stop.is_set():
                     for note in conn.notifies(timeout=HEARTBEAT_S):
@@ -901,7 +913,7 @@ class PostGISStore(SQLStore[PostGISSession]):
             return
         self._closed = True
         self._stop.set()
-        if self._thread.is_alive() and self._listening and self.poll_s is None:
+        if self._thread.is_alive() and self._listening and self._poll_every is None:
             # Wake the listener out of its wait for notifications.
             try:
                 with self._pool.connection(timeout=1.0) as conn:
