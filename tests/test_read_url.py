@@ -16,6 +16,7 @@ from locator.stores.postgis import PostGISStore
 from .conftest import make_pg_app
 from .test_store_contract import fac, wait_until
 
+
 @pytest.mark.postgis
 def test_a_polling_follower_sees_every_commit_within_its_interval(postgis_url: str) -> None:
     writer = PostGISStore(postgis_url, pool_min=1, pool_max=2, timeout_s=5)
