@@ -1,20 +1,21 @@
-"""The baseline of bench/startup.py: a minimal nearest app, preloaded, cKDTree over the same points.
+"""The baseline of bench/startup.py and bench/http.py: a minimal nearest app, cKDTree + orjson.
 
 ``gunicorn --preload -w 2 bench.minimal_app:app`` with ``LOCATOR_DATABASE_URL`` set: the
 master reads ``id, kind, lon, lat`` of the open facilities from the store (SQLite or
 PostGIS), builds one cKDTree over unit vectors per kind and forks; the workers share the
 arrays copy-on-write. ``GET /api/v1/nearest?lon=&lat=&kind=&limit=`` re-ranks k + 10
-candidates by geodesic distance (pyproj) and answers ids and metres as JSON. It is what
-"a preloaded minimal app (cKDTree over the same points)" costs in memory and start-up.
+candidates by geodesic distance (pyproj) and answers ids and metres as JSON (orjson). It
+is what "a preloaded minimal app (cKDTree over the same points)" costs in memory and
+start-up, and the "minimal" line of bench/http.py's throughput table.
 """
 
 from __future__ import annotations
 
-import json
 import math
 import os
 
 import numpy as np
+import orjson
 from flask import Flask, Response, request
 from pyproj import Geod
 from scipy.spatial import cKDTree
@@ -70,4 +71,4 @@ def nearest() -> Response:
         {"id": str(ids[i]), "distance_m": round(float(d), 3)}
         for i, d in zip(idx[order], dist[order], strict=True)
     ]
-    return Response(json.dumps({"features": body}), mimetype="application/json")
+    return Response(orjson.dumps({"features": body}), mimetype="application/json")

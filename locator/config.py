@@ -48,7 +48,9 @@ Partners and the public API (see ``docs/partners.md``):
   ``memory://``, per process; with several workers use ``redis://…`` or
   ``memcached://…`` so that they share one count).
 * ``LOCATOR_RATELIMIT_KEYLESS``: public API allowance per client IP without a key
-  (default ``60 per minute``).
+  (default ``600 per minute``, counted per worker; see ``docs/partners.md``).
+* ``LOCATOR_RATELIMIT_SAME_ORIGIN``: the allowance of this site's own pages per client
+  IP (``Sec-Fetch-Site: same-origin``; default ``6000 per minute``, per worker).
 * ``LOCATOR_RATELIMIT_BURST``: burst rate per API key, on top of its daily quota
   (default ``20 per second``).
 * ``LOCATOR_PUBLIC_URL``: this site's address as users see it, ``scheme://host[:port]``:
@@ -186,7 +188,7 @@ def load_config(instance_path: Path, env: Mapping[str, str] | None = None) -> di
 
 
 def _rate_config(env: Mapping[str, str]) -> dict[str, Any]:
-    """Rate limits (one Flask-Limiter, :mod:`locator.http.limits`) and the public URL."""
+    """Rate limits (:mod:`locator.http.limits`, :mod:`locator.http.access`) and the public URL."""
     cfg: dict[str, Any] = {}
     uri = (env.get("LOCATOR_RATELIMIT_STORAGE_URI") or "memory://").strip()
     # The schemes of the `limits` storages we support (their drivers are not bundled:
@@ -196,7 +198,8 @@ def _rate_config(env: Mapping[str, str]) -> dict[str, Any]:
         raise ConfigError("LOCATOR_RATELIMIT_STORAGE_URI must be memory://, redis://… or memcached://…")
     cfg["LOCATOR_RATELIMIT_STORAGE_URI"] = uri
     for name, default in (
-        ("LOCATOR_RATELIMIT_KEYLESS", "60 per minute"),
+        ("LOCATOR_RATELIMIT_KEYLESS", "600 per minute"),
+        ("LOCATOR_RATELIMIT_SAME_ORIGIN", "6000 per minute"),
         ("LOCATOR_RATELIMIT_BURST", "20 per second"),
         ("LOCATOR_FEEDBACK_RATE_LIMIT", "10 per minute;100 per day"),
         ("LOCATOR_LOGIN_RATE", "10 per minute"),

@@ -63,8 +63,9 @@ def test_riders_keep_fast_answers_and_everything_else_gets_a_503_page(
             r = rider.get(url)
             took = time.monotonic() - t0
             assert r.status_code == 200, (url, r.status_code)
-            # The API answers in < 100 ms; pages render templates (and Folium) on top.
-            assert took < (0.1 if url.startswith(("/api/", "/ogc/")) else 0.5), (url, took)
+            # Not held for the database's 3 s timeout (nor a connect attempt): well under it
+            # even on two loaded cores. How fast it is, is bench/'s business.
+            assert took < 1.0, (url, took)
         page = rider.get(f"/facility/{FACILITY}", headers={"Accept-Language": "en"}).get_data(as_text=True)
         assert "recent reports cannot be shown" in page
 
@@ -76,7 +77,7 @@ def test_riders_keep_fast_answers_and_everything_else_gets_a_503_page(
         t0 = time.monotonic()
         for _ in range(10):
             assert manager.get("/manage/reports").status_code == 503
-        assert (time.monotonic() - t0) / 10 < 0.1
+        assert (time.monotonic() - t0) / 10 < 1.0
 
         throwaway_cluster.start()
         assert wait_until(lambda: manager.get("/manage").status_code == 200, 30.0, step_s=0.25) is not None

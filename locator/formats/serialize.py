@@ -3,17 +3,27 @@
 GeoJSON positions are ``[lon, lat]``. RFC 7946 coordinates are WGS-84; when a client
 asks for GCJ-02 or BD-09 output (``datum=``), positions are converted and the
 collection says so in its ``coordinate_datum`` member.
+
+Two writers of a nearest answer give the same JSON value (members in another order):
+:func:`nearest_collection` builds it as a dict from :class:`NearestHit` objects (for
+pages and embeds that also use the facilities), :func:`nearest_collection_json` writes
+the bytes of the API's answer straight from the index (:mod:`orjson`, the facilities'
+pre-encoded ``properties`` spliced in, nothing materialised; ``tests/test_lean_api.py``
+compares the two over many queries).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from datetime import datetime
 from typing import Any
+
+import orjson
 
 from locator.core.domain import Facility, NearestHit
 from locator.core.geo import Datum, from_wgs84
 from locator.core.hours import is_open
+from locator.core.index import FacilityIndex
 from locator.core.records import facility_properties
 from locator.stores.contract import HistoryEntry
 
@@ -23,6 +33,7 @@ __all__ = [
     "facility_properties",
     "history_entry",
     "nearest_collection",
+    "nearest_collection_json",
     "places_collection",
 ]
 
@@ -67,6 +78,110 @@ def nearest_collection(
         "numberReturned": len(features),
         "features": features,
     }
+
+
+def nearest_collection_json(
+    index: FacilityIndex,
+    rows: Sequence[tuple[int, float, float]],
+    query: dict[str, Any],
+    datum: Datum,
+    at: datetime,
+) -> bytes:
+    """A nearest answer as UTF-8 GeoJSON bytes, written from the index (the API's writer).
+
+    The same JSON value as ``json.dumps(nearest_collection(index.nearest(q), …))``
+    (members in document order rather than sorted; numbers in their shortest form).
+
+    Parameters
+    ----------
+    index : FacilityIndex
+        The index ``rows`` come from (handles are valid for it only).
+    rows : sequence of (handle, distance_m, bearing_deg)
+        :meth:`FacilityIndex.nearest_rows`: geodesic metres and degrees on WGS-84,
+        ascending distance; ranks are positions + 1.
+    query : dict
+        The query as understood, echoed in ``query``.
+    datum : Datum
+        Datum of the output positions (converted only when not WGS-84).
+    at : datetime
+        Timezone-aware instant for ``open_now``: ``opening_hours`` has minute resolution,
+        so each distinct value is evaluated once per minute of ``at`` and the answer
+        reused (:func:`open_at_minute`).
+    """
+    convert = datum is not Datum.WGS84
+    opening = _minute_memo(at)
+    features = []
+    for rank, (h, distance_m, bearing_deg) in enumerate(rows, start=1):
+        lon, lat = index.lonlat(h)
+        if convert:
+            lon, lat = from_wgs84(lon, lat, datum)
+        open_now: bool | None = False
+        if index.status_of(h) == "open":
+            hours = index.opening_hours_of(h)
+            if hours in opening:
+                open_now = opening[hours]
+            else:
+                open_now = opening[hours] = is_open(hours, at)
+        extra = orjson.dumps(
+            {
+                "open_now": open_now,
+                "distance_m": round(distance_m, 3),
+                "bearing_deg": round(bearing_deg, 1) % 360.0,  # 359.97 rounds to 0.0, not 360.0
+                "rank": rank,
+            }
+        )
+        props = index.properties_json(h)
+        spliced = extra if props == b"{}" else props[:-1] + b"," + extra[1:]
+        features.append(
+            {
+                "type": "Feature",
+                "id": index.facility_id(h),
+                "geometry": {"type": "Point", "coordinates": [round(lon, 7), round(lat, 7)]},
+                "properties": orjson.Fragment(spliced),
+            }
+        )
+    return orjson.dumps(
+        {
+            "type": "FeatureCollection",
+            "coordinate_datum": datum.value,
+            "query": query,
+            "numberReturned": len(features),
+            "features": features,
+        }
+    )
+
+
+#: ``(minute, {opening_hours: open?})``: the evaluations of the current minute.
+_OPEN_MEMO: tuple[int, dict[str, bool | None]] = (-1, {})
+#: Distinct ``opening_hours`` values kept per minute (a bound on the memo's memory).
+_OPEN_MEMO_MAX = 4096
+
+
+def _minute_memo(at: datetime) -> dict[str, bool | None]:
+    """The memo of ``open_now`` evaluations for ``at``'s minute (see :func:`open_at_minute`)."""
+    global _OPEN_MEMO
+    minute = int(at.timestamp() // 60)
+    memo_minute, memo = _OPEN_MEMO
+    if memo_minute != minute or len(memo) > _OPEN_MEMO_MAX:
+        memo = {}
+        _OPEN_MEMO = (minute, memo)
+    return memo
+
+
+def open_at_minute(hours: str, at: datetime) -> bool | None:
+    """:func:`locator.core.hours.is_open`, remembered for the rest of ``at``'s minute.
+
+    ``opening_hours`` rules change state on whole minutes (the syntax has minute
+    resolution; the ETag of a nearest answer relies on the same fact), so every
+    instant of a minute has one answer. The memo holds one minute and at most
+    :data:`_OPEN_MEMO_MAX` values; it is shared by the threads of a worker (a race
+    stores the same value twice).
+    """
+    memo = _minute_memo(at)
+    if hours in memo:
+        return memo[hours]
+    value = memo[hours] = is_open(hours, at)
+    return value
 
 
 def history_entry(e: HistoryEntry) -> dict[str, Any]:

@@ -4,20 +4,30 @@
   key is a ``401``; a valid key used from a browser page on an origin the partner did
   not register (its ``Origin`` header) is a ``403``, so a key copied out of a partner's
   page is useless on another site.
-* **Quotas and rates** (Flask-Limiter, one shared counter over every public API
-  endpoint, ``GET``/``HEAD`` only):
+* **Allowances** (one shared counter over every public API endpoint, ``GET``/``HEAD``
+  only; counted by :class:`locator.http.limits.Allowance`):
 
-  - keyless callers: ``LOCATOR_RATELIMIT_KEYLESS`` per client IP (default 60 per
-    minute) — enough for a person or a small script, not for a platform;
+  - keyless third parties: ``LOCATOR_RATELIMIT_KEYLESS`` per client IP (default 600 per
+    minute, per worker): a script, a server or an app without a key, even behind a
+    carrier NAT address that many phones share, but not a platform;
+  - our own pages (:func:`from_our_pages`: ``Sec-Fetch-Site: same-origin``, or an
+    ``Origin``/``Referer`` on our host): ``LOCATOR_RATELIMIT_SAME_ORIGIN`` per client IP
+    (default 6,000 per minute, per worker), a budget of their own, so that the riders'
+    place search, feedback and live votes are never refused because third-party
+    callers or other riders behind the same NAT address used up the keyless allowance;
   - keyed callers: the partner's daily quota (per 24 hours from the first request of
-    the window) plus ``LOCATOR_RATELIMIT_BURST`` (default 20 per second).
+    the window) plus ``LOCATOR_RATELIMIT_BURST`` (default 20 per second);
+  - managers (a valid bearer token): not counted.
 
   Over the limit: ``429`` ``application/problem+json`` with ``Retry-After`` (seconds)
   and ``X-RateLimit-Limit/Remaining/Reset``; keyed answers also carry
-  ``X-Quota-Limit/Remaining/Reset`` for the daily quota. Counters live in
+  ``X-Quota-Limit/Remaining/Reset`` for the daily quota. Every response of a counted
+  request is counted, ``304`` included. Counters live in
   ``LOCATOR_RATELIMIT_STORAGE_URI`` (``memory://`` is per process: with several
-  workers use ``redis://`` or ``memcached://``). Behind a reverse proxy, install
-  ``werkzeug.middleware.proxy_fix.ProxyFix`` so that the client IP is the real one.
+  workers use ``redis://`` or ``memcached://``). Behind a reverse proxy set
+  ``LOCATOR_TRUSTED_PROXIES`` so that the client IP is the real one. The same-origin
+  headers can be forged by a non-browser client: the larger budget is a courtesy to
+  our pages, not an access control.
 * **CORS** (flask-cors): only origins registered by an active partner get
   ``Access-Control-Allow-Origin`` on the public API; with a key, only that partner's
   origins. Other origins get no CORS headers, so browsers keep the answer from them.
@@ -27,12 +37,15 @@
 
 from __future__ import annotations
 
-from flask import Response, current_app, g, request
+from urllib.parse import urlsplit
+
+from flask import Request, Response, current_app, g, request
 from flask_cors.core import get_cors_options, set_cors_headers
+from werkzeug.exceptions import TooManyRequests
 
 from locator.errors import ForbiddenError, LocatorError, Msg, ValidationError
 from locator.http.auth import api_user
-from locator.http.limits import limiter
+from locator.http.limits import Counted, allowance
 from locator.http.state import partners
 from locator.services.partners import normalize_origin
 from locator.stores.contract import Partner
@@ -92,7 +105,7 @@ def authenticate() -> None:
     g.partner = None
     if not is_public_api() or request.method == "OPTIONS":
         return
-    key = request.headers.get("X-API-Key")
+    key = request.environ.get("HTTP_X_API_KEY")
     if key is None:
         return
     partner = partners().authenticate(key)
@@ -104,32 +117,91 @@ def authenticate() -> None:
     g.partner = partner
 
 
-def rate_key() -> str:
-    """Flask-Limiter key: the partner's name, or the client IP for keyless calls."""
-    partner = current_partner()
-    return f"partner:{partner.name}" if partner else f"ip:{request.remote_addr or 'unknown'}"
+#: The scope of the public API's one shared counter per caller.
+SCOPE = "public-api"
+#: Methods the allowance counts.
+COUNTED_METHODS = frozenset({"GET", "HEAD"})
 
 
-def rate_limits() -> str:
-    """Flask-Limiter limits for this caller (see the module docstring)."""
+def from_our_pages(req: Request) -> bool:
+    """True when a browser says the request comes from one of this site's own pages.
+
+    ``Sec-Fetch-Site: same-origin`` (every current browser sends it); without it (older
+    browsers), an ``Origin`` or, failing that, a ``Referer`` on our host. Hosts are
+    compared as in :func:`locator.http.sameorigin.check_same_origin`.
+    """
+    environ = req.environ  # (header lookups through werkzeug raise and catch a KeyError per miss)
+    site = environ.get("HTTP_SEC_FETCH_SITE")
+    if site is not None:
+        return site.lower() == "same-origin"
+    origin = environ.get("HTTP_ORIGIN") or environ.get("HTTP_REFERER")
+    return bool(origin) and urlsplit(origin).netloc.lower() == req.host.lower()
+
+
+def rate_key_and_limits() -> tuple[str, str]:
+    """The caller's counter key and limits (see the module docstring).
+
+    Partners are counted by name, everyone else by client IP, with our own pages apart
+    (``site:…``) from keyless third parties (``ip:…``).
+    """
     partner = current_partner()
-    if partner is None:
-        return str(current_app.config["LOCATOR_RATELIMIT_KEYLESS"])
-    return f"{partner.daily_quota} per day; {current_app.config['LOCATOR_RATELIMIT_BURST']}"
+    config = current_app.config
+    if partner is not None:
+        limits = f"{partner.daily_quota} per day; {config['LOCATOR_RATELIMIT_BURST']}"
+        return f"partner:{partner.name}", limits
+    address = request.remote_addr or "unknown"
+    if from_our_pages(request):
+        return f"site:{address}", str(config["LOCATOR_RATELIMIT_SAME_ORIGIN"])
+    return f"ip:{address}", str(config["LOCATOR_RATELIMIT_KEYLESS"])
 
 
 def _breach_message() -> str:
     partner = current_partner()
-    if partner is None:
+    config = current_app.config
+    if partner is not None:
         return (
-            f"rate limit exceeded: keyless callers may make "
-            f"{current_app.config['LOCATOR_RATELIMIT_KEYLESS']} per IP address; "
-            "wait for Retry-After seconds, or use a partner API key (X-API-Key)"
+            f"rate limit exceeded for partner {partner.name!r}: {partner.daily_quota} per day, "
+            f"bursts up to {config['LOCATOR_RATELIMIT_BURST']}; wait for Retry-After seconds"
+        )
+    if from_our_pages(request):
+        return (
+            f"rate limit exceeded: this site's pages may make {config['LOCATOR_RATELIMIT_SAME_ORIGIN']} "
+            "per IP address; wait for Retry-After seconds"
         )
     return (
-        f"rate limit exceeded for partner {partner.name!r}: {partner.daily_quota} per day, "
-        f"bursts up to {current_app.config['LOCATOR_RATELIMIT_BURST']}; wait for Retry-After seconds"
+        f"rate limit exceeded: keyless callers may make {config['LOCATOR_RATELIMIT_KEYLESS']} per IP "
+        "address; wait for Retry-After seconds, or use a partner API key (X-API-Key)"
     )
+
+
+def count_request() -> None:
+    """``before_request``: count a public API ``GET``/``HEAD`` against the caller's allowance.
+
+    Runs after :func:`authenticate` (the partner is known) and before anything may
+    answer early (a ``304`` is counted). Managers with a valid bearer token are not
+    counted. The result is kept for :func:`rate_limit_headers`.
+
+    Raises
+    ------
+    werkzeug.exceptions.TooManyRequests
+        429 over the limit (rendered as problem+json, headers added after).
+    """
+    req = request
+    if req.blueprint not in PUBLIC_API_BLUEPRINTS or req.method not in COUNTED_METHODS:
+        return
+    if "HTTP_AUTHORIZATION" in req.environ and _is_manager():
+        return
+    key, limits = rate_key_and_limits()
+    counted = allowance().hit(limits, key, SCOPE)
+    g.rate_counted = counted
+    if counted.breached:
+        raise TooManyRequests(_breach_message())
+
+
+def counted_request() -> Counted | None:
+    """What :func:`count_request` counted for this request, if anything."""
+    counted: Counted | None = g.get("rate_counted")
+    return counted
 
 
 def retry_after_only_on_429(resp: Response) -> Response:
@@ -142,15 +214,19 @@ def retry_after_only_on_429(resp: Response) -> Response:
 def quota_headers(resp: Response) -> Response:
     """``X-Quota-Limit/Remaining/Reset``: a partner's daily quota, next to the burst rate.
 
-    ``X-RateLimit-*`` describe the limit closest to being hit (often the burst rate).
+    ``X-RateLimit-*`` describe the limit closest to being hit (the smallest window unless
+    a larger one is exhausted).
     """
-    if current_partner() is None:
+    counted = counted_request()
+    if counted is None or current_partner() is None:
         return resp
-    for lim in limiter.current_limits:
-        if lim.limit.GRANULARITY.name == "day":
-            resp.headers["X-Quota-Limit"] = str(lim.limit.amount)
-            resp.headers["X-Quota-Remaining"] = str(lim.remaining)
-            resp.headers["X-Quota-Reset"] = str(lim.reset_at)
+    counter = allowance()
+    for item in counted.items:
+        if item.GRANULARITY.name == "day":
+            remaining, reset_at = counter.window(counted, item)
+            resp.headers["X-Quota-Limit"] = str(item.amount)
+            resp.headers["X-Quota-Remaining"] = str(remaining)
+            resp.headers["X-Quota-Reset"] = str(reset_at)
     return resp
 
 
@@ -159,7 +235,7 @@ def cors(resp: Response) -> Response:
     if not is_public_api():
         return resp
     resp.vary.add("Origin")
-    origin = request.headers.get("Origin")
+    origin = request.environ.get("HTTP_ORIGIN")
     if not origin:
         return resp
     canonical = _canonical_origin(origin)
@@ -187,14 +263,3 @@ def _is_manager() -> bool:
     except LocatorError:
         return False
     return True
-
-
-#: The public API's one budget per caller (partner or keyless IP) over all its blueprints.
-public_api_limit = limiter.shared_limit(
-    rate_limits,
-    scope="public-api",
-    key_func=rate_key,
-    methods=["GET", "HEAD"],
-    error_message=_breach_message,
-    exempt_when=_is_manager,
-)

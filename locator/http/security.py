@@ -31,8 +31,8 @@ import secrets
 from collections.abc import Iterable
 from urllib.parse import urlsplit
 
-from flask import Flask, Response, current_app, g, request
-from flask.sessions import SecureCookieSessionInterface, SessionMixin
+from flask import Flask, Request, Response, current_app, g, request
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface, SessionMixin
 from markupsafe import Markup
 
 from locator.http.auth import session_user
@@ -53,12 +53,17 @@ def private_answers(resp: Response) -> Response:
     request that carries a logged-in session (static files excepted: they are the same
     for everyone).
     """
+    if request.blueprint in PRIVATE_BLUEPRINTS:
+        resp.headers["Cache-Control"] = "private, no-store"
+        return resp
+    if "HTTP_COOKIE" not in request.environ:  # no cookie, no session: the common anonymous case
+        return resp
     logged_in = (
         request.endpoint != "static"
         and current_app.config["SESSION_COOKIE_NAME"] in request.cookies
         and session_user() is not None
     )
-    if request.blueprint in PRIVATE_BLUEPRINTS or logged_in:
+    if logged_in:
         resp.headers["Cache-Control"] = "private, no-store"
     return resp
 
@@ -108,9 +113,39 @@ def content_security_policy(tile_url: str) -> str:
     )
 
 
+def _plain_headers() -> list[tuple[str, str]]:
+    """The headers of a response with no nonce, no framing and no policy of its own (cached per app)."""
+    config = current_app.config
+    plain: list[tuple[str, str]] | None = config.get("LOCATOR_PLAIN_SECURITY_HEADERS")
+    if plain is None:
+        base = config.get("LOCATOR_CSP")
+        if base is None:
+            base = config["LOCATOR_CSP"] = content_security_policy(_tile_url())
+        plain = [
+            ("Content-Security-Policy", f"{base}; script-src 'self'; frame-ancestors 'none'"),
+            ("X-Content-Type-Options", "nosniff"),
+            ("Referrer-Policy", "strict-origin-when-cross-origin"),
+        ]
+        if config.get("LOCATOR_HTTPS"):
+            plain.append(("Strict-Transport-Security", HSTS))
+        config["LOCATOR_PLAIN_SECURITY_HEADERS"] = plain
+    return plain
+
+
 def security_headers(resp: Response) -> Response:
     """``after_request``: CSP, ``nosniff``, ``Referrer-Policy``, HSTS (see the module docstring)."""
-    if "Content-Security-Policy" not in resp.headers:  # a view's own policy is kept (framing adds to it)
+    headers = resp.headers
+    if (
+        "Content-Security-Policy" not in headers
+        and "X-Frame-Options" not in headers
+        and g.get("csp_nonce") is None
+        and g.get("frame_ancestors") is None
+    ):  # most responses: the same headers every time
+        for name, value in _plain_headers():
+            headers[name] = value
+        headers["X-Frame-Options"] = "DENY"
+        return resp
+    if "Content-Security-Policy" not in headers:  # a view's own policy is kept (framing adds to it)
         nonce: str | None = g.get("csp_nonce")
         script = "script-src 'self'" + (f" 'nonce-{nonce}'" if nonce else "")
         base = current_app.config.get("LOCATOR_CSP")
@@ -150,10 +185,26 @@ def framing(resp: Response) -> Response:
 
 
 class EmbedSafeSessionInterface(SecureCookieSessionInterface):
-    """Flask's signed-cookie sessions, but never a ``Set-Cookie`` on embed responses."""
+    """Flask's signed-cookie sessions, but never a ``Set-Cookie`` on embed responses.
+
+    A request without the session cookie (every anonymous API call) opens no session:
+    it gets an empty session object without building the signing serializer, and,
+    unless something stored a value in it, saving it only adds ``Vary: Cookie`` when
+    it was read (as Flask does).
+    """
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        """An empty session without a cookie; otherwise Flask's signed-cookie session."""
+        if app.secret_key and self.get_cookie_name(app) not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
 
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         """Save as usual, except on embed responses (see :data:`NO_COOKIE_BLUEPRINTS`)."""
+        if not session and not session.modified:  # nothing to store or delete
+            if session.accessed:
+                response.vary.add("Cookie")
+            return
         if request.blueprint in NO_COOKIE_BLUEPRINTS:
             return
         super().save_session(app, session, response)

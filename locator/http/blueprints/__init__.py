@@ -20,7 +20,6 @@ from __future__ import annotations
 
 from flask import Flask
 
-from locator.http.access import PUBLIC_API_BLUEPRINTS, public_api_limit
 from locator.http.blueprints import (
     api,
     apidocs,
@@ -54,8 +53,6 @@ BLUEPRINTS = (
 
 
 def register_blueprints(app: Flask) -> None:
-    """Mount every blueprint; the public API's blueprints share one rate limit."""
+    """Mount every blueprint (the public API's shared allowance: :mod:`locator.http.access`)."""
     for bp in BLUEPRINTS:
-        if bp.name in PUBLIC_API_BLUEPRINTS:
-            public_api_limit(bp)  # idempotent: the same limit group each time
         app.register_blueprint(bp)

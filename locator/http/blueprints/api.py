@@ -6,7 +6,13 @@ from datetime import UTC, datetime
 
 from flask import Blueprint, Response, json, request
 
-from locator.formats.serialize import facility_etag, facility_feature, nearest_collection, places_collection
+from locator.formats.serialize import (
+    facility_etag,
+    facility_feature,
+    nearest_collection_json,
+    places_collection,
+)
+from locator.http.caching import answering_index
 from locator.http.feedback import submit_feedback
 from locator.http.limits import feedback_limit
 from locator.http.models import FacilityParams, FacilityPath, FeedbackBody, NearestParams, PlacesParams
@@ -25,7 +31,7 @@ from locator.http.operations import (
     query,
 )
 from locator.http.params import nearest_query
-from locator.http.responses import geojson_response
+from locator.http.responses import geojson_bytes, geojson_response
 from locator.http.sameorigin import anonymous_write
 from locator.http.schemas import Facility, FeedbackReceipt, NearestCollection, PlaceCollection
 from locator.http.state import place_index, service
@@ -46,10 +52,15 @@ def _iso(value: datetime | None) -> str | None:
     responses=public_get(ok(NearestCollection, "Facilities in ascending distance.", GEOJSON)),
 )
 def nearest() -> Response:
-    """K nearest facilities in geodesic metres (see README for parameters)."""
+    """K nearest facilities in geodesic metres (see README for parameters).
+
+    Answered from the index the request's ETag was made from, written straight from its
+    columns and pre-encoded properties (:func:`nearest_collection_json`).
+    """
     parsed = nearest_query(query(NearestParams), datetime.now(UTC))
-    hits = service().nearest(parsed.query)
-    return geojson_response(nearest_collection(hits, parsed.echo, parsed.datum, parsed.at))
+    idx = answering_index()
+    rows = idx.nearest_rows(parsed.query)
+    return geojson_bytes(nearest_collection_json(idx, rows, parsed.echo, parsed.datum, parsed.at))
 
 
 @bp.get("/facilities/<facility_id>")
