@@ -503,6 +503,7 @@ class Cluster:
             tpl,
         )
         site = site.replace("listen 127.0.0.1:8080;", f"listen 127.0.0.1:{self.nginx_port};")
+        site = site.replace("/var/log/nginx/locator.log", str(self.base / "nginx" / "access.log"))
         tmp = self.base / "nginx"
         return (
             "worker_processes 1;\n"
@@ -511,7 +512,6 @@ class Cluster:
             "events { worker_connections 256; }\n"
             "http {\n"
             "  include /etc/nginx/mime.types;\n"
-            "  access_log off;\n"
             f"  client_body_temp_path {tmp}/body; proxy_temp_path {tmp}/proxy;\n"
             f"  fastcgi_temp_path {tmp}/fcgi; uwsgi_temp_path {tmp}/uwsgi; scgi_temp_path {tmp}/scgi;\n"
             f"{site}\n"

@@ -167,6 +167,9 @@ def test_1_cluster_is_up_behind_nginx(cluster: Cluster) -> None:
     assert r.headers.get("Cache-Control")
     for path in ("/healthz", "/readyz"):
         assert requests.get(cluster.front + path, timeout=5).status_code == 200
+    # nginx's access log keeps paths, never positions (docs/privacy.md).
+    log = (cluster.base / "nginx" / "access.log").read_text()
+    assert '"GET /api/v1/nearest" 200' in log and "lat=" not in log and "127.0.0.0/24" in log
 
 
 # -- 2. visibility through the other node, reading from the standby ------------------------------
