@@ -285,6 +285,7 @@ def test_5_primary_killed_during_edits_and_rider_queries(cluster: Cluster) -> No
     rider_results: list[tuple[float, int]] = []
     write_log: list[tuple[float, int, str]] = []  # (time, status, content type)
     acked: dict[int, tuple[str, int]] = {}  # facility -> (name, version) of the last 2xx
+    every_ack: list[tuple[int, str, int]] = []  # (facility, name, version) of every 2xx
     errors: list[str] = []
 
     def riders() -> None:
@@ -318,6 +319,7 @@ def test_5_primary_killed_during_edits_and_rider_queries(cluster: Cluster) -> No
             if r.ok:
                 etags[i] = r.headers["ETag"]
                 acked[i] = (name, int(r.json()["properties"]["version"]))
+                every_ack.append((i, *acked[i]))
             else:
                 etags.pop(i, None)  # re-read: a 503'd edit may or may not have committed
                 time.sleep(0.05)
@@ -370,6 +372,17 @@ def test_5_primary_killed_during_edits_and_rider_queries(cluster: Cluster) -> No
         got = requests.get(f"{a.url}/api/v1/facilities/{fid(i)}", timeout=10).json()["properties"]
         if int(got["version"]) < version or (int(got["version"]) == version and got["name"] != name):
             lost.append((fid(i), name, version, got["name"], got["version"]))
-    record("acknowledged_edits_checked", len(acked))
+    # ... and every acknowledged edit is in its facility's history, at the version it got.
+    histories: dict[int, dict[int, Any]] = {}
+    for i in {i for i, _, _ in every_ack}:
+        got = requests.get(f"{a.url}/api/v1/facilities/{fid(i)}/history", headers=auth(cluster), timeout=10)
+        assert got.status_code == 200, got.text
+        entries = got.json()["entries"]
+        histories[i] = {int(e["version"]): (e.get("changes") or {}).get("name") for e in entries}
+    for i, name, version in every_ack:
+        change = histories[i].get(version)
+        if not change or change[-1] != name:
+            lost.append((fid(i), name, version, change))
+    record("acknowledged_edits_checked", len(every_ack))
     record("lost_acknowledged_edits", len(lost))
     assert not lost, lost
