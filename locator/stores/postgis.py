@@ -46,7 +46,11 @@ Design
   :class:`~locator.errors.StoreUnavailableError` at once, so that queries answered
   from the in-memory index never wait for a dead database; when the listener is up but
   has no revision yet (no schema when it connected), :meth:`revision` queries the
-  counter.
+  counter. On a hot standby (``pg_is_in_recovery()``, which accepts no ``LISTEN`` and
+  gets no ``NOTIFY``) or with ``poll_s``, the listener reads the counter every
+  ``poll_s`` (default :data:`STANDBY_POLL_S`) seconds instead: an index that follows a
+  standby (``LOCATOR_DATABASE_READ_URL``, docs/operations.md). :meth:`init_schema` on a
+  standby only checks that every migration has arrived.
 * **Failures.** ``psycopg.OperationalError`` (connection refused or lost, statement
   timeout) and ``psycopg_pool.PoolTimeout`` become
   :class:`~locator.errors.StoreUnavailableError` (HTTP 503). A request waits at most
