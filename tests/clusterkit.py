@@ -428,6 +428,7 @@ class Cluster:
                 ),
                 "LOCATOR_TRUSTED_PROXIES": "1",
                 "LOCATOR_RATELIMIT_KEYLESS": "100000 per minute",
+                "LOCATOR_FEEDBACK_RATE_LIMIT": "3 per minute",
                 "LOCATOR_DB_TIMEOUT_S": "2",
                 "LOCATOR_INDEX_CHECK_S": "0.05",
                 "LOCATOR_SERVICE_AREA": "none",

@@ -13,6 +13,8 @@ The steps share one cluster (``tests/clusterkit.py``), in order:
 2. an edit through node A shows in ``/api/v1/nearest`` through node B within 1 s while
    B's index follows the standby (p50/max over 50 edits);
 3. a partner key with a quota of 5/day gets exactly 5 answers across both nodes, then 429;
+   rider feedback (3 per minute in the drill) is one budget across both nodes; a backup
+   taken from the standby holds the facilities and writes nothing there;
 4. Redis stopped: riders keep getting answers, logins get 503, nothing answers 500
    (Redis is started again afterwards);
 5. the primary's host dies (SIGKILL of Patroni and PostgreSQL) during a stream of edits
@@ -213,6 +215,19 @@ def test_3_partner_quota_is_one_count_across_nodes(cluster: Cluster) -> None:
     assert codes == [200] * 5 + [429] * 5, codes
     # Through nginx too (the counter is the same key in Redis).
     assert nearest(cluster.front, 0, **{"X-API-Key": key.group(1)}).status_code == 429
+
+
+def test_3b_rider_feedback_budget_is_one_count_across_nodes(cluster: Cluster) -> None:
+    # LOCATOR_FEEDBACK_RATE_LIMIT is 3 per minute in the drill (clusterkit.app_env).
+    codes = [
+        requests.post(
+            f"{cluster.apps[k % 2].url}/api/v1/facilities/{fid(k)}/feedback",
+            json={"verdict": "confirm"},
+            timeout=10,
+        ).status_code
+        for k in range(5)
+    ]
+    assert codes == [201, 201, 201, 429, 429], codes
 
 
 # -- backup from the standby ---------------------------------------------------------------
