@@ -5,7 +5,13 @@ start-up with a message naming the variable (never a failure on the first reques
 
 ==============================  ===================================================
 ``LOCATOR_DATABASE_URL``        ``sqlite:///path`` (default: ``instance/locator.sqlite3``)
-                                or ``postgresql://…`` (PostGIS)
+                                or ``postgresql://…`` (PostGIS; a libpq multi-host URL
+                                with ``target_session_attrs=read-write`` follows a
+                                failover)
+``LOCATOR_DATABASE_READ_URL``   PostGIS only, optional: where the index thread reads
+                                (a standby: ``target_session_attrs=prefer-standby``);
+                                it polls the revision there every
+                                ``LOCATOR_INDEX_CHECK_S`` (no NOTIFY on a standby)
 ``LOCATOR_SERVICE_AREA``        GeoJSON polygon file, or ``none``
                                 (default: the Beijing boundary in ``geodata/``)
 ``LOCATOR_SECRET_KEY``          session signing key (default: generated once into
@@ -128,6 +134,12 @@ def load_config(instance_path: Path, env: Mapping[str, str] | None = None) -> di
             f"LOCATOR_DATABASE_URL must start with sqlite:/// or postgresql://, got {url.split(':', 1)[0]!r}"
         )
     cfg["LOCATOR_DATABASE_URL"] = url
+    read_url = (env.get("LOCATOR_DATABASE_READ_URL") or "").strip()
+    if read_url and (url.startswith("sqlite") or not read_url.startswith(("postgresql://", "postgres://"))):
+        raise ConfigError(
+            "LOCATOR_DATABASE_READ_URL needs a postgresql:// URL, and LOCATOR_DATABASE_URL on PostGIS"
+        )
+    cfg["LOCATOR_DATABASE_READ_URL"] = read_url or None
 
     area = env.get("LOCATOR_SERVICE_AREA", "")
     if area.strip().lower() == "none":

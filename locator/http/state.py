@@ -26,6 +26,7 @@ from locator.services.accounts import AccountService
 from locator.services.citymap import CityMapService
 from locator.services.facilities import LocatorService
 from locator.services.feedback import FeedbackService
+from locator.services.index_keeper import DEFAULT_POLL_S
 from locator.services.live import LiveService
 from locator.services.management import ManagementService
 from locator.services.partners import PartnerService
@@ -64,6 +65,17 @@ def init_state(app: Flask) -> None:
         }
     store = open_store(url, **options)
     store.init_schema()
+    follower = None
+    if app.config.get("LOCATOR_DATABASE_READ_URL"):
+        # The index follows a standby: a small pool, and the revision polled (no NOTIFY there).
+        poll_s = app.config["LOCATOR_INDEX_CHECK_S"] or DEFAULT_POLL_S
+        follower = open_store(
+            app.config["LOCATOR_DATABASE_READ_URL"],
+            pool_min=1,
+            pool_max=2,
+            timeout_s=app.config["LOCATOR_DB_TIMEOUT_S"],
+            poll_s=poll_s,
+        )
     area = app.config["LOCATOR_SERVICE_AREA"]
     service_area = ServiceArea.from_file(Path(area)) if area else ServiceArea(None)
     svc = LocatorService(
@@ -73,6 +85,7 @@ def init_state(app: Flask) -> None:
         service_area,
         check_interval_s=app.config["LOCATOR_INDEX_CHECK_S"],
         snapshot_dir=app.config["LOCATOR_INDEX_DIR"],
+        follower=follower,
     )
     svc.start()
     app.extensions[LOCATOR] = svc

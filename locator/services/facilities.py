@@ -136,6 +136,10 @@ class LocatorService:
     snapshot_dir : Path, optional
         Where index snapshots are kept (see :mod:`locator.services.index_keeper`);
         None: the index is built from the rows at every start.
+    follower : Store, optional
+        The store the index follows, when it is not ``store`` (a PostGIS standby,
+        ``LOCATOR_DATABASE_READ_URL``): same data, possibly a few milliseconds behind.
+        Closed by :meth:`close`.
     """
 
     def __init__(
@@ -147,18 +151,22 @@ class LocatorService:
         *,
         check_interval_s: float = 0.0,
         snapshot_dir: Path | None = None,
+        follower: Store | None = None,
     ) -> None:
         self.store = store
         self.districts = districts
         self.subdistricts = subdistricts
         self.service_area = service_area
-        follower = store
         path = getattr(store, "path", None)
-        if store.backend == "sqlite" and path is not None:
+        if follower is not None:
+            pass
+        elif store.backend == "sqlite" and path is not None:
             # The keeper's threads read through a store object of their own, so that
             # closing this one (tests do, at any moment) never closes a connection a
             # background thread is using.
             follower = open_store(f"sqlite:///{path}")
+        else:
+            follower = store
         self.keeper = IndexKeeper(
             follower,
             snapshot_dir=snapshot_dir,

@@ -46,7 +46,11 @@ Design
   :class:`~locator.errors.StoreUnavailableError` at once, so that queries answered
   from the in-memory index never wait for a dead database; when the listener is up but
   has no revision yet (no schema when it connected), :meth:`revision` queries the
-  counter.
+  counter. On a hot standby (``pg_is_in_recovery()``, which accepts no ``LISTEN`` and
+  gets no ``NOTIFY``) or with ``poll_s``, the listener reads the counter every
+  ``poll_s`` (default :data:`STANDBY_POLL_S`) seconds instead: an index that follows a
+  standby (``LOCATOR_DATABASE_READ_URL``, docs/operations.md). :meth:`init_schema` on a
+  standby only checks that every migration has arrived.
 * **Failures.** ``psycopg.OperationalError`` (connection refused or lost, statement
   timeout) and ``psycopg_pool.PoolTimeout`` become
   :class:`~locator.errors.StoreUnavailableError` (HTTP 503). A request waits at most
@@ -114,6 +118,9 @@ CHANNEL = "locator_changes"
 LIVE_CHANNEL = "locator_live"
 #: Seconds between the listener's catch-up reads when no notification arrives.
 HEARTBEAT_S = 5.0
+#: Seconds between revision reads when the listener's connection is on a hot standby
+#: (no LISTEN there) and no ``poll_s`` was given.
+STANDBY_POLL_S = 0.1
 #: Radius of the sphere PostGIS uses for geography ``<->`` and sphere ``ST_Distance``:
 #: the WGS-84 mean radius ``(2a + b) / 3``, metres.
 R_SPHERE_M = (2 * 6378137.0 + 6356752.314245179) / 3
@@ -261,6 +268,13 @@ class PostGISStore(SQLStore[PostGISSession]):
     timeout_s : float
         Seconds: the longest wait for a pooled connection, the ``statement_timeout``,
         and (rounded up, at least 2 s, as libpq requires) the ``connect_timeout``.
+    poll_s : float, optional
+        Follow the revision by reading the counter every ``poll_s`` seconds instead of
+        ``LISTEN`` (a hot standby accepts no ``LISTEN`` and receives no ``NOTIFY``): for
+        a read-only follower on a standby (``LOCATOR_DATABASE_READ_URL``). None (the
+        default): ``LISTEN`` on ``locator_changes``, or, when the connection turns out
+        to be on a standby (``pg_is_in_recovery()``, checked at every connection),
+        polling every :data:`STANDBY_POLL_S` seconds.
 
     Raises
     ------
@@ -282,8 +296,17 @@ class PostGISStore(SQLStore[PostGISSession]):
     FOR_UPDATE = " FOR UPDATE"
     IN_CHUNK = 50_000
 
-    def __init__(self, url: str, *, pool_min: int = 1, pool_max: int = 10, timeout_s: float = 5.0) -> None:
+    def __init__(
+        self,
+        url: str,
+        *,
+        pool_min: int = 1,
+        pool_max: int = 10,
+        timeout_s: float = 5.0,
+        poll_s: float | None = None,
+    ) -> None:
         self.url = url
+        self.poll_s = poll_s
         self.timeout_s = float(timeout_s)
         self.where = describe_url(url)
         try:
@@ -321,6 +344,7 @@ class PostGISStore(SQLStore[PostGISSession]):
         self._down_until = 0.0  # time.monotonic() until which calls fail fast
         self._stop = threading.Event()
         self._wake_channel = f"locator_wake_{uuid.uuid4().hex[:16]}"
+        self._poll_every: float | None = poll_s  # set at every (re)connection
 
         # The listener's first connection doubles as the start-up probe: it fails
         # fast with libpq's own reason (refused, authentication, unknown database).
@@ -460,6 +484,14 @@ class PostGISStore(SQLStore[PostGISSession]):
     def _listen_connect(self) -> psycopg.Connection[Any]:
         conn = psycopg.Connection.connect(self.url, **self._kwargs)
         try:
+            if self.poll_s is not None:
+                self._poll_every = self.poll_s
+                return conn
+            standby = conn.execute("SELECT pg_is_in_recovery()").fetchone()
+            if standby is not None and standby[0]:
+                self._poll_every = STANDBY_POLL_S  # a standby refuses LISTEN
+                return conn
+            self._poll_every = None
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(CHANNEL)))
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(LIVE_CHANNEL)))
             conn.execute(sql.SQL("LISTEN {}").format(sql.Identifier(self._wake_channel)))
@@ -518,6 +550,8 @@ class PostGISStore(SQLStore[PostGISSession]):
             try:
                 self._catch_up(conn)
                 delay = 0.1
+                while self._poll_every is not None and not self._stop.wait(self._poll_every):
+                    self._catch_up(conn)
                 while not self._stop.is_set():
                     for note in conn.notifies(timeout=HEARTBEAT_S):
                         if note.channel == CHANNEL:
@@ -580,12 +614,18 @@ class PostGISStore(SQLStore[PostGISSession]):
         All pending steps run in one transaction under an advisory lock, so
         concurrent callers (several workers starting) apply each step exactly once.
 
+        On a hot standby nothing is written: the schema is only checked to be
+        complete (so that ``flask locator backup`` and read-only nodes can use a standby).
+
         Raises
         ------
         StoreUnavailableError
             If the database is unreachable, or PostGIS is not installed and cannot
-            be created by this role.
+            be created by this role, or it is a standby whose schema lacks a migration.
         """
+        if self._in_recovery():
+            self._check_standby_schema()
+            return
         try:
             super().init_schema()
         except (
@@ -597,6 +637,34 @@ class PostGISStore(SQLStore[PostGISSession]):
                 f"PostGIS is not available in {self.where}: {_first_line(exc)} "
                 "(install PostGIS and run CREATE EXTENSION postgis as a superuser)"
             ) from None
+
+    def _in_recovery(self) -> bool:
+        """True on a hot standby (read-only: nothing to migrate there)."""
+        with self._read() as s:
+            row = s.one("SELECT pg_is_in_recovery() AS standby")
+        return bool(row and row["standby"])
+
+    def _check_standby_schema(self) -> None:
+        """On a standby: the primary's migrations must all have arrived (backups, read-only use).
+
+        Raises
+        ------
+        StoreUnavailableError
+            If the standby's schema lacks a migration (migrate on the primary first).
+        """
+        try:
+            with self._read() as s:
+                done = {int(r["version"]) for r in s.all("SELECT version FROM schema_migrations")}
+                row = s.one(self.REVISION_SQL)
+        except psycopg.errors.UndefinedTable:
+            done, row = set(), None
+        missing = [v for v, _, _ in MIGRATIONS if v not in done]
+        if missing or row is None:
+            raise StoreUnavailableError(
+                f"{self.where} is a standby without this version's schema (missing migrations "
+                f"{missing}); run init-db against the primary first"
+            )
+        self._saw_revision(int(row["value"]))
 
     # -- reads and writes that differ ----------------------------------------------
 
@@ -876,7 +944,7 @@ class PostGISStore(SQLStore[PostGISSession]):
             return
         self._closed = True
         self._stop.set()
-        if self._thread.is_alive() and self._listening:
+        if self._thread.is_alive() and self._listening and self._poll_every is None:
             # Wake the listener out of its wait for notifications.
             try:
                 with self._pool.connection(timeout=1.0) as conn:
