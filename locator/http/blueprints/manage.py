@@ -75,9 +75,11 @@ from locator.formats.bulk import (
 from locator.http.auth import LoginUser, safe_next, session_user
 from locator.http.i18n import locale, translated
 from locator.http.models import REPORT_ID_MAX, form_int
-from locator.http.state import accounts, login_throttle, management, tile_provider
+from locator.http.present import live_words
+from locator.http.state import accounts, live, login_throttle, management, tile_provider
+from locator.services.live import next_time_of_day
 from locator.services.management import Conflict, FacilityFilter, NearbyWarning, jsonable
-from locator.stores.contract import User
+from locator.stores.contract import DoorKey, User
 
 bp = Blueprint("manage", __name__, url_prefix="/manage")
 
@@ -561,7 +563,20 @@ def facilities() -> str:
         reports=mg.open_report_counts(user),
         stale_ids={f.id for f in shown if mg.is_stale(f)},
         can_create=mg.can_create(user),
+        live_lines=_live_lines(shown),
     )
+
+
+def _live_lines(items: list[Facility]) -> dict[str, str]:
+    """The live door status in words per facility (only where riders see more than the hours)."""
+    now = datetime.now(UTC)
+    svc = live()
+    lines = {}
+    for f in items:
+        words = live_words(svc.status(f, now), now)
+        if words.line:
+            lines[f.id] = words.line
+    return lines
 
 
 # --- create / edit ----------------------------------------------------------------------------
@@ -577,9 +592,13 @@ def _render_form(
     based_on: int | None = None,
     status: int = 200,
     form: MultiDict[str, str] | None = None,
+    new_key: tuple[DoorKey, str] | None = None,
 ) -> tuple[str, int]:
     user = account()
     hours_error = error if error is not None and error.param == "opening_hours" else None
+    now = datetime.now(UTC)
+    live_line = live_words(live().status(f, now), now) if f is not None else None
+    door_keys = live().door_keys(f.id) if f is not None else []
     return (
         render_template(
             "manage/facility_form.html",
@@ -595,6 +614,10 @@ def _render_form(
             conflict=conflict,
             conflict_rows=conflict_rows(conflict) if conflict else [],
             based_on=based_on,
+            live_line=live_line,
+            door_keys=door_keys,
+            new_key=new_key,
+            tz=TZ,
         ),
         status,
     )
@@ -788,6 +811,56 @@ def verify(facility_id: str) -> Response:
     stored = management().verify(account(), facility_id)
     flash(_("“%(name)s” verified today.", name=stored.name), "success")
     return redirect(_back(facility_id), code=303)
+
+
+@bp.post("/f/<facility_id>/live")
+@login_required
+def set_live(facility_id: str) -> Response:
+    """One tap at the door: ``open`` now, ``closed`` now until ``HH:MM`` (with a reason), or ``cleared``."""
+    user = account()
+    f = management().get(user, facility_id)  # the manager's scope
+    form = request.form
+    state = form.get("state", "")
+    now = datetime.now(UTC)
+    try:
+        until = next_time_of_day(form["until"], now) if form.get("until") else None
+        done = live().set_override(
+            f.id, state, actor=user.name, now=now, until=until, reason=form.get("reason", "")
+        )
+    except ValidationError as exc:
+        flash(_("Door status not changed: %(why)s", why=translated(exc.detail)), "error")
+        return redirect(_back(facility_id), code=303)
+    words = live_words(done.status, now).line or _("Riders see the opening hours again.")
+    flash(_("“%(name)s”: %(what)s", name=f.name, what=words), "success")
+    return redirect(_back(facility_id), code=303)
+
+
+@bp.post("/f/<facility_id>/door-keys")
+@login_required
+def create_door_key(facility_id: str) -> tuple[str, int] | Response:
+    """A key for a door device; its secret is shown on this answer only (never stored, never again)."""
+    user = account()
+    f = management().get(user, facility_id)
+    try:
+        made = live().create_door_key(f.id, request.form.get("name", ""))
+    except ValidationError as exc:
+        flash(_("No key made: %(why)s", why=translated(exc.detail)), "error")
+        return redirect(url_for("manage.edit_facility", facility_id=f.id) + "#door-devices", code=303)
+    return _render_form(f, form_values(None, f), new_key=made)
+
+
+@bp.post("/f/<facility_id>/door-keys/<key_id>/revoke")
+@login_required
+def revoke_door_key(facility_id: str, key_id: str) -> Response:
+    """Revoke one of this facility's door keys at once."""
+    user = account()
+    f = management().get(user, facility_id)
+    svc = live()
+    if key_id not in {k.id for k in svc.door_keys(f.id)}:
+        raise NotFoundError(Msg("no door key %(id)s for this facility", id=key_id))
+    key = svc.revoke_door_key(key_id)
+    flash(_("Door key “%(name)s” revoked: the device can no longer report.", name=key.name), "success")
+    return redirect(url_for("manage.edit_facility", facility_id=f.id) + "#door-devices", code=303)
 
 
 # --- small helpers for the editor's JavaScript (GET, same origin) -------------------------------
