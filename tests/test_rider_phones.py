@@ -5,9 +5,8 @@
   filters are a collapsed one-line summary; on ``/`` the main button is inside the first
   screen with large text. Element bounding boxes against the viewport.
 * **Tap targets**: a script walks every link, button, input, select, summary and map
-  marker of ``/``, ``/nearest``, ``/lite``, ``/facility/<id>`` and ``/embed/map`` (every
+  marker of ``/``, ``/nearest``, ``/lite``, ``/facility/<id>``, ``/embed/map`` and ``/map`` (every
   ``<details>`` opened first) and asserts each is at least 44 x 44 CSS px.
-  (``/map`` is checked by the map page's own tests.)
 * **axe-core** (vendored in tests/vendor/axe-core from npm, injected by Playwright, no CDN):
   no serious or critical violation on the rider pages.
 
@@ -47,6 +46,7 @@ RIDER_PAGES = (
     f"/lite?{WUDAOKOU_Q}&kind=warm_station",
     f"/facility/{FACILITY}",
     f"/embed/map?{WUDAOKOU_Q}",
+    "/map",
 )
 
 

@@ -68,7 +68,7 @@
     return L.divIcon({
       html: '<div class="locator-cluster-badge" aria-label="' + n + " \u00d7 " + k.labelHtml + '">' + svg + "</div>",
       className: "locator-icon locator-cluster marker-cluster",
-      iconSize: L.point(s, s)
+      iconSize: L.point(Math.max(s, 44), Math.max(s, 44))  // a 44 px tap target at least
     });
   }
 
@@ -124,7 +124,7 @@
     el.setAttribute("data-kind", kind);
     el.setAttribute("aria-label", k.label);
     el.innerHTML = k.svg;  // a constant of the page, no data
-    var icon = L.divIcon({ html: el, className: "locator-icon", iconSize: [28, 28], iconAnchor: [14, 14], popupAnchor: [0, -14] });
+    var icon = L.divIcon({ html: el, className: "locator-icon", iconSize: [44, 44], iconAnchor: [22, 22], popupAnchor: [0, -14] });
     var marker = L.marker([row[1], row[0]], { icon: icon, keyboard: true });
     marker.on("click", function () { openPopup(marker, row[2]); });
     return marker;
