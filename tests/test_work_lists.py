@@ -12,6 +12,7 @@ from flask import Flask
 from flask.testing import FlaskClient
 
 from locator.core.domain import Facility
+from locator.core.history import parse_reason
 from locator.errors import ConflictError, ForbiddenError, NotFoundError, ValidationError
 from locator.services.management import ManagementService
 from locator.stores.contract import User
@@ -85,7 +86,8 @@ def test_verified_and_dismissed(mg: ManagementService) -> None:
     b = add_problem_report(mg.store, f.id, "other", "spam")
     mg.resolve_report(HD, a.id, "resolved", "verified")
     last = mg.store.history(f.id)[-1]
-    assert set(last.changes) == {"verified_at"} and f"rider report #{a.id}" in last.reason
+    reason = parse_reason(last.reason)
+    assert set(last.changes) == {"verified_at"} and (reason.code, reason.params["report"]) == ("report", a.id)
     version = mg.store.get(f.id).version
     with pytest.raises(ValidationError):
         mg.resolve_report(HD, b.id, "dismissed", "removed")
