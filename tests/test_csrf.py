@@ -28,7 +28,14 @@ def test_no_write_route_accepts_a_session_without_its_csrf_token(app: Flask) -> 
     mg: ManagementService = app.extensions["locator.manage"]
     f = next(x for x in mg.locator.index.facilities() if x.district_adcode == HAIDIAN)
     report = add_problem_report(mg.store, f.id, "gone")
-    values = {"facility_id": f.id, "report_id": report.id, "fmt": "csv"}
+    values = {
+        "facility_id": f.id,
+        "report_id": report.id,
+        "fmt": "csv",
+        "name": "root",
+        "action": "end-sessions",
+        "key_id": "dk_0000000000000000",
+    }
     client = app.test_client()
     assert login(client, "root").status_code == 303
     revision, count = mg.store.revision(), mg.store.count()

@@ -458,7 +458,7 @@ def test_city_map_is_a_shell_without_cdn(provider: str) -> None:
     # the view fits the districts, in the tiles' datum
     w, s = from_wgs84(116.30, 39.97, tiles.datum)
     assert leaflet_pair_re(w, s, OUTLINE_DECIMALS).search(str(parts.script))
-    assert DATA_ATTRIBUTION in parts.script
+    assert DATA_ATTRIBUTION_ZH in parts.script  # the default locale is zh
 
 
 def test_city_map_opens_a_shared_view_without_fitting() -> None:

@@ -158,6 +158,9 @@ class SQLiteSession(Session):
 
     def __init__(self, conn: sqlite3.Connection) -> None:
         self.conn = conn
+        #: Held while the connection is in use, so that :meth:`SQLiteStore.close` (from
+        #: another thread) never closes it under a running statement (a crash in sqlite3).
+        self.in_use = threading.RLock()
 
     def execute(self, query: str, params: Sequence[Any] = ()) -> int:
         return self.conn.execute(query, params).rowcount
@@ -212,7 +215,7 @@ class SQLiteStore(SQLStore[SQLiteSession]):
         self.timeout_s = timeout_s
         self._local = threading.local()
         self._closed = False
-        self._all_conns: list[sqlite3.Connection] = []
+        self._all_sessions: list[SQLiteSession] = []
         self._conns_lock = threading.Lock()
 
     # -- connections and transactions ---------------------------------------------------
@@ -236,7 +239,7 @@ class SQLiteStore(SQLStore[SQLiteSession]):
             session = SQLiteSession(conn)
             self._local.session = session
             with self._conns_lock:
-                self._all_conns.append(conn)
+                self._all_sessions.append(session)
         return session
 
     @contextmanager
@@ -250,19 +253,22 @@ class SQLiteStore(SQLStore[SQLiteSession]):
         timeout_s = self.timeout_s if session is None else IMPORT_LOCK_TIMEOUT_S
         with _translated("write" if "IMMEDIATE" in statement else "read", timeout_s):
             s = self._session() if session is None else session
-            s.conn.execute(statement)
-            try:
-                yield s
-            except BaseException:
-                if s.conn.in_transaction:
-                    s.conn.execute("ROLLBACK")
-                raise
-            s.conn.execute("COMMIT")
+            with s.in_use:
+                s.conn.execute(statement)
+                try:
+                    yield s
+                except BaseException:
+                    if s.conn.in_transaction:
+                        s.conn.execute("ROLLBACK")
+                    raise
+                s.conn.execute("COMMIT")
 
     @contextmanager
     def _read(self) -> Iterator[SQLiteSession]:
         with _translated("read", self.timeout_s):
-            yield self._session()
+            s = self._session()
+            with s.in_use:
+                yield s
 
     def _snapshot(self) -> AbstractContextManager[SQLiteSession]:
         return self._begin("BEGIN")  # a read transaction: one snapshot (WAL)
@@ -446,9 +452,19 @@ class SQLiteStore(SQLStore[SQLiteSession]):
             source.close()
 
     def close(self) -> None:
+        """Close every thread's connection; a connection in use is closed when its statement ends.
+
+        Waits up to ``timeout_s`` per connection for a statement another thread is running
+        (closing a ``sqlite3`` connection under a running statement crashes the process);
+        one still busy after that is left to be closed by the garbage collector.
+        """
         self._closed = True
         with self._conns_lock:
-            conns, self._all_conns = self._all_conns, []
-        for conn in conns:
-            conn.close()
+            sessions, self._all_sessions = self._all_sessions, []
+        for session in sessions:
+            if session.in_use.acquire(timeout=self.timeout_s):
+                try:
+                    session.conn.close()
+                finally:
+                    session.in_use.release()
         self._local = threading.local()
