@@ -108,6 +108,16 @@ ACCESS: Final[dict[str, Label]] = {
     "registration_required": Label("需登记或注册", "Registration required"),
 }
 
+#: The controlled vocabularies of facility fields, by field name: ``{field: {key: Label}}``
+#: (bulk help, history in words and the manager pages read their labels from here).
+VOCABULARIES: Final[dict[str, dict[str, Label]]] = {
+    "kind": KINDS,
+    "amenities": AMENITIES,
+    "host_type": HOST_TYPES,
+    "status": STATUSES,
+    "access": ACCESS,
+}
+
 #: Other spellings of host types met in real data, mapped to our keys ("" = unknown).
 HOST_TYPE_ALIASES: Final = {
     "government": "government_office",

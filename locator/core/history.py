@@ -41,7 +41,7 @@ from datetime import date, datetime
 from typing import Any, Final
 
 from locator.core import domain
-from locator.core.domain import AMENITIES, FEEDBACK_REASONS, HOST_TYPES, KINDS, STATUSES, Label
+from locator.core.domain import FEEDBACK_REASONS, STATUSES, Label
 from locator.core.geo import geodesic_inverse
 from locator.core.hours_editor import describe_value
 from locator.errors import Msg, Term
@@ -225,16 +225,7 @@ def term(label: Label) -> Term:
 
 
 def _registry(name: str) -> Mapping[str, Label] | None:
-    registries: dict[str, Mapping[str, Label]] = {
-        "kind": KINDS,
-        "status": STATUSES,
-        "host_type": HOST_TYPES,
-        "amenities": AMENITIES,
-    }
-    access = getattr(domain, "ACCESS", None)  # the riders' access attribute (issue 13), once present
-    if access is not None:
-        registries["access"] = access
-    return registries.get(name)
+    return domain.VOCABULARIES.get(name)
 
 
 def _label(registry: Mapping[str, Label], key: Any) -> Term | str:

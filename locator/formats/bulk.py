@@ -33,7 +33,7 @@ from typing import Any, Final
 from openpyxl import Workbook, load_workbook
 
 from locator.core import domain
-from locator.core.domain import AMENITIES, HOST_TYPES, KINDS, STATUSES, Facility, Label
+from locator.core.domain import Facility, Label
 from locator.errors import Msg, ValidationError
 from locator.formats.readers import iter_records
 from locator.formats.serialize import facility_feature
@@ -335,16 +335,7 @@ class BulkColumn:
 
 def vocabularies() -> dict[str, Mapping[str, Label]]:
     """The controlled vocabularies of the bulk columns: ``{column: {key: Label}}``."""
-    out: dict[str, Mapping[str, Label]] = {
-        "kind": KINDS,
-        "amenities": AMENITIES,
-        "host_type": HOST_TYPES,
-        "status": STATUSES,
-    }
-    access = getattr(domain, "ACCESS", None)  # the riders' access attribute (issue 13), once present
-    if access is not None:
-        out["access"] = access
-    return out
+    return dict(domain.VOCABULARIES)
 
 
 def bulk_columns() -> list[BulkColumn]:

@@ -36,7 +36,16 @@ from flask_login import login_required, login_user
 from werkzeug.datastructures import MultiDict
 from werkzeug.wrappers import Response
 
-from locator.core.domain import ACCESS, AMENITIES, FEEDBACK_REASONS, HOST_TYPES, KINDS, STATUSES, Facility
+from locator.core.domain import (
+    ACCESS,
+    AMENITIES,
+    FEEDBACK_REASONS,
+    HOST_TYPES,
+    KINDS,
+    STATUSES,
+    VOCABULARIES,
+    Facility,
+)
 from locator.core.geo import Datum, from_wgs84, to_wgs84, valid_lonlat
 from locator.core.hours import TZ
 from locator.core.hours_editor import (
@@ -189,13 +198,7 @@ def _manage_globals() -> dict[str, object]:
 def display_value(name: str, value: Any) -> str:
     """A stored value of field ``name`` in words: labels for keys, ``、``-joined lists."""
     loc = locale()
-    registry = {
-        "kind": KINDS,
-        "status": STATUSES,
-        "host_type": HOST_TYPES,
-        "amenities": AMENITIES,
-        "access": ACCESS,
-    }.get(name)
+    registry = VOCABULARIES.get(name)
     if isinstance(value, bool):
         return str(_("yes") if value else _("no"))
     if isinstance(value, list | tuple | set | frozenset):
