@@ -1262,16 +1262,23 @@ class FacilityIndex:
         kinds: Collection[str] | None = None,
         statuses: Collection[str] | None = None,
         district_adcodes: Collection[str] | None = None,
+        amenities: Collection[str] | None = None,
     ) -> list[int]:
         """Handles of the facilities passing the filters (None: any), in id order.
 
         Column filters only: nothing is materialised. ``district_adcodes`` matches
-        ``district_adcode`` (a facility without one never matches a set).
+        ``district_adcode`` (a facility without one never matches a set); ``amenities``
+        must all be present (an unknown amenity key matches nothing).
         """
+        if amenities and not set(amenities) <= _AMENITY_BIT.keys():
+            return []
         base = self._base
         ok = np.ones(base.n, dtype=bool)
         if self._masked is not None:
             ok &= ~self._masked
+        if amenities:
+            req = amenity_mask(amenities)
+            ok &= (base.amen & req) == req
         if kinds is not None:
             codes = [base.kind_codes[k] for k in kinds if k in base.kind_codes]
             ok &= np.isin(base.kind, np.array(codes, dtype=np.uint8))
@@ -1291,6 +1298,8 @@ class FacilityIndex:
             if statuses is not None and f.status not in statuses:
                 continue
             if district_adcodes is not None and f.district_adcode not in district_adcodes:
+                continue
+            if amenities and not set(amenities) <= f.amenities:
                 continue
             extra.append((f.id, n + i))
         return self._merge_by_id(rows, extra)
@@ -1571,12 +1580,18 @@ class FacilityIndex:
         *,
         kinds: Collection[str] | None = None,
         statuses: Collection[str] | None = None,
+        amenities: Collection[str] | None = None,
     ) -> list[int]:
-        """:meth:`bbox` as handles (id order), nothing materialised."""
+        """:meth:`bbox` as handles (id order), nothing materialised (filters as :meth:`handles`)."""
+        if amenities and not set(amenities) <= _AMENITY_BIT.keys():
+            return []
         base = self._base
         rows = base.rows_in_box(min_lon, min_lat, max_lon, max_lat)
         if self._masked is not None and len(rows):
             rows = rows[~self._masked[rows]]
+        if amenities and len(rows):
+            req = amenity_mask(amenities)
+            rows = rows[(base.amen[rows] & req) == req]
         if kinds is not None and len(rows):
             codes = [base.kind_codes[k] for k in kinds if k in base.kind_codes]
             rows = rows[np.isin(base.kind[rows], np.array(codes, dtype=np.uint8))]
@@ -1593,6 +1608,8 @@ class FacilityIndex:
             if (kinds is not None and f.kind not in kinds) or (
                 statuses is not None and f.status not in statuses
             ):
+                continue
+            if amenities and not set(amenities) <= f.amenities:
                 continue
             extra.append((f.id, n + i))
         return self._merge_by_id(rows.tolist(), extra)

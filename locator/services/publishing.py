@@ -169,25 +169,28 @@ def feature_page(
 def index_feature_page(index: FacilityIndex, flt: ListFilter, limit: int, offset: int) -> FeaturePage:
     """:func:`feature_page` from the in-memory index: the same filters, order and count.
 
-    Kinds, statuses and the bbox (WGS-84 degrees, edges inclusive) are column filters;
-    amenities, districts, ``modified_since`` and ids are checked on the facilities that
-    pass them (slower, and only used while the store is unreachable).
+    Kinds, statuses, amenities, the bbox (WGS-84 degrees, edges inclusive) and, without a
+    bbox, districts are column filters; ``modified_since``, ids and districts within a
+    bbox are checked on the facilities that pass them (slower, and only used while the
+    store is unreachable).
     """
+    amenities = flt.amenities or None
     if flt.bbox is not None:
-        handles = index.bbox_handles(*flt.bbox, kinds=flt.kinds, statuses=flt.statuses)
+        handles = index.bbox_handles(*flt.bbox, kinds=flt.kinds, statuses=flt.statuses, amenities=amenities)
+        district_adcodes = flt.district_adcodes  # checked below, on the facilities in the box
     else:
-        handles = index.handles(kinds=flt.kinds, statuses=flt.statuses)
-    if (
-        flt.amenities
-        or flt.district_adcodes is not None
-        or flt.modified_since is not None
-        or flt.ids is not None
-    ):
+        handles = index.handles(
+            kinds=flt.kinds,
+            statuses=flt.statuses,
+            district_adcodes=flt.district_adcodes,
+            amenities=amenities,
+        )
+        district_adcodes = None
+    if district_adcodes is not None or flt.modified_since is not None or flt.ids is not None:
 
         def keep(f: Facility) -> bool:
             return (
-                flt.amenities <= f.amenities
-                and (flt.district_adcodes is None or f.district_adcode in flt.district_adcodes)
+                (district_adcodes is None or f.district_adcode in district_adcodes)
                 and (
                     flt.modified_since is None
                     or (f.updated_at is not None and f.updated_at > flt.modified_since)
