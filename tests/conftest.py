@@ -42,6 +42,25 @@ DEMO_LAYER = DATA / "beijing_demo_named.geojson"
 IN_CI = os.environ.get("CI", "").lower() == "true"
 
 
+#: The project's source data (``shared/data`` beside the checkout; ``LOCATOR_SHARED_DATA``
+#: points elsewhere). It exists on development and CI machines only, never in a user's clone.
+SHARED_DATA = Path(os.environ.get("LOCATOR_SHARED_DATA") or ROOT.parent / "shared" / "data")
+
+
+def require_shared_data() -> Path:
+    """The source data folder, for the checks that rebuild shipped layers from it; else skip.
+
+    A user's clone has no source data (only what the repository ships), so these checks
+    cannot run there; the skip says where the folder was looked for and how to point to it.
+    """
+    if not SHARED_DATA.is_dir():
+        pytest.skip(
+            f"source data folder {SHARED_DATA} is absent (it exists on development and CI machines "
+            "only; set LOCATOR_SHARED_DATA to its path to run this reproducibility check)"
+        )
+    return SHARED_DATA
+
+
 def skip_or_fail(reason: str) -> None:
     """Skip locally; under CI=true a missing dependency is a failure, not a skip."""
     if IN_CI:

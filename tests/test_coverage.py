@@ -38,7 +38,7 @@ from locator.formats import coverage as outputs
 from locator.formats import maps
 from locator.services.planning import DEMAND_FILE, PlanningService
 
-from .conftest import make_app
+from .conftest import make_app, require_shared_data
 
 GEOD = Geod(ellps="WGS84")
 ORIGIN = (116.40, 39.90)
@@ -46,7 +46,6 @@ STEP_M = 500.0
 R = 600.0
 DAY = date(2026, 12, 1)  # a Tuesday
 REPO = Path(__file__).resolve().parents[1]
-SHARED = REPO.parent / "shared" / "data"
 
 
 def at(hour: int, minute: int = 0, day: date = DAY) -> datetime:
@@ -315,15 +314,14 @@ def test_shipped_demand_layer_rows_and_weights() -> None:
 
 
 def test_demand_layer_is_reproducible(tmp_path: Path) -> None:
-    if not SHARED.is_dir():
-        pytest.skip(f"source data folder {SHARED} is absent (only on dev/CI machines)")
+    shared = require_shared_data()
     out = tmp_path / "demand.csv"
     subprocess.run(
         [
             sys.executable,
             str(REPO / "scripts" / "build_demand_layer.py"),
             "--shared",
-            str(SHARED),
+            str(shared),
             "--out",
             str(out),
         ],

@@ -27,11 +27,12 @@ from locator.core.domain import (
 )
 from locator.core.geo import gcj02_to_wgs84
 
+from .conftest import SHARED_DATA, require_shared_data
+
 REPO = Path(__file__).resolve().parents[1]
 GEODATA = REPO / "geodata"
 DEMO = GEODATA / "beijing_demo_facilities.geojson"
 NAMED = Path(__file__).resolve().parent / "data" / "beijing_demo_named.geojson"
-SHARED = REPO.parent / "shared" / "data"
 DUCHANG = REPO / "tests" / "data" / "union_stations_duchang_real.geojson"
 
 PROPERTY_NAMES = {
@@ -228,15 +229,14 @@ def test_demo_status_hours_and_verification_mix() -> None:
     ids=["shipped", "tests-named-only"],
 )
 def test_demo_layer_is_reproducible(tmp_path: Path, options: list[str], expected: Path) -> None:
-    if not SHARED.is_dir():
-        pytest.skip(f"source data folder {SHARED} is absent (only on dev/CI machines)")
+    shared = require_shared_data()
     out = tmp_path / "demo.geojson"
     subprocess.run(
         [
             sys.executable,
             str(REPO / "scripts" / "build_demo_layer.py"),
             "--shared",
-            str(SHARED),
+            str(shared),
             "--out",
             str(out),
             *options,
@@ -262,8 +262,8 @@ def test_copied_layers_present(name: str, rows: int) -> None:
     doc = load(GEODATA / name)
     assert doc["type"] == "FeatureCollection"
     assert len(doc["features"]) == rows
-    if SHARED.is_dir():
-        assert (GEODATA / name).read_bytes() == (SHARED / name).read_bytes()
+    if SHARED_DATA.is_dir():  # the copy is unchanged (where the source is at hand)
+        assert (GEODATA / name).read_bytes() == (SHARED_DATA / name).read_bytes()
 
 
 def test_big_aoi_csv_not_shipped() -> None:
