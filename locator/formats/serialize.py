@@ -155,7 +155,7 @@ def nearest_collection_json(
         if live is not None:
             fid = index.facility_id(h)
             if index.status_of(h) == "open" and live_tracked is not None and not live_tracked(fid):
-                members["live"] = SCHEDULED[open_now].as_json()
+                members["live"] = _SCHEDULED_JSON[open_now]
             else:
                 members["live"] = live(index.facility(h), open_now).as_json()
         members["distance_m"] = round(distance_m, 3)
@@ -182,6 +182,9 @@ def nearest_collection_json(
         }
     )
 
+
+#: The schedule's ``live`` blocks, made once (a facility nobody reported on).
+_SCHEDULED_JSON: dict[bool | None, dict[str, Any]] = {k: v.as_json() for k, v in SCHEDULED.items()}
 
 #: ``(minute, {opening_hours: open?})``: the evaluations of the current minute.
 _OPEN_MEMO: tuple[int, dict[str, bool | None]] = (-1, {})
