@@ -16,6 +16,24 @@ pytestmark = pytest.mark.browser
 DESKTOP = {"viewport": {"width": 1280, "height": 900}, "locale": "en-GB", "timezone_id": "Asia/Shanghai"}
 
 
+# A viewport point (x, y in CSS pixels) where a coloured subdistrict is what the pointer would hit.
+HOVERABLE_AREA_POINT = """() => {
+  const map = document.querySelector('.plan-map .leaflet-container').getBoundingClientRect();
+  for (const el of document.querySelectorAll('path.plan-area:not(.plan-share--1)')) {
+    const r = el.getBoundingClientRect();
+    for (const fx of [0.5, 0.3, 0.7]) {
+      for (const fy of [0.5, 0.3, 0.7]) {
+        const x = r.left + r.width * fx, y = r.top + r.height * fy;
+        if (x < map.left + 2 || x > map.right - 2 || y < map.top + 2 || y > map.bottom - 2) continue;
+        if (x < 0 || y < 0 || x >= innerWidth || y >= innerHeight) continue;
+        if (document.elementFromPoint(x, y) === el) return [x, y];
+      }
+    }
+  }
+  return null;
+}"""
+
+
 def offline_context(chromium, **options):  # type: ignore[no-untyped-def]
     ctx = chromium.new_context(**options)
     ctx.blocked = []
@@ -82,8 +100,13 @@ def test_plan_page_renders_the_choropleth_chart_and_sites_without_errors(  # typ
         assert float(page.get_attribute("svg.hour-chart rect.bar.current", "data-share")) == pytest.approx(
             share, abs=1e-4
         )
-        # Hovering a subdistrict shows its name and share.
-        page.locator("path.plan-area:not(.plan-share--1)").first.hover(force=True)
+        # Hovering a subdistrict shows its name and share. The pointer goes to a point where a
+        # coloured area is the topmost element (not the first area's box centre, which may lie
+        # outside the map or under a cluster badge or a neighbouring area).
+        page.locator(".plan-map").scroll_into_view_if_needed()
+        point = page.evaluate(HOVERABLE_AREA_POINT)
+        assert point is not None, "no coloured subdistrict is the topmost element at any sampled point"
+        page.mouse.move(point[0], point[1])
         page.wait_for_selector(".leaflet-tooltip")
         assert "covered" in page.inner_text(".leaflet-tooltip")
         ARTIFACTS.mkdir(exist_ok=True)
