@@ -321,6 +321,33 @@ def test_a_conditional_nearest_request_sees_a_new_live_event(app: Flask) -> None
     assert again.get_json()["features"][0]["properties"]["live"]["state"] == "reported_locked"
 
 
+def test_a_conditional_facility_request_sees_a_new_live_event_and_its_etag_still_writes(app: Flask) -> None:
+    """``GET /api/v1/facilities/<id>`` revalidates on its body, not the version alone.
+
+    The version does not change when riders report the door locked; a 304 by version would
+    leave a cache saying "open". The same tag still works as the management API's If-Match.
+    """
+    client = app.test_client()
+    fid = first_id(client)
+    url = f"/api/v1/facilities/{fid}"
+    before = client.get(url)
+    etag = before.headers["ETag"]
+    assert etag.startswith(f'W/"{fid}-v{before.get_json()["properties"]["version"]};')
+    assert client.get(url, headers={"If-None-Match": etag}).status_code == 304
+    assert client.post(f"{url}/checkins", json={"door": "locked"}).status_code == 201
+    after = client.get(url, headers={"If-None-Match": etag})
+    assert after.status_code == 200 and after.headers["ETag"] != etag
+    assert after.get_json()["properties"]["live"]["state"] == "reported_locked"
+    # The version did not change, so either tag is a current If-Match for a write.
+    make_user(app, "root", "admin")
+    _, secret = accounts(app).create_token("root")
+    auth = {"Authorization": f"Bearer {secret}"}
+    patch = client.patch(url, json={"phone": "010-87654321"}, headers={**auth, "If-Match": etag})
+    assert patch.status_code == 200, patch.get_json()
+    stale = client.patch(url, json={"phone": "010-1"}, headers={**auth, "If-Match": after.headers["ETag"]})
+    assert stale.status_code == 412
+
+
 def test_ogc_items_carry_the_live_block(app: Flask) -> None:
     client = app.test_client()
     fid = first_id(client)

@@ -14,6 +14,7 @@ compares the two over many queries).
 
 from __future__ import annotations
 
+import zlib
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 from typing import Any
@@ -276,12 +277,27 @@ def places_collection(matches: Iterable[Any], query: str, datum: Datum) -> dict[
     }
 
 
-def facility_etag(f: Facility) -> str:
-    """The ``ETag`` of a facility's representations: ``W/"<id>-v<version>"``.
+def facility_etag(f: Facility, body: bytes | None = None) -> str:
+    """The ``ETag`` of a facility's representation: ``W/"<id>-v<version>[;<crc32>]"``.
 
-    Weak, because representations differ in ways that do not change the facility (the
-    ``datum`` of the coordinates, ``open_now`` at the time of the request); the version
-    alone decides whether a cached copy is current. ``If-Match`` on the management API
-    compares this version (see ``docs/managers.md``).
+    Parameters
+    ----------
+    f : Facility
+        The facility; its ``version`` is what ``If-Match`` on the management API compares
+        (see ``docs/managers.md``).
+    body : bytes, optional
+        The representation sent. Given (the public ``GET /api/v1/facilities/<id>``), its
+        CRC-32 follows the version as 8 hex digits, so that a cached copy revalidates only
+        while ``open_now``, the ``live`` block (door events, check-ins, manager overrides)
+        and the coordinates in the asked datum are what they were: the version alone
+        would answer ``304`` with a stale open state. Left out on the management API's
+        answers, which are never cached.
+
+    Returns
+    -------
+    str
+        A weak validator (RFC 9110 §8.8.3): ``W/"demo-1-v3"`` or ``W/"demo-1-v3;9f0c21aa"``.
     """
-    return f'W/"{f.id}-v{f.version}"'
+    if body is None:
+        return f'W/"{f.id}-v{f.version}"'
+    return f'W/"{f.id}-v{f.version};{zlib.crc32(body):08x}"'

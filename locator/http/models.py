@@ -978,7 +978,8 @@ class IfMatch(HeaderModel):
     if_match: str = Field(
         alias="If-Match",
         description="The facility's ETag from GET /api/v1/facilities/{facility_id} "
-        '(`W/"<id>-v<version>"`, with or without `W/`; a list may hold it). Stale: 412. '
+        '(`W/"<id>-v<version>;<crc32>"`, with or without `W/` and the checksum; only the version is '
+        "compared; a list may hold it). Stale: 412. "
         "Missing or `*`: 428.",
     )
 

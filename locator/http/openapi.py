@@ -107,10 +107,11 @@ SECURITY_SCHEMES = {
 HEADERS: dict[str, dict[str, Any]] = {
     "ETag": {"description": "Validator for If-None-Match (weak for nearest).", "schema": {"type": "string"}},
     "FacilityETag": {
-        "description": 'The facility\'s version: `W/"<id>-v<version>"` (weak: the `datum` and `open_now` '
-        "of a representation do not change it). Send it in If-None-Match to revalidate, and in "
-        "If-Match to the management API to change the facility.",
-        "schema": {"type": "string", "pattern": '^W/"[^"]+-v[0-9]+"$'},
+        "description": "The facility's version and, on the public GET, a checksum of the body: "
+        '`W/"<id>-v<version>;<crc32>"` (weak). Send it in If-None-Match to revalidate (a changed '
+        "`open_now` or `live` status changes the checksum), and in If-Match to the management API "
+        "to change the facility (only the version is compared).",
+        "schema": {"type": "string", "pattern": '^W/"[^"]+-v[0-9]+(;[0-9a-f]{8})?"$'},
     },
     "CacheControl": {
         "description": "public, max-age=60 (3600 for static documents).",

@@ -97,7 +97,9 @@ def nearest() -> Response:
 @operation(
     "One facility",
     tags=("facilities",),
-    description='The ETag is `W/"<id>-v<version>"`: the `If-Match` of the management API\'s writes.',
+    description='The ETag is `W/"<id>-v<version>;<crc32>"`: the version is what the `If-Match` of '
+    "the management API's writes compares; the checksum of the body makes `If-None-Match` "
+    "revalidate only while `open_now` and the `live` door status are unchanged.",
     path=FacilityPath,
     query=FacilityParams,
     responses=public_get(
@@ -116,7 +118,7 @@ def facility(facility_id: str) -> Response:
     f = service().get(facility_id)
     now = datetime.now(UTC)
     resp = geojson_response(facility_feature(f, datum, at=now, live=live().of(now)))
-    resp.headers["ETag"] = facility_etag(f)
+    resp.headers["ETag"] = facility_etag(f, resp.get_data())
     return resp
 
 

@@ -7,8 +7,8 @@ is exempt from Flask-WTF's automatic check for that reason, so **every write vie
 must call** ``api_user(write=True)`` **first**). Errors are ``application/problem+json``.
 
 Concurrency: ``PATCH``, ``DELETE`` and ``…/restore`` need ``If-Match`` with the ETag of
-``GET /api/v1/facilities/<id>`` (``W/"<id>-v<version>"``); a stale one gets ``412``, a
-missing one ``428``. ``…/status`` and ``…/verify`` accept it optionally.
+``GET /api/v1/facilities/<id>`` (``W/"<id>-v<version>;<crc32>"``, the version compared); a
+stale one gets ``412``, a missing one ``428``. ``…/status`` and ``…/verify`` accept it optionally.
 """
 
 from __future__ import annotations
@@ -65,7 +65,9 @@ bp = Blueprint("manage_api", __name__, url_prefix="/api/v1")
 
 csrf.exempt(bp)
 
-_ETAG_RE = re.compile(r'^(?:W/)?"(?P<id>[^"]+)-v(?P<version>[0-9]{1,12})"$')
+#: ``W/"<id>-v<version>"`` (management answers) or ``W/"<id>-v<version>;<crc32>"`` (the public
+#: GET, see :func:`locator.formats.serialize.facility_etag`): only the version is compared.
+_ETAG_RE = re.compile(r'^(?:W/)?"(?P<id>[^"]+)-v(?P<version>[0-9]{1,12})(?:;[0-9a-f]{8})?"$')
 
 
 # --- parsing --------------------------------------------------------------------------
