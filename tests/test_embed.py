@@ -115,13 +115,14 @@ def test_embed_content(demo_app: Flask) -> None:
     assert "lon=116.3376" in full and "lat=39.9925" in full
     assert '<input type="hidden" name="partner" value="acme">' in page
     assert '<input type="hidden" name="zoom" value="14">' in page
-    assert '"zoom": 14,' in page and "fitBounds" not in page  # the map opens at the zoom asked for
+    # The map opens at the zoom asked for, centred on the position, with nothing to fit.
+    assert '"zoom": 14,' in page and "center: [39.9925, 116.3376]" in page and '"fit":null' in page
 
 
 def test_embed_without_a_position_searches_from_the_centre(demo_client: FlaskClient) -> None:
     page = demo_client.get("/embed/map?lang=en").get_data(as_text=True)
     assert "Showing places near the city centre" in page
-    assert f"[{CITY_CENTRE[1]}, {CITY_CENTRE[0]}]" in page  # the origin marker, [lat, lon]
+    assert f'"origin":{{"at":[{CITY_CENTRE[1]},{CITY_CENTRE[0]}]' in page  # the origin marker, [lat, lon]
     assert len(re.findall(r'<li class="result"', page)) == 5
     zh = demo_client.get("/embed/map?lang=zh").get_data(as_text=True)
     assert "查找最近" in zh and "市中心" in zh

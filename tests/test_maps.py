@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 import random
 import re
@@ -109,6 +110,14 @@ def text_of(parts: MapParts) -> str:
     return str(parts.header) + str(parts.html) + str(parts.script)
 
 
+def results_data(parts: MapParts) -> dict[str, Any]:
+    """The answer a results map hands to ``static/js/results-map.js`` (see ``maps.nearest_map``)."""
+    m = re.search(r"window\.locatorResults\(\w+, (\{.*\})\);", str(parts.script))
+    assert m, "no window.locatorResults(map, data) call in the map script"
+    data: dict[str, Any] = json.loads(m.group(1))
+    return data
+
+
 def unescape_js(text: str) -> str:
     """Undo JSON/JS string escapes that would hide a URL from a regex."""
     text = re.sub(r"\\u([0-9a-fA-F]{4})", lambda m: chr(int(m.group(1), 16)), text)
@@ -162,8 +171,9 @@ def test_nearest_popup_has_escaped_address_and_tooltip_escaped_name() -> None:
     parts = nearest_map(ORIGIN, hits, TILE_PROVIDERS["osm"], asset_url=RecordingAssetUrl())
     script = str(parts.script)
     assert "&#34;&gt;&lt;script&gt;alert(2)&lt;/script&gt;" in script
-    tooltips = re.findall(r"bindTooltip\(\s*`(.*?)`", script, re.DOTALL)
+    tooltips = [h["tooltip"] for h in results_data(parts)["hits"]]
     assert any("&lt;img src=x onerror=alert(1)&gt;" in t for t in tooltips)
+    assert not any("<img" in h["tooltip"] + h["popup"] + h["html"] for h in results_data(parts)["hits"])
 
 
 def test_parts_are_markup_for_our_templates() -> None:
@@ -255,7 +265,10 @@ def test_result_markers_are_numbered_like_the_list_with_words_in_the_popup() -> 
     text = str(parts.script)
     drawn = re.findall(r"\\u003e(\d+)\\u003c/text\\u003e", text)  # the number drawn on each marker
     assert drawn == [str(h.rank) for h in hits]
-    assert '"iconSize": [44, 44]' in text
+    assert results_data(parts)["icon"]["iconSize"] == [44, 44]
+    assert [h["z"] for h in results_data(parts)["hits"]] == sorted(
+        (h["z"] for h in results_data(parts)["hits"]), reverse=True
+    )
     assert "&lt;b&gt;Open until 20:00&lt;/b&gt;" in text and "<b>Open" not in text
     assert "1 rider reported locked, 20 min ago" in text and "locator-popup-go" in text
     none = nearest_map(ORIGIN, [], TILE_PROVIDERS["none"], asset_url=RecordingAssetUrl())
@@ -326,14 +339,19 @@ def test_one_marker_per_hit(n: int) -> None:
     for f in facilities:
         assert f'data-facility-id=\\"{f.id}\\"' in text
     assert text.count("locator-origin") == 1
-    assert ("fitBounds" in text) is True
+    data = results_data(parts)
+    assert len(data["hits"]) == n and data["origin"] is not None
+    # The view fits the origin and every hit: [[south, west], [north, east]] in [lat, lon].
+    lats = [data["origin"]["at"][0], *(h["at"][0] for h in data["hits"])]
+    lons = [data["origin"]["at"][1], *(h["at"][1] for h in data["hits"])]
+    assert data["fit"] == [[min(lats), min(lons)], [max(lats), max(lons)]]
 
 
 def test_nearest_without_origin_or_hits_still_renders() -> None:
     parts = nearest_map(None, [], TILE_PROVIDERS["osm"], asset_url=RecordingAssetUrl())
     assert "L.map(" in parts.script
     assert "locator-origin" not in parts.script
-    assert "fitBounds" not in parts.script
+    assert results_data(parts) == {**results_data(parts), "origin": None, "hits": [], "fit": None}
 
 
 def test_labels_follow_locale() -> None:

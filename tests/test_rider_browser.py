@@ -76,6 +76,63 @@ def test_tap_find_nearest_shows_list_and_markers(phone, server: LiveServer) -> N
     clean(watch, phone)
 
 
+def test_results_map_fits_every_marker_and_a_tap_opens_the_lists_words(phone, server: LiveServer) -> None:
+    """The numbered markers are drawn by static/js/results-map.js from the page's data."""
+    page = phone.new_page()
+    watch = PageWatch(page)
+    page.goto(server.url + f"/nearest?{WUDAOKOU_Q}&kind=warm_station")
+    page.wait_for_selector(".leaflet-marker-pane .locator-marker", state="attached")
+    map_var = "window[document.querySelector('.folium-map').id]"
+    wait_for_js(page, f"!{map_var}._animatingZoom")
+    # The view was fitted to the rider and every result: each marker is inside the map's bounds.
+    outside = page.evaluate(
+        f"""() => {{
+          const map = {map_var}, box = map.getBounds(), out = [];
+          map.eachLayer(l => {{
+            if (l instanceof L.Marker && !box.contains(l.getLatLng())) out.push(l.getLatLng());
+          }});
+          return out;
+        }}"""
+    )
+    assert outside == []
+    # ... and fitted tightly: the markers span at least a third of the map's width or height
+    # (Leaflet picks whole zoom levels, so a fitted span is between about 1/2 and 1 of it).
+    fill = page.evaluate(
+        f"""() => {{
+          const map = {map_var}, size = map.getSize(), xs = [], ys = [];
+          map.eachLayer(l => {{
+            if (!(l instanceof L.Marker)) return;
+            const p = map.latLngToContainerPoint(l.getLatLng());
+            xs.push(p.x);
+            ys.push(p.y);
+          }});
+          const span = v => Math.max(...v) - Math.min(...v);
+          return Math.max(span(xs) / size.x, span(ys) / size.y);
+        }}"""
+    )
+    assert fill > 1 / 3, fill
+    ranks = page.locator(".leaflet-marker-pane .locator-marker").evaluate_all(
+        "els => els.map(e => +e.dataset.rank)"
+    )
+    assert sorted(ranks) == list(range(1, len(result_ids(page)) + 1))
+    assert page.locator(".leaflet-marker-pane .locator-origin").count() == 1
+    first = page.locator("#results li.result").first
+    name = first.locator(".name").inner_text()
+    page.locator('.leaflet-marker-pane .locator-marker[data-rank="1"]').scroll_into_view_if_needed()
+    page.locator('.leaflet-marker-pane .locator-marker[data-rank="1"]').tap()
+    popup = page.locator(".leaflet-popup-content .locator-popup")
+    popup.wait_for()
+    popup_name = popup.locator(".locator-popup-name").inner_text().strip()
+    assert popup_name.startswith("1. ") and popup_name[3:] in name  # the list adds its rank and demo badge
+    assert popup.locator("a.locator-popup-go").get_attribute("data-facility-id") == result_ids(page)[0]
+    assert (
+        popup.locator(".locator-popup-hours").inner_text().strip()
+        == first.locator(".hours").inner_text().strip()
+    )
+    assert popup.locator("a.locator-popup-go").get_attribute("href", timeout=2000).startswith("https://")
+    clean(watch, phone)
+
+
 def test_filters_change_the_results(phone, server: LiveServer) -> None:
     page = phone.new_page()
     watch = PageWatch(page)

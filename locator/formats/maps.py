@@ -78,6 +78,7 @@ ASSETS: Final[dict[str, str]] = {
     "markercluster_css": "vendor/leaflet.markercluster/MarkerCluster.css",
     "markercluster_default_css": "vendor/leaflet.markercluster/MarkerCluster.Default.css",
     "locator_map_css": "css/locator-map.css",
+    "results_map_js": "js/results-map.js",
 }
 #: The coverage planner's map stylesheet (only :func:`coverage_map` uses it).
 PLAN_MAP_CSS: Final = "css/plan-map.css"
@@ -155,7 +156,7 @@ def escape_text(value: object) -> str:
     )
 
 
-def _js_literal(value: Any) -> str:
+def _script_json(value: Any) -> str:
     """JSON for a ``<script>`` element (``<`` ``>`` escaped; UTF-8 kept, ``&`` kept).
 
     Raises
@@ -164,13 +165,17 @@ def _js_literal(value: Any) -> str:
         On NaN or infinity.
     """
     out = json.dumps(value, ensure_ascii=False, separators=(",", ":"), allow_nan=False)
-    out = (
+    return (
         out.replace("<", "\\u003c")
         .replace(">", "\\u003e")
         .replace("\u2028", "\\u2028")
         .replace("\u2029", "\\u2029")
     )
-    return _no_jinja(out)
+
+
+def _js_literal(value: Any) -> str:
+    """:func:`_script_json` for code that branca's Jinja pass will see (checked by :func:`_no_jinja`)."""
+    return _no_jinja(_script_json(value))
 
 
 def _no_jinja(code: str) -> str:
@@ -890,7 +895,10 @@ def nearest_map(
         demo notice, and the go button. The view fits origin
         and hits (max zoom :data:`FIT_MAX_ZOOM`), else Beijing; with ``zoom``, it is
         set in the map's own options, so no script has to race Leaflet's opening
-        animation.
+        animation. Folium renders one shell per tile provider, locale and asset URLs
+        (kept, 64 at most); the markers are data in the script (their HTML escaped here,
+        by :func:`escape_text`), drawn by ``static/js/results-map.js`` — a page costs a
+        dictionary and a JSON dump, not ~60 Jinja templates.
 
     Raises
     ------
@@ -898,56 +906,102 @@ def nearest_map(
         If ``origin`` or a facility has coordinates outside [-180, 180] x [-90, 90] or
         not finite.
     """
-    m = _new_map(tiles, asset_url, locale, demo=demo)
-    points: list[list[float]] = []
-
-    if origin is not None:
-        where = _display(origin[0], origin[1], tiles.datum)
-        points.append(where)
+    where_origin = None if origin is None else _display(origin[0], origin[1], tiles.datum)
+    points: list[list[float]] = [] if where_origin is None else [where_origin]
+    data: dict[str, Any] = {"origin": None, "hits": [], "fit": None, "fitMaxZoom": FIT_MAX_ZOOM}
+    data["icon"] = {k: v for k, v in _icon_options("", _TARGET_PX).items() if k != "html"}
+    data["popupMaxWidth"] = _POPUP_MAX_WIDTH
+    if where_origin is not None:
         origin_label = escape_text(_TEXT["origin"].get(locale))
-        folium.Marker(
-            location=where,
-            icon=folium.DivIcon(
-                **_snake(
-                    _icon_options(
-                        f'<div class="locator-origin" aria-label="{origin_label}">{_origin_svg()}</div>',
-                        _TARGET_PX,  # it has a tooltip, so it is a tap target too (drawn 28 px inside)
-                    )
-                )
-            ),
-            tooltip=folium.Tooltip(origin_label, sticky=False, direction="top"),
-            z_index_offset=1000,
-        ).add_to(m)
-
+        data["origin"] = {
+            "at": where_origin,
+            # it has a tooltip, so it is a tap target too (drawn 28 px inside the 44 px icon)
+            "html": f'<div class="locator-origin" aria-label="{origin_label}">{_origin_svg()}</div>',
+            "tooltip": origin_label,
+        }
     for hit in hits:
         f = hit.facility
         where = _display(f.lon, f.lat, tiles.datum)
         points.append(where)
-        style = _kind_style(f.kind)
+        rank = int(hit.rank)
         name = escape_text(f.name)
         kind_label = _kind_label(f.kind, locale)
-        html = (
-            f'<div class="locator-marker" data-facility-id="{escape_text(f.id)}" '
-            f'data-kind="{escape_text(f.kind)}" data-rank="{int(hit.rank)}" '
-            f'aria-label="{int(hit.rank)}. {kind_label}: {name}">'
-            f"{_shape_svg(style, _RESULT_SHAPE_PX, str(int(hit.rank)))}</div>"
+        data["hits"].append(
+            {
+                "at": where,
+                "html": (
+                    f'<div class="locator-marker" data-facility-id="{escape_text(f.id)}" '
+                    f'data-kind="{escape_text(f.kind)}" data-rank="{rank}" '
+                    f'aria-label="{rank}. {kind_label}: {name}">'
+                    f"{_shape_svg(_kind_style(f.kind), _RESULT_SHAPE_PX, str(rank))}</div>"
+                ),
+                "tooltip": f"{rank}. {name}",
+                "popup": _hit_popup(hit, locale, None if details is None else details.get(f.id)),
+                "z": (len(hits) - rank) * 10,
+            }
         )
-        marker = folium.Marker(
-            location=where,
-            icon=folium.DivIcon(**_snake(_icon_options(html, _TARGET_PX))),
-            tooltip=folium.Tooltip(f"{int(hit.rank)}. {name}", sticky=False, direction="top"),
-            z_index_offset=(len(hits) - int(hit.rank)) * 10,
-        )
-        info = None if details is None else details.get(f.id)
-        marker.add_child(_HtmlPopup(_hit_popup(hit, locale, info)))
-        marker.add_to(m)
-
-    if zoom is not None and origin is not None:
-        m.location = _display(origin[0], origin[1], tiles.datum)
-        m.options["zoom"] = int(zoom)
+    if zoom is not None and where_origin is not None:
+        centre, start_zoom = where_origin, int(zoom)
     else:
-        _fit(m, points)
-    return _render(m)
+        centre, start_zoom = _display(*BEIJING_CENTRE, tiles.datum), DEFAULT_ZOOM
+        data["fit"] = _bounds(points)
+
+    key = (tiles, locale, demo, asset_url(ASSETS["leaflet_js"]), asset_url(ASSETS["results_map_js"]))
+    with _shell_lock:
+        parts = _results_shell_cache.get(key)
+    if parts is None:
+        parts = _results_shell(tiles, asset_url, locale, demo)
+        with _shell_lock:
+            while len(_results_shell_cache) >= _SHELL_CACHE_SIZE:
+                _results_shell_cache.pop(next(iter(_results_shell_cache)))
+            _results_shell_cache[key] = parts
+    script = (
+        str(parts.script)
+        .replace(_VIEW_CENTRE_TOKEN, f"[{centre[0]!r}, {centre[1]!r}]")
+        .replace(_VIEW_ZOOM_TOKEN, f'"zoom": {start_zoom!r}')
+        .replace(_RESULTS_PLACEHOLDER, _script_json(data))  # last: the data is never searched for tokens
+    )
+    return MapParts(header=parts.header, html=parts.html, script=_trusted(script))
+
+
+#: Stands for a nearest answer's JSON in a kept results-map shell (see :func:`nearest_map`).
+_RESULTS_PLACEHOLDER: Final = "LOCATORRESULTS_DATA_END"
+_POPUP_MAX_WIDTH: Final = 280
+_results_shell_cache: dict[tuple[Any, ...], MapParts] = {}
+
+
+class _ResultsHook(folium.MacroElement):
+    """Hand the map and the answer (:data:`_RESULTS_PLACEHOLDER`) to ``static/js/results-map.js``."""
+
+    _template = Template(
+        """
+        {% macro script(this, kwargs) %}
+            window.locatorResults({{ this._parent.get_name() }}, LOCATORRESULTS_DATA_END);
+        {% endmacro %}
+        """
+    )
+
+    def __init__(self) -> None:
+        super().__init__()
+        self._name = "ResultsHook"
+
+
+def _results_shell(tiles: TileProvider, asset_url: Callable[[str], str], locale: str, demo: bool) -> MapParts:
+    """The results map without results, rendered by Folium once per provider, locale and assets.
+
+    Its centre and zoom are :data:`_VIEW_CENTRE_TOKEN` / :data:`_VIEW_ZOOM_TOKEN` and its
+    answer :data:`_RESULTS_PLACEHOLDER`, replaced per call by :func:`nearest_map`.
+    """
+    m = _new_map(tiles, asset_url, locale, demo=demo)
+    m.default_js = [*m.default_js, ("results_map_js", asset_url(ASSETS["results_map_js"]))]
+    m.location = list(_VIEW_TOKEN_LATLON)
+    m.options["zoom"] = _VIEW_TOKEN_ZOOM
+    m.add_child(_ResultsHook())
+    parts = _render(m)
+    script = str(parts.script)
+    if not (_VIEW_CENTRE_TOKEN in script and _VIEW_ZOOM_TOKEN in script and _RESULTS_PLACEHOLDER in script):
+        raise AssertionError("Folium rendered the results shell differently: update the tokens")
+    return parts
 
 
 def _snake(options: dict[str, Any]) -> dict[str, Any]:
