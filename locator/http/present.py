@@ -12,15 +12,14 @@ from dataclasses import dataclass
 from datetime import date, datetime
 from typing import Any
 
-from flask_babel import gettext as _
-from flask_babel import ngettext
-
 from locator.core.domain import ACCESS, Facility, NearestHit
 from locator.core.hours import TZ, HoursSummary, describe_hours, is_open
 from locator.core.live import SCHEDULED, LiveStatus
 from locator.core.navigation import APPS, NavLink, navigation_links
 from locator.core.riders import Freshness, direction, freshness, travel_modes
 from locator.core.walking import cycle_minutes, walk_minutes
+from locator.http.i18n import gettext as _
+from locator.http.i18n import ngettext
 from locator.http.state import stale_after
 
 

@@ -30,7 +30,6 @@ from typing import Any
 
 from babel.dates import format_skeleton
 from flask import Blueprint, current_app, flash, redirect, render_template, request, session, url_for
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required, login_user
 from werkzeug.datastructures import MultiDict
@@ -82,6 +81,7 @@ from locator.formats.bulk import (
     template_xlsx,
 )
 from locator.http.auth import LoginUser, safe_next, session_user
+from locator.http.i18n import gettext as _
 from locator.http.i18n import locale, translated
 from locator.http.models import REPORT_ID_MAX, form_int
 from locator.http.present import live_words

@@ -25,8 +25,8 @@ import hashlib
 from pathlib import Path
 
 from flask import Blueprint, Response, current_app, json, render_template, url_for
-from flask_babel import gettext as _
 
+from locator.http.i18n import gettext as _
 from locator.http.i18n import locale
 
 bp = Blueprint("offline", __name__)

@@ -22,7 +22,6 @@ from urllib.parse import urlencode
 
 from babel.dates import format_skeleton
 from flask import Blueprint, Response, current_app, render_template, request, url_for
-from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import login_required
 from werkzeug.datastructures import MultiDict
@@ -35,6 +34,7 @@ from locator.errors import Msg, ValidationError
 from locator.formats import coverage as outputs
 from locator.formats import maps
 from locator.http.auth import session_user
+from locator.http.i18n import gettext as _
 from locator.http.i18n import locale
 from locator.http.state import asset_url, planning, tile_provider
 from locator.services.planning import CANDIDATE_SOURCES, PlanQuery, parse_instant
