@@ -8,8 +8,9 @@ from urllib.parse import quote
 import pytest
 from flask import Flask
 
-from .conftest import ARTIFACTS, PHONE, LiveServer, PageWatch
+from .conftest import ARTIFACTS, PHONE, LiveServer, PageWatch, wait_for_js
 from .manage_support import HAIDIAN, PASSWORD, make_user, manage_demo_app
+from .test_rider_phones import SMALL_TARGETS_JS
 
 pytestmark = pytest.mark.browser
 
@@ -145,6 +146,14 @@ def test_plan_on_a_phone_for_a_district_manager(demo_app_factory: Callable[..., 
             ".plan-candidates label.check", "ls => ls.map(l => l.getBoundingClientRect().height)"
         ):
             assert box >= 44
+        # With sites and gap clusters drawn, every tap target (form, map buttons, layer rows,
+        # cluster badges, site markers) is at least 44 x 44 px.
+        page.goto(f"{server.url}/plan?at=2026-12-01T22:00&sites=5")
+        page.wait_for_selector(".plan-site", state="attached")
+        page.wait_for_selector(".plan-gap-cluster", state="attached")
+        wait_for_js(page, "!window[document.querySelector('.folium-map').id]._animatingZoom")
+        small = page.evaluate(SMALL_TARGETS_JS)
+        assert small == [], small
         page.screenshot(path=str(ARTIFACTS / "plan-phone.png"), full_page=True)
         assert watch.console_errors == [] and ctx.blocked == []
     finally:

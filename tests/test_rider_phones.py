@@ -176,7 +176,9 @@ SMALL_TARGETS_JS = """() => {
     if (r.width === 0 || r.height === 0 || style.visibility === 'hidden') continue;
     if (r.width <= 1 || r.height <= 1 || r.bottom + window.scrollY <= 0 || r.right <= 0) continue;
     if (el.closest('[aria-hidden=true]') && !el.classList.contains('leaflet-marker-icon')) continue;
-    if (r.width < 44 || r.height < 44)
+    // 44 CSS px, less a sub-pixel rounding of layout (a 44 px marker at a fractional offset
+    // can measure 43.99998)
+    if (r.width < 43.99 || r.height < 43.99)
       out.push([el.outerHTML.slice(0, 90), Math.round(r.width), Math.round(r.height)]);
   }
   return out;

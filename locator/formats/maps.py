@@ -1616,11 +1616,12 @@ def _gap_icon_function() -> str:
         "function (cluster) {\n"
         "  var n = cluster.getChildCount();\n"
         "  var s = n < 10 ? 28 : n < 100 ? 34 : n < 1000 ? 40 : 46;\n"
+        "  var box = Math.max(s, 44);  // the badge is drawn s px wide inside a 44 px tap target\n"
         "  return L.divIcon({\n"
         '    html: \'<div class="plan-gap-badge" style="background:\' + '
         f"{colour} + ';width:' + s + 'px;height:' + s + 'px;line-height:' + s + 'px\">' + n + '</div>',\n"
         "    className: 'locator-icon plan-gap-cluster marker-cluster',\n"
-        "    iconSize: L.point(s, s)\n"
+        "    iconSize: L.point(box, box)\n"
         "  });\n"
         "}"
     )
@@ -1681,7 +1682,8 @@ def coverage_map(
         the uncovered demand as a Leaflet.markercluster layer of circle markers (class
         ``plan-gap``; a tooltip with the name, if any, and the weight) and the suggested
         sites as numbered markers (``div.plan-site`` with ``data-rank`` and ``data-gain``)
-        with their gain; a legend; the view fits the areas holding demand, else the
+        with their gain; gap badges and sites are drawn inside 44 x 44 px tap targets;
+        a legend; the view fits the areas holding demand, else the
         sites, else Beijing. Every data string is escaped
         with :func:`escape_text`; weights are never called riders.
 
@@ -1774,7 +1776,7 @@ def coverage_map(
         )
         marker = folium.Marker(
             location=where,
-            icon=folium.DivIcon(**_snake(_icon_options(html))),
+            icon=folium.DivIcon(**_snake(_icon_options(html, _TARGET_PX))),  # a 28 px disc inside
             tooltip=folium.Tooltip(f"{title} · {gain}", sticky=False, direction="top"),
             z_index_offset=1000,
         )
