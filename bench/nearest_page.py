@@ -1,15 +1,17 @@
 """The riders' ``/nearest`` page before and after a change, side by side: client-side ms.
 
 Two gunicorn servers under the served configuration (``gunicorn.conf.py``, 2 workers) on the
-same demo-layer store (25,470 facilities): the project at ``--before`` (a commit, checked out
-with ``git archive``) and the working tree. Rounds alternate between them; in each round
-both answer the same random urban points (one kept-alive connection, one request at a time,
-``Accept-Language: zh-CN``, ``LOCATOR_TILES=none``). Prints per-round and pooled p50 / p90 /
-p99 in milliseconds, the page size in bytes, and after ÷ before.
+same store (the 25,470-facility demo layer, or ``--size`` synthetic facilities): the project
+at ``--before`` (a commit, checked out with ``git archive``) and the working tree. Rounds
+alternate between them; in each round both answer the same random urban points (one
+kept-alive connection, one request at a time, ``Accept-Language: zh-CN``,
+``LOCATOR_TILES=none``). Prints per-round and pooled p50 / p90 / p99 in milliseconds, the
+page size in bytes, and after ÷ before.
 
 Run from the project root::
 
     .venv/bin/python bench/nearest_page.py --before 26fad56 --rounds 6 --requests 100
+    .venv/bin/python bench/nearest_page.py --before 26fad56 --size 1000000
 """
 
 from __future__ import annotations
@@ -63,20 +65,22 @@ def stats(times: list[float]) -> dict[str, float]:
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--before", required=True, help="the commit to compare the working tree with")
+    ap.add_argument("--size", type=int, default=http_api.DEMO, help="facilities: the demo layer or synthetic")
     ap.add_argument("--rounds", type=int, default=6)
     ap.add_argument("--requests", type=int, default=100, help="pages per server per round")
     ap.add_argument("--quiet-load", type=float, default=1.5)
     ap.add_argument("--quiet-wait", type=float, default=300)
     args = ap.parse_args()
 
-    url = http_api.demo_store()
+    url = http_api.demo_store() if args.size == http_api.DEMO else _common.sqlite_store(args.size)
     log_dir = clean_dir(CACHE / "nearest-page-logs")
     trees = {"before": old_checkout(args.before), "after": ROOT}
     servers: dict[str, Server] = {}
     load_before = quiet(args.quiet_load, args.quiet_wait)
     try:
         for name, code in trees.items():
-            index_dir = clean_dir(CACHE / f"nearest-page-index-{name}")
+            index_dir = CACHE / f"nearest-page-index-{args.size}-{name}"  # a snapshot per tree
+            index_dir.mkdir(parents=True, exist_ok=True)
             env = app_env(url, index_dir, LOCATOR_RATELIMIT_SAME_ORIGIN="100000000 per minute")
             servers[name] = gunicorn_project(env, free_port(), log=log_dir / f"{name}.log", code=code)
         for name, server in servers.items():
@@ -110,6 +114,7 @@ def main() -> None:
         json.dumps(
             {
                 "before": args.before,
+                "facilities": args.size,
                 "load_before": load_before,
                 "requests_per_server": args.rounds * args.requests,
                 "summary": summary,
