@@ -10,6 +10,7 @@ the ``tr`` filter). Extract with every keyword::
 from __future__ import annotations
 
 import threading
+import weakref
 from typing import Any
 
 import flask_babel
@@ -51,17 +52,18 @@ def translations() -> NullTranslations:
 
     Flask-Babel resolves the context, domain, locale and catalogue on every ``gettext``
     call (~20 µs each; a ``/nearest`` page makes ~240 of them). The catalogue is fixed
-    for a request (the locale is selected once), so it is kept per thread beside the
-    request object it belongs to; a new request looks it up again. Outside a request
+    for a request (the locale is selected once), so it is kept per thread beside a weak
+    reference to the request it belongs to; a new request looks it up again. Outside a request
     this is Flask-Babel's own answer (English msgids).
     """
     if not has_request_context():
         return flask_babel.get_translations()
     req = request._get_current_object()  # type: ignore[attr-defined]
     cache = _per_thread.__dict__
-    if cache.get("request") is not req:
+    owner = cache.get("request")
+    if owner is None or owner() is not req:
         cache["translations"] = flask_babel.get_translations()
-        cache["request"] = req
+        cache["request"] = weakref.ref(req)  # a finished request is not kept alive by this
     found: NullTranslations = cache["translations"]
     return found
 
