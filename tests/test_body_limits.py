@@ -35,7 +35,7 @@ def test_an_announced_huge_json_body_is_refused_before_it_is_read(app: Flask) ->
     r = app.test_client().post(
         f"/api/v1/facilities/{FACILITY}/feedback", data=b"{}", environ_overrides=environ
     )
-    assert time.perf_counter() - started < 1.0
+    assert time.perf_counter() - started < 3.0  # answered, not read (a bound for loaded CI cores)
     assert r.status_code == 413
     assert r.mimetype == "application/problem+json"
     body = r.get_json()
@@ -121,7 +121,7 @@ def test_an_xlsx_bomb_is_refused_fast_with_a_clear_message() -> None:
     started = time.perf_counter()
     with pytest.raises(ValidationError) as caught:
         read_upload("bomb.xlsx", bomb)
-    assert time.perf_counter() - started < 2.0
+    assert time.perf_counter() - started < 3.0  # refused before parsing 200 MB (loaded CI cores)
     assert caught.value.param == "file"
     assert "expands to 200 MB" in caught.value.detail
 

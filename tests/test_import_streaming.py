@@ -440,7 +440,7 @@ def test_writes_fail_at_once_while_an_import_commits(serving: Flask) -> None:
         release()
     assert resp.status_code == 503 and resp.mimetype == PROBLEM
     assert resp.headers["Retry-After"] == "5" and "import is being committed" in resp.get_json()["detail"]
-    assert took < 1.0
+    assert took < 2.5  # at once, not after the 5 s lock wait (a bound for loaded CI cores)
     assert patch_name(client, auth, f.id, "导入之后").status_code == 200
 
 
