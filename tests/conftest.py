@@ -48,13 +48,14 @@ SHARED_DATA = Path(os.environ.get("LOCATOR_SHARED_DATA") or ROOT.parent / "share
 
 
 def require_shared_data() -> Path:
-    """The source data folder, for the checks that rebuild shipped layers from it; else skip.
+    """The source data folder, for the checks that rebuild shipped layers from it.
 
-    A user's clone has no source data (only what the repository ships), so these checks
-    cannot run there; the skip says where the folder was looked for and how to point to it.
+    A user's clone has no source data (only what the repository ships), so there these
+    checks skip, saying where the folder was looked for and how to point to it. CI machines
+    have it, so under ``CI=true`` its absence is a failure (:func:`skip_or_fail`).
     """
     if not SHARED_DATA.is_dir():
-        pytest.skip(
+        skip_or_fail(
             f"source data folder {SHARED_DATA} is absent (it exists on development and CI machines "
             "only; set LOCATOR_SHARED_DATA to its path to run this reproducibility check)"
         )
