@@ -154,6 +154,7 @@ def test_plan_on_a_phone_for_a_district_manager(demo_app_factory: Callable[..., 
         wait_for_js(page, "!window[document.querySelector('.folium-map').id]._animatingZoom")
         small = page.evaluate(SMALL_TARGETS_JS)
         assert small == [], small
+        page.locator(".plan-map").screenshot(path=str(ARTIFACTS / "plan-phone-map.png"))
         page.screenshot(path=str(ARTIFACTS / "plan-phone.png"), full_page=True)
         assert watch.console_errors == [] and ctx.blocked == []
     finally:

@@ -1790,7 +1790,9 @@ def coverage_map(
     sites.add_to(m)
 
     m.add_child(_Legend(_legend_html(locale)))
-    folium.LayerControl(collapsed=False).add_to(m)
+    # Collapsed, like the city map's: opened, its three 44 px rows would cover the top of a
+    # phone's map (the legend already names the classes).
+    folium.LayerControl(collapsed=True).add_to(m)
     _fit(m, points or site_points)
     return _render(m)
 
