@@ -189,11 +189,13 @@ def test_done_when_haidian_manager_drags_a_pin(  # type: ignore[no-untyped-def]
         assert moved_m > 5, moved_m
         page.check("#pin-confirmed")
         page.fill("#reason", "入口在东侧")
-        page.click("#save")
+        with page.expect_navigation():  # the check below reads the answer, not the page left
+            page.click("#save")
         if page.locator("#ack-warnings").count():  # a neighbour close by: acknowledge and save
             page.wait_for_selector("#pin-map[data-ready='1']")
             page.check("#ack-warnings")
-            page.click("#save")
+            with page.expect_navigation():
+                page.click("#save")
         page.wait_for_selector(".flash.success")
         saved_at = time.monotonic()
         stored = mgr.store.get(f.id)

@@ -92,6 +92,39 @@ def test_a_new_login_after_logout_works(app: Flask) -> None:
     assert client.get("/manage").status_code == 200
 
 
+@pytest.mark.parametrize(
+    ("path", "headers", "address"),
+    [
+        # Chromium's service-worker update check carries the browser's own User-Agent, not
+        # the page's (a phone profile's, an embedding app's): seen in the phone tests.
+        ("/sw.js", {"User-Agent": "Mozilla/5.0 (X11; Linux x86_64) HeadlessChrome/156.0"}, "127.0.0.1"),
+        # A phone that moved from Wi-Fi to mobile data.
+        ("/manage", {}, "10.20.30.40"),
+    ],
+)
+def test_a_parallel_request_from_another_address_or_agent_keeps_the_posts_notice(
+    app: Flask, path: str, headers: dict[str, str], address: str
+) -> None:
+    """A request that set off before a form's POST was answered must not write its older copy
+    of the session over the POST's (which holds the "saved" notice).
+
+    Flask-Login's "basic" session protection rewrote the cookie of every request whose address
+    or User-Agent differed from the login's; the phone tests lost the notice after a pin move.
+    """
+    client = app.test_client()
+    assert login(client, "ann").status_code == 303
+    token = csrf_from(client.get("/manage").get_data(as_text=True))
+    older = _cookie(client)
+    facility = next(iter(app.extensions["locator.manage"].locator.index.facilities()))
+    saved = client.post(f"/manage/f/{facility.id}/verify", data={"csrf_token": token})
+    assert saved.status_code == 303
+    parallel = _with_cookie(app, older).get(path, headers=headers, environ_base={"REMOTE_ADDR": address})
+    assert parallel.status_code == 200
+    assert parallel.headers.getlist("Set-Cookie") == []  # nothing to overwrite the POST's cookie with
+    page = client.get(saved.headers["Location"]).get_data(as_text=True)
+    assert re.search(r'<p class="flash success" role="status">', page), "the notice was lost"
+
+
 # --- shared failed-login counts ----------------------------------------------------------
 
 

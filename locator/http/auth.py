@@ -170,5 +170,14 @@ def init_app(app: Flask) -> None:
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
     login_manager.login_message = None
-    login_manager.session_protection = "basic"
+    # No Flask-Login session protection. Its "basic" mode compares a hash of the client's
+    # address and User-Agent on every request and, when they differ, marks the session
+    # non-fresh: it rewrites the cookie from *that request's* copy of the session. A phone
+    # moving between Wi-Fi and mobile data, or Chromium's service-worker update check
+    # (sent with the browser's own User-Agent), then races the page's form POST and drops
+    # what the POST put in the session: the "saved" notice, a new CSRF token. Freshness
+    # protects nothing here (no view needs a fresh login), and "strong" mode would log a
+    # manager out at each change of network. Sessions end on the server instead (the
+    # per-user epoch: logout, password change, deactivation, end-sessions).
+    login_manager.session_protection = None
     login_manager.anonymous_user = AnonymousUserMixin
