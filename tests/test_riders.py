@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import itertools
 from datetime import UTC, datetime, timedelta
 
 from hypothesis import given, settings
@@ -64,6 +65,43 @@ def test_ranked_nearest_equals_brute_force(pts, k) -> None:
 
     want = sorted(facilities, key=key)[:k]
     assert [h.facility.id for h in got] == [f.id for f in want]
+
+
+@settings(max_examples=80, deadline=None)
+@given(
+    pts=st.lists(
+        st.tuples(
+            # Some facilities crowd at a few addresses, the rest spread over ~2 km.
+            st.one_of(st.sampled_from([0.0, 0.0001, 0.004]), st.floats(-0.012, 0.012)),
+            st.one_of(st.sampled_from([0.0, 0.0001]), st.floats(-0.012, 0.012)),
+            st.one_of(st.none(), st.integers(0, 200)),
+            st.booleans(),
+        ),
+        min_size=1,
+        max_size=150,
+    ),
+    k=st.integers(1, 12),
+)
+def test_ranked_nearest_with_demoted_and_crowded_facilities_equals_brute_force(pts, k) -> None:
+    """Demoted (live status) facilities go last; the fetch sizing never loses one."""
+    facilities = [fac(i, 116.3 + dx, 39.9 + dy, age) for i, (dx, dy, age, _) in enumerate(pts)]
+    down = {f.id for f, (*_, is_down) in zip(facilities, pts, strict=True) if is_down}
+    idx = FacilityIndex(facilities)
+    calls: list[int] = []
+
+    def nearest(q: NearestQuery):  # type: ignore[no-untyped-def]
+        calls.append(q.k)
+        return idx.nearest(q)
+
+    got = ranked_nearest(nearest, NearestQuery(116.3, 39.9, k=k), NOW, demoted=lambda f: f.id in down)
+
+    def key(f: Facility):  # type: ignore[no-untyped-def]
+        d = geodesic_distance_m(116.3, 39.9, f.lon, f.lat)
+        return (f.id in down, band(d), freshness(f, NOW).stale, d, f.id)
+
+    want = sorted(facilities, key=key)[:k]
+    assert [h.facility.id for h in got] == [f.id for f in want]
+    assert all(b >= 2 * a for a, b in itertools.pairwise(calls))  # each fetch at least doubles
 
 
 def test_rank_for_riders_renumbers() -> None:

@@ -158,8 +158,38 @@ def ranked_nearest(
         kept = [h for h in hits if not demoted(h.facility)]
         if len(kept) >= k and band(hits[-1].distance_m, band_m) > band(kept[k - 1].distance_m, band_m):
             break
-        m *= 2
+        band_end = (band(kept[k - 1].distance_m, band_m) + 1) * band_m if len(kept) >= k else None
+        m = _next_fetch(m, hits[0].distance_m, hits[-1].distance_m, band_end)
     return rank_for_riders(hits, now, band_m=band_m, stale_after=stale_after, demoted=demoted)[:k]
+
+
+#: Head room of :func:`_next_fetch`'s estimate (so that one more fetch is usually the last).
+_FETCH_MARGIN: Final = 1.3
+#: The most :func:`_next_fetch` multiplies a fetch by (facilities crowded at one address
+#: would otherwise make the estimate explode).
+_FETCH_GROWTH_MAX: Final = 8
+
+
+def _next_fetch(m: int, first_m: float, reached_m: float, band_end_m: float | None) -> int:
+    """How many candidates :func:`ranked_nearest` asks for next: at least twice ``m``.
+
+    The ``m`` candidates lie between ``first_m`` and ``reached_m`` metres of the query
+    point; every facility closer than ``band_end_m`` (the end of the k-th one's band; None
+    while fewer than k are not demoted) is needed. Facilities are counted as evenly spread
+    over the ring beyond the nearest one, so the ring out to ``band_end_m`` holds about
+    ``m * (band_end_m² - first_m²) / (reached_m² - first_m²)`` of them; asking for that
+    many (with :data:`_FETCH_MARGIN`) usually ends the search in one more fetch instead of
+    several doublings, each of which re-reads every nearer facility. The growth is capped
+    at :data:`_FETCH_GROWTH_MAX` times ``m`` (facilities crowded at one address make the
+    ring nearly empty). Only the fetch is sized here: the stopping rule, and so
+    exactness, is unchanged.
+    """
+    doubled = 2 * m
+    ring = reached_m * reached_m - first_m * first_m
+    if band_end_m is None or ring <= 0.0:
+        return doubled if band_end_m is None else _FETCH_GROWTH_MAX * m
+    estimate = math.ceil(_FETCH_MARGIN * m * (band_end_m * band_end_m - first_m * first_m) / ring)
+    return min(max(doubled, estimate), _FETCH_GROWTH_MAX * m)
 
 
 #: A nearer station of any state is worth a note when the first open one is farther than this.
