@@ -57,7 +57,7 @@ def test_results_use_the_rider_ranking(demo_app: Flask) -> None:
     svc: LocatorService = demo_app.extensions["locator"]
     html = demo_app.test_client().get(f"/nearest?{WUDAOKOU}&open_now=false").get_data(as_text=True)
     now = datetime.now(UTC)
-    want = ranked_nearest(svc.nearest, NearestQuery(116.3376, 39.9925, k=10), now)
+    want = ranked_nearest(svc.index, NearestQuery(116.3376, 39.9925, k=10), now)
     assert ids_in_order(html) == [h.facility.id for h in want]
 
 

@@ -38,11 +38,11 @@ def test_verified_beats_stale_in_the_same_band_only() -> None:
     fresh = fac(2, 116.30 + 200 / 85_300, 39.90, 5)
     far = fac(3, 116.30 + 300 / 85_300, 39.90, 5)
     idx = FacilityIndex([stale, fresh, far])
-    hits = ranked_nearest(idx.nearest, NearestQuery(*q, k=3), NOW)
+    hits = ranked_nearest(idx, NearestQuery(*q, k=3), NOW)
     assert [h.facility.id for h in hits] == ["f0002", "f0001", "f0003"]
     assert [h.rank for h in hits] == [1, 2, 3]
     # With k=1 the verified one in the same band still wins although it is 2nd by distance.
-    assert [h.facility.id for h in ranked_nearest(idx.nearest, NearestQuery(*q, k=1), NOW)] == ["f0002"]
+    assert [h.facility.id for h in ranked_nearest(idx, NearestQuery(*q, k=1), NOW)] == ["f0002"]
 
 
 @settings(max_examples=60, deadline=None)
@@ -57,7 +57,7 @@ def test_verified_beats_stale_in_the_same_band_only() -> None:
 def test_ranked_nearest_equals_brute_force(pts, k) -> None:
     facilities = [fac(i, 116.3 + dx, 39.9 + dy, age) for i, (dx, dy, age) in enumerate(pts)]
     idx = FacilityIndex(facilities)
-    got = ranked_nearest(idx.nearest, NearestQuery(116.3, 39.9, k=k), NOW)
+    got = ranked_nearest(idx, NearestQuery(116.3, 39.9, k=k), NOW)
 
     def key(f: Facility):  # type: ignore[no-untyped-def]
         d = geodesic_distance_m(116.3, 39.9, f.lon, f.lat)
@@ -88,12 +88,29 @@ def test_ranked_nearest_with_demoted_and_crowded_facilities_equals_brute_force(p
     down = {f.id for f, (*_, is_down) in zip(facilities, pts, strict=True) if is_down}
     idx = FacilityIndex(facilities)
     calls: list[int] = []
+    materialised: list[str] = []
 
-    def nearest(q: NearestQuery):  # type: ignore[no-untyped-def]
-        calls.append(q.k)
-        return idx.nearest(q)
+    class Spy:
+        """The index, counting fetches and materialised facilities."""
 
-    got = ranked_nearest(nearest, NearestQuery(116.3, 39.9, k=k), NOW, demoted=lambda f: f.id in down)
+        def nearest_rows(self, q: NearestQuery) -> list[tuple[int, float, float]]:
+            calls.append(q.k)
+            return idx.nearest_rows(q)
+
+        def facility(self, handle: int) -> Facility:
+            materialised.append(idx.facility_id(handle))
+            return idx.facility(handle)
+
+        facility_id = staticmethod(idx.facility_id)
+        status_of = staticmethod(idx.status_of)
+
+    got = ranked_nearest(
+        Spy(),
+        NearestQuery(116.3, 39.9, k=k),
+        NOW,
+        demoted=lambda f: f.id in down,
+        may_be_demoted=lambda fid, status: fid in down,
+    )
 
     def key(f: Facility):  # type: ignore[no-untyped-def]
         d = geodesic_distance_m(116.3, 39.9, f.lon, f.lat)
@@ -102,6 +119,11 @@ def test_ranked_nearest_with_demoted_and_crowded_facilities_equals_brute_force(p
     want = sorted(facilities, key=key)[:k]
     assert [h.facility.id for h in got] == [f.id for f in want]
     assert all(b >= 2 * a for a, b in itertools.pairwise(calls))  # each fetch at least doubles
+    assert len(materialised) == len(set(materialised))  # each at most once
+    # Only the listed ones and the stale ones passed over in the last band are materialised
+    # (a demoted one is named by may_be_demoted and needs materialising for the predicate).
+    passed_over = {f.id for f in facilities if freshness(f, NOW).stale or f.id in down}
+    assert set(materialised) <= {h.facility.id for h in got} | passed_over
 
 
 def test_rank_for_riders_renumbers() -> None:

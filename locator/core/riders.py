@@ -32,7 +32,7 @@ import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Final
+from typing import Final, Protocol
 
 from locator.core.domain import Facility, NearestHit, NearestQuery
 
@@ -114,21 +114,47 @@ def rank_for_riders(
     return [dataclasses.replace(h, rank=i) for i, h in enumerate(ordered, start=1)]
 
 
+class RowSource(Protocol):
+    """What :func:`ranked_nearest` reads: an index answering with rows, materialising on demand.
+
+    :class:`locator.core.index.FacilityIndex` is one. Handles are valid for the object
+    that returned them (one index version).
+    """
+
+    def nearest_rows(self, q: NearestQuery) -> list[tuple[int, float, float]]:
+        """``(handle, distance_m, bearing_deg)`` in ascending (geodesic distance, id)."""
+        ...
+
+    def facility(self, handle: int) -> Facility:
+        """The facility of a handle."""
+        ...
+
+    def facility_id(self, handle: int) -> str:
+        """The facility's id (no materialisation)."""
+        ...
+
+    def status_of(self, handle: int) -> str:
+        """The facility's status (no materialisation)."""
+        ...
+
+
 def ranked_nearest(
-    nearest: Callable[[NearestQuery], list[NearestHit]],
+    index: RowSource,
     query: NearestQuery,
     now: datetime,
     *,
     band_m: float = BAND_M,
     stale_after: timedelta = STALE_AFTER,
     demoted: Demoted = _never,
+    may_be_demoted: Callable[[str, str], bool] | None = None,
 ) -> list[NearestHit]:
     """The rider's list: the ``query.k`` best facilities by :func:`rank_for_riders`.
 
     Parameters
     ----------
-    nearest : callable
-        The index's nearest function (pure geodesic order, ties by id).
+    index : RowSource
+        The index (pure geodesic order, ties by id); read as rows, facilities are
+        materialised only where the ranking needs them.
     query : NearestQuery
         WGS-84; ``query.k`` is the list length.
     now : datetime
@@ -139,28 +165,81 @@ def ranked_nearest(
         Verification age after which a facility is stale.
     demoted : callable, optional
         Whether a facility's live status demotes it (a few facilities at most).
+    may_be_demoted : callable, optional
+        ``(facility_id, status) -> bool``: False when the facility is certainly not
+        demoted, so that it need not be materialised to ask ``demoted`` (default: every
+        facility is asked).
 
     Returns
     -------
     list of NearestHit
-        At most ``query.k`` hits, ranks renumbered. Exact: candidates are fetched until
-        the farthest fetched one lies beyond the band of the k-th nearest facility that
-        is not demoted (or the index has no more), so every facility that could rank in
-        the top k was seen; demoted ones fill the list only when fewer than k others
-        exist.
+        At most ``query.k`` hits, ranks renumbered; equal to ranking every candidate with
+        :func:`rank_for_riders`. Exact: candidates are fetched until the farthest fetched
+        one lies beyond the band of the k-th nearest facility that is not demoted (or the
+        index has no more), so every facility that could rank in the top k was seen;
+        demoted ones fill the list only when fewer than k others exist. Of the k-th one's
+        band, facilities are materialised in distance order only until enough verified
+        ones fill the list (a dense band may hold hundreds).
     """
     k = query.k
+    if k < 1:
+        return []
+    memo: dict[int, Facility] = {}
+
+    def fac(h: int) -> Facility:
+        f = memo.get(h)
+        if f is None:
+            f = memo[h] = index.facility(h)
+        return f
+
+    down: dict[int, bool] = {}
+
+    def is_demoted(h: int) -> bool:
+        d = down.get(h)
+        if d is None:
+            if may_be_demoted is not None and not may_be_demoted(index.facility_id(h), index.status_of(h)):
+                d = False
+            else:
+                d = demoted(fac(h))
+            down[h] = d
+        return d
+
     m = k
     while True:
-        hits = nearest(dataclasses.replace(query, k=m))
-        if len(hits) < m:
+        rows = index.nearest_rows(dataclasses.replace(query, k=m))
+        kept = [r for r in rows if not is_demoted(r[0])]
+        if len(rows) < m:
             break
-        kept = [h for h in hits if not demoted(h.facility)]
-        if len(kept) >= k and band(hits[-1].distance_m, band_m) > band(kept[k - 1].distance_m, band_m):
+        if len(kept) >= k and band(rows[-1][1], band_m) > band(kept[k - 1][1], band_m):
             break
-        band_end = (band(kept[k - 1].distance_m, band_m) + 1) * band_m if len(kept) >= k else None
-        m = _next_fetch(m, hits[0].distance_m, hits[-1].distance_m, band_end)
-    return rank_for_riders(hits, now, band_m=band_m, stale_after=stale_after, demoted=demoted)[:k]
+        band_end = (band(kept[k - 1][1], band_m) + 1) * band_m if len(kept) >= k else None
+        m = _next_fetch(m, rows[0][1], rows[-1][1], band_end)
+
+    def hit(r: tuple[int, float, float]) -> NearestHit:
+        return NearestHit(facility=fac(r[0]), distance_m=r[1], bearing_deg=r[2], rank=0)
+
+    if len(kept) < k:  # every facility of the query was fetched: rank them all
+        chosen = [hit(r) for r in rows]
+        down_ids = {index.facility_id(h) for h, d in down.items() if d}
+        return rank_for_riders(
+            chosen, now, band_m=band_m, stale_after=stale_after, demoted=lambda f: f.id in down_ids
+        )[:k]
+    last = band(kept[k - 1][1], band_m)
+    chosen = [hit(r) for r in kept if band(r[1], band_m) < last]
+    fresh_needed = k - len(chosen)
+    stale_seen: list[NearestHit] = []
+    for r in kept[len(chosen) :]:  # the k-th one's band, in (distance, id) order
+        if band(r[1], band_m) > last or fresh_needed == 0:
+            break
+        h = hit(r)
+        if freshness(h.facility, now, stale_after=stale_after).stale:
+            stale_seen.append(h)
+        else:
+            chosen.append(h)
+            fresh_needed -= 1
+    chosen.extend(stale_seen[:fresh_needed])
+    # None of the chosen is demoted: the k best by the full key, in its order.
+    return rank_for_riders(chosen, now, band_m=band_m, stale_after=stale_after)
 
 
 #: Head room of :func:`_next_fetch`'s estimate (so that one more fetch is usually the last).

@@ -563,9 +563,17 @@ class _Demoted:
         self.live, self.now = live, now
 
     def __call__(self, f: Facility) -> bool:
-        if f.status == "open" and self.live.inputs(f.id) is None:
+        if not self.possible(f.id, f.status):
             return False
         return self.live.status(f, self.now).demoted
+
+    def possible(self, facility_id: str, status: str) -> bool:
+        """False when the facility is certainly not demoted: open, with no live inputs.
+
+        Answers from the id and status alone, so that a ranking need not materialise
+        the facility (:func:`locator.core.riders.ranked_nearest`'s ``may_be_demoted``).
+        """
+        return not (status == "open" and self.live.inputs(facility_id) is None)
 
 
 def _door_unauthorized(detail: str, param: str) -> UnauthorizedError:

@@ -159,7 +159,14 @@ def index() -> str:
 def _rider_nearest(parsed: ParsedNearest) -> list[Any]:
     svc = service()
     demoted = live().demoted(parsed.at)
-    return ranked_nearest(svc.nearest, parsed.query, parsed.at, stale_after=stale_after(), demoted=demoted)
+    return ranked_nearest(
+        svc.index,
+        parsed.query,
+        parsed.at,
+        stale_after=stale_after(),
+        demoted=demoted,
+        may_be_demoted=demoted.possible,
+    )
 
 
 def ci_marker() -> dict[str, str] | None:
